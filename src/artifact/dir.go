@@ -1,0 +1,213 @@
+package artifact
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// Dir is an artifact directory being written (backup) or read (restore).
+// Its methods are safe for concurrent use by parallel drains.
+type Dir struct {
+	Path string
+
+	mu   sync.Mutex
+	meta Metadata
+}
+
+// Create makes <parent>/<name>_<UTC timestamp> (mode 0700) and writes its
+// metadata with the start time. parent must be an existing directory.
+func Create(parent, name string, now time.Time) (*Dir, error) {
+	info, err := os.Stat(parent)
+	if err != nil || !info.IsDir() {
+		return nil, fmt.Errorf("artifact path %s is not a directory", parent)
+	}
+	dir := filepath.Join(parent, name+"_"+now.UTC().Format(DirTimeFormat))
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating artifact directory: %w", err)
+	}
+	d := &Dir{Path: dir, meta: Metadata{BackupActivity: Activity{StartTime: now.Format(TimeFormat)}}}
+	return d, d.save()
+}
+
+// Open reads an existing artifact's metadata and checks it is well formed.
+func Open(path string) (*Dir, error) {
+	info, err := os.Stat(path)
+	if err != nil || !info.IsDir() {
+		return nil, fmt.Errorf("artifact path %s is not a directory", path)
+	}
+	m, err := readMetadata(path)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{Path: path, meta: m}, nil
+}
+
+// Metadata returns a copy of the current metadata.
+func (d *Dir) Metadata() Metadata {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.meta
+}
+
+// Create opens a new tar file in the artifact for writing (mode 0600).
+func (d *Dir) CreateFile(name string) (*os.File, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("invalid artifact file name %q", name)
+	}
+	f, err := os.OpenFile(filepath.Join(d.Path, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("creating artifact file: %w", err)
+	}
+	return f, nil
+}
+
+// WriteTar copies a tar stream into the artifact file name, hashing every
+// file as it passes (one pass, no re-read), and returns the checksums. The
+// file is synced before it returns.
+func (d *Dir) WriteTar(name string, r io.Reader) (Checksums, int64, error) {
+	f, err := d.CreateFile(name)
+	if err != nil {
+		return nil, 0, err
+	}
+	w := bufio.NewWriterSize(f, 1<<20)
+	counter := &countingWriter{w: w}
+	sums, err := SumTar(io.TeeReader(r, counter))
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, counter.n, fmt.Errorf("writing %s: %w", name, err)
+	}
+	return sums, counter.n, nil
+}
+
+// AddInstanceArtifact records a job artifact's checksums and saves the metadata.
+func (d *Dir) AddInstanceArtifact(group string, index int, job string, sums Checksums) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	idx := strconv.Itoa(index)
+	a := ArtifactMetadata{Name: job, Checksums: sums}
+	for i := range d.meta.Instances {
+		if d.meta.Instances[i].Name == group && d.meta.Instances[i].Index == idx {
+			d.meta.Instances[i].Artifacts = append(d.meta.Instances[i].Artifacts, a)
+			return d.save()
+		}
+	}
+	d.meta.Instances = append(d.meta.Instances, InstanceMetadata{Name: group, Index: idx, Artifacts: []ArtifactMetadata{a}})
+	return d.save()
+}
+
+// AddCustomArtifact records a custom artifact's checksums and saves the metadata.
+func (d *Dir) AddCustomArtifact(name string, sums Checksums) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.meta.CustomArtifacts = append(d.meta.CustomArtifacts, ArtifactMetadata{Name: name, Checksums: sums})
+	return d.save()
+}
+
+// Finish records the finish time.
+func (d *Dir) Finish(now time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.meta.BackupActivity.FinishTime = now.Format(TimeFormat)
+	return d.save()
+}
+
+// SaveManifest writes the deployment manifest next to the tars (0600: it
+// holds the deployment's credentials).
+func (d *Dir) SaveManifest(manifest string) error {
+	return writeFileAtomic(filepath.Join(d.Path, ManifestFile), []byte(manifest))
+}
+
+// save writes the metadata atomically; callers hold d.mu (or own d alone).
+func (d *Dir) save() error {
+	raw, err := d.meta.Marshal()
+	if err != nil {
+		return fmt.Errorf("encoding artifact metadata: %w", err)
+	}
+	return writeFileAtomic(filepath.Join(d.Path, MetadataFile), raw)
+}
+
+// Verify re-reads every tar the metadata names and compares each file's
+// checksum. It returns an error naming every corrupt or missing file.
+func (d *Dir) Verify() error {
+	var errs []error
+	files := d.Metadata().Files()
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := d.verifyFile(name, files[name]); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (d *Dir) verifyFile(name string, want Checksums) error {
+	f, err := os.Open(filepath.Join(d.Path, name))
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup is corrupted: %s is missing", name)
+	}
+	if err != nil {
+		return fmt.Errorf("opening %s: %w", name, err)
+	}
+	defer f.Close()
+	got, err := SumTar(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		return fmt.Errorf("backup is corrupted: %s: %w", name, err)
+	}
+	if len(want) == 0 {
+		return fmt.Errorf("backup is corrupted: the metadata has no checksums for %s", name)
+	}
+	if diff := Compare(want, got); diff != nil {
+		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %v", name, firstN(diff, 10))
+	}
+	return nil
+}
+
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("writing %s: %w", filepath.Base(path), err)
+	}
+	return nil
+}
+
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,190 @@
+// Package artifact is the local backup artifact: a directory holding one tar
+// per job and instance, a YAML metadata file with a sha256 per file, and
+// optionally the deployment manifest. The layout and the metadata format are
+// upstream bbr's, byte for byte, so artifacts move freely between the tools.
+package artifact
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	yaml "go.yaml.in/yaml/v2"
+)
+
+const (
+	// MetadataFile is the name of the metadata file in an artifact.
+	MetadataFile = "metadata"
+	// ManifestFile holds the deployment manifest (--with-manifest).
+	ManifestFile = "manifest.yml"
+	// TimeFormat is the format of backup_activity times (local time zone).
+	TimeFormat = "2006/01/02 15:04:05 MST"
+	// DirTimeFormat is the UTC timestamp suffix of an artifact directory.
+	DirTimeFormat = "20060102T150405Z"
+)
+
+// Checksums maps a file's path in the tar ("./a/b") to its sha256 in hex.
+type Checksums map[string]string
+
+// Metadata is the content of the artifact's metadata file.
+type Metadata struct {
+	Instances       []InstanceMetadata `yaml:"instances,omitempty"`
+	CustomArtifacts []ArtifactMetadata `yaml:"custom_artifacts,omitempty"`
+	BackupActivity  Activity           `yaml:"backup_activity"`
+}
+
+// InstanceMetadata lists the artifacts of one instance. Index is a string,
+// as upstream writes it.
+type InstanceMetadata struct {
+	Name      string             `yaml:"name"`
+	Index     string             `yaml:"index"`
+	Artifacts []ArtifactMetadata `yaml:"artifacts"`
+}
+
+// ArtifactMetadata is one job's (or one custom) artifact.
+type ArtifactMetadata struct {
+	Name      string    `yaml:"name"`
+	Checksums Checksums `yaml:"checksums"`
+}
+
+// Activity records when the backup started and finished.
+type Activity struct {
+	StartTime  string `yaml:"start_time"`
+	FinishTime string `yaml:"finish_time,omitempty"`
+}
+
+// ParseMetadata parses and validates metadata read from a file.
+func ParseMetadata(raw []byte) (Metadata, error) {
+	var m Metadata
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return m, fmt.Errorf("parsing artifact metadata: %w", err)
+	}
+	return m, m.validate()
+}
+
+func (m Metadata) validate() error {
+	seen := map[string]bool{}
+	check := func(file string, a ArtifactMetadata) error {
+		if seen[file] {
+			return fmt.Errorf("artifact metadata lists %s twice", file)
+		}
+		seen[file] = true
+		for path, sum := range a.Checksums {
+			if !validEntryName(path) {
+				return fmt.Errorf("artifact metadata of %s has an invalid file path %q", file, path)
+			}
+			if !isHexSHA256(sum) {
+				return fmt.Errorf("artifact metadata of %s has an invalid sha256 %q for %s", file, sum, path)
+			}
+		}
+		return nil
+	}
+	for _, inst := range m.Instances {
+		if !validName(inst.Name) || !validIndex(inst.Index) {
+			return fmt.Errorf("artifact metadata has an invalid instance %q index %q", inst.Name, inst.Index)
+		}
+		for _, a := range inst.Artifacts {
+			if !validName(a.Name) {
+				return fmt.Errorf("artifact metadata of instance %s/%s has an invalid job name %q", inst.Name, inst.Index, a.Name)
+			}
+			if err := check(InstanceFileName(inst.Name, inst.Index, a.Name), a); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range m.CustomArtifacts {
+		if !validName(a.Name) {
+			return fmt.Errorf("artifact metadata has an invalid custom artifact name %q", a.Name)
+		}
+		if err := check(CustomFileName(a.Name), a); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Marshal renders the metadata as upstream does (yaml.v2 layout, instances
+// sorted by group and index so the file is stable).
+func (m Metadata) Marshal() ([]byte, error) {
+	sort.SliceStable(m.Instances, func(i, j int) bool {
+		a, b := m.Instances[i], m.Instances[j]
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return indexLess(a.Index, b.Index)
+	})
+	return yaml.Marshal(m)
+}
+
+// InstanceFileName is the tar name of a job's artifact on an instance.
+func InstanceFileName(group, index, job string) string {
+	return fmt.Sprintf("%s-%s-%s.tar", group, index, job)
+}
+
+// CustomFileName is the tar name of a custom (backup-one-restore-all) artifact.
+func CustomFileName(name string) string { return name + ".tar" }
+
+// Files lists every tar the metadata names, with its checksums.
+func (m Metadata) Files() map[string]Checksums {
+	files := map[string]Checksums{}
+	for _, inst := range m.Instances {
+		for _, a := range inst.Artifacts {
+			files[InstanceFileName(inst.Name, inst.Index, a.Name)] = a.Checksums
+		}
+	}
+	for _, a := range m.CustomArtifacts {
+		files[CustomFileName(a.Name)] = a.Checksums
+	}
+	return files
+}
+
+func readMetadata(dir string) (Metadata, error) {
+	raw, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+	if err != nil {
+		return Metadata{}, fmt.Errorf("reading artifact metadata: %w", err)
+	}
+	m, err := ParseMetadata(raw)
+	if err != nil {
+		return m, fmt.Errorf("%s: %w", filepath.Join(dir, MetadataFile), err)
+	}
+	return m, nil
+}
+
+// validName accepts BOSH instance group, job and release names: no path
+// separators, nothing that could escape the artifact directory.
+func validName(s string) bool {
+	return s != "" && s != "." && s != ".." && !strings.ContainsAny(s, "/\\\x00")
+}
+
+func validIndex(s string) bool {
+	if s == "" || len(s) > 9 {
+		return false
+	}
+	for _, r := range s {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func indexLess(a, b string) bool {
+	if len(a) != len(b) {
+		return len(a) < len(b)
+	}
+	return a < b
+}
+
+func isHexSHA256(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,51 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/urfave/cli"
+
+	"github.com/bbr-release/bbr/src/orchestrator"
+)
+
+// exitErrorAdvised is exitError with the cleanup advice when the failure
+// may have left remote state behind.
+func exitErrorAdvised(streams Streams, err error, advice string) error {
+	if err == nil {
+		return nil
+	}
+	if !orchestrator.CleanupAdvised(err) {
+		advice = ""
+	}
+	return exitError(streams, err, advice)
+}
+
+// exitError turns a workflow error into upstream's output: the error list,
+// a detailed log in ./bbr-<time>.err.log, the advice, and the exit-code
+// bitmask.
+func exitError(streams Streams, err error, advice string) error {
+	if err == nil {
+		return nil
+	}
+	msg := orchestrator.Describe(err)
+	if logErr := writeErrorLog(err); logErr != nil {
+		fmt.Fprintf(streams.Err, "could not write the error log: %v\n", logErr)
+	}
+	if advice != "" {
+		msg += "\n" + advice
+	}
+	return cli.NewExitError(msg, orchestrator.ExitCode(err))
+}
+
+// writeErrorLog keeps the full error chain, as upstream keeps its stack
+// trace, readable by the owner only.
+func writeErrorLog(err error) error {
+	name := fmt.Sprintf("bbr-%s.err.log", time.Now().UTC().Format(time.RFC3339))
+	var detail string
+	for i, e := range orchestrator.Flatten(err) {
+		detail += fmt.Sprintf("error %d:\n%+v\n", i+1, e)
+	}
+	return os.WriteFile(name, []byte(detail), 0o600)
+}

@@ -1,0 +1,34 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbr-release/bbr/src/director"
+	"github.com/bbr-release/bbr/src/orchestrator"
+	"github.com/bbr-release/bbr/src/remote"
+)
+
+// defaultParallelism is not tied to sshd's MaxStartups (10): bbr opens one
+// connection per instance and multiplexes sessions on it.
+const defaultParallelism = 20
+
+func sshDialer() orchestrator.Dialer {
+	return func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (orchestrator.Runner, error) {
+		hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(host.HostPublicKey))
+		if err != nil {
+			return nil, fmt.Errorf("the Director returned an unreadable host key for %s/%s: %w", host.Group, host.IndexOrID, err)
+		}
+		return remote.Dial(ctx, remote.Config{
+			Addr:              host.IP,
+			User:              user,
+			Signer:            key,
+			HostKey:           hostKey,
+			ConnectTimeout:    30 * time.Second,
+			KeepAliveInterval: 30 * time.Second,
+		})
+	}
+}

@@ -1,0 +1,232 @@
+// Package director is what bbr needs from the BOSH Director: a deployment's
+// instances, its manifest, and ephemeral SSH users on its instances. It is a
+// thin layer over bosh-cli's director and uaa packages, the same client the
+// bosh CLI and upstream bbr use.
+package director
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+
+	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
+	boshuaa "github.com/cloudfoundry/bosh-cli/v7/uaa"
+	boshlog "github.com/cloudfoundry/bosh-utils/logger"
+)
+
+// Config says how to reach and authenticate to the Director.
+type Config struct {
+	// URL is the Director's address, e.g. https://10.0.0.6:25555.
+	URL string
+	// Client and ClientSecret are a basic-auth user and password, or a UAA
+	// client and its secret when the Director uses UAA.
+	Client       string
+	ClientSecret string
+	// CACert is the PEM of the CA that signed the Director (and UAA) cert.
+	CACert string
+}
+
+// VM is one instance of a deployment, as the Director lists it.
+type VM struct {
+	Group     string
+	ID        string
+	Index     int
+	Bootstrap bool
+	IPs       []string
+}
+
+// SSHHost is one instance on which an SSH user was set up.
+type SSHHost struct {
+	Group string
+	// IndexOrID is what the Director returned to identify the instance
+	// (the instance ID on current Directors).
+	IndexOrID     string
+	IP            string
+	HostPublicKey string
+}
+
+// ErrUnreachable wraps failures to reach the Director at all.
+var ErrUnreachable = errors.New("bosh director unreachable or unhealthy")
+
+// Client talks to one Director.
+type Client struct {
+	dir boshdir.Director
+}
+
+// New checks that the Director answers (GET /info, unauthenticated), picks
+// basic or UAA client-credentials auth from its answer, and returns a client.
+func New(cfg Config, logger boshlog.Logger) (*Client, error) {
+	if _, err := url.Parse(cfg.URL); err != nil || cfg.URL == "" {
+		return nil, fmt.Errorf("invalid bosh URL %q: %v", cfg.URL, err)
+	}
+	factoryCfg, err := boshdir.NewConfigFromURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid bosh URL %q: %w", cfg.URL, err)
+	}
+	factoryCfg.CACert = cfg.CACert
+	factory := boshdir.NewFactory(logger)
+
+	anon, err := factory.New(factoryCfg, boshdir.NewNoopTaskReporter(), boshdir.NewNoopFileReporter())
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+	info, err := anon.Info()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+	}
+
+	if info.Auth.Type == "uaa" {
+		tokenFunc, err := uaaTokenFunc(info, cfg, logger)
+		if err != nil {
+			return nil, err
+		}
+		factoryCfg.TokenFunc = tokenFunc
+	} else {
+		factoryCfg.Client = cfg.Client
+		factoryCfg.ClientSecret = cfg.ClientSecret
+	}
+	dir, err := factory.New(factoryCfg, boshdir.NewNoopTaskReporter(), boshdir.NewNoopFileReporter())
+	if err != nil {
+		return nil, fmt.Errorf("building director client: %w", err)
+	}
+	return &Client{dir: dir}, nil
+}
+
+func uaaTokenFunc(info boshdir.Info, cfg Config, logger boshlog.Logger) (func(bool) (string, error), error) {
+	uaaURL, ok := info.Auth.Options["url"].(string)
+	if !ok || uaaURL == "" {
+		return nil, fmt.Errorf("invalid UAA URL: the Director's /info names no UAA url")
+	}
+	uaaCfg, err := boshuaa.NewConfigFromURL(uaaURL)
+	if err != nil {
+		return nil, fmt.Errorf("invalid UAA URL %q: %w", uaaURL, err)
+	}
+	uaaCfg.Client = cfg.Client
+	uaaCfg.ClientSecret = cfg.ClientSecret
+	uaaCfg.CACert = cfg.CACert
+	uaa, err := boshuaa.NewFactory(logger).New(uaaCfg)
+	if err != nil {
+		return nil, fmt.Errorf("building UAA client: %w", err)
+	}
+	return boshuaa.NewClientTokenSession(uaa).TokenFunc, nil
+}
+
+// Deployments lists the names of all deployments.
+func (c *Client) Deployments(ctx context.Context) ([]string, error) {
+	return call(ctx, func() ([]string, error) {
+		deps, err := c.dir.Deployments()
+		if err != nil {
+			return nil, fmt.Errorf("listing deployments: %w", err)
+		}
+		names := make([]string, 0, len(deps))
+		for _, d := range deps {
+			names = append(names, d.Name())
+		}
+		return names, nil
+	})
+}
+
+// VMs lists a deployment's instances.
+func (c *Client) VMs(ctx context.Context, deployment string) ([]VM, error) {
+	return call(ctx, func() ([]VM, error) {
+		dep, err := c.dir.FindDeployment(deployment)
+		if err != nil {
+			return nil, err
+		}
+		infos, err := dep.VMInfos()
+		if err != nil {
+			return nil, fmt.Errorf("finding instances of deployment %s: %w", deployment, err)
+		}
+		vms := make([]VM, 0, len(infos))
+		for _, info := range infos {
+			if info.Index == nil {
+				return nil, fmt.Errorf("the Director gave no index for instance %s/%s", info.JobName, info.ID)
+			}
+			vms = append(vms, VM{Group: info.JobName, ID: info.ID, Index: *info.Index, Bootstrap: info.Bootstrap, IPs: info.IPs})
+		}
+		return vms, nil
+	})
+}
+
+// Manifest returns a deployment's manifest.
+func (c *Client) Manifest(ctx context.Context, deployment string) (string, error) {
+	return call(ctx, func() (string, error) {
+		dep, err := c.dir.FindDeployment(deployment)
+		if err != nil {
+			return "", err
+		}
+		m, err := dep.Manifest()
+		if err != nil {
+			return "", fmt.Errorf("fetching the manifest of deployment %s: %w", deployment, err)
+		}
+		return m, nil
+	})
+}
+
+// SetUpSSH creates user with publicKey on every instance of group.
+func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]SSHHost, error) {
+	return call(ctx, func() ([]SSHHost, error) {
+		dep, err := c.dir.FindDeployment(deployment)
+		if err != nil {
+			return nil, err
+		}
+		res, err := dep.SetUpSSH(boshdir.NewAllOrInstanceGroupOrInstanceSlug(group, ""), boshdir.SSHOpts{Username: user, PublicKey: publicKey})
+		if err != nil {
+			return nil, fmt.Errorf("setting up ssh on %s: %w", group, err)
+		}
+		hosts := make([]SSHHost, 0, len(res.Hosts))
+		for _, h := range res.Hosts {
+			hosts = append(hosts, SSHHost{Group: h.Job, IndexOrID: h.IndexOrID, IP: h.Host, HostPublicKey: h.HostPublicKey})
+		}
+		return hosts, nil
+	})
+}
+
+// CleanUpSSH removes the user from one instance.
+func (c *Client) CleanUpSSH(ctx context.Context, deployment, group, id, user string) error {
+	_, err := call(ctx, func() (struct{}, error) {
+		dep, err := c.dir.FindDeployment(deployment)
+		if err != nil {
+			return struct{}{}, err
+		}
+		if err := dep.CleanUpSSH(boshdir.NewAllOrInstanceGroupOrInstanceSlug(group, id), boshdir.SSHOpts{Username: user}); err != nil {
+			return struct{}{}, fmt.Errorf("cleaning up ssh user on %s/%s: %w", group, id, err)
+		}
+		return struct{}{}, nil
+	})
+	return err
+}
+
+// call runs a blocking bosh-cli call so that the caller can stop waiting
+// when ctx is done; bosh-cli itself takes no context.
+func call[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, simplify(r.err)
+	case <-ctx.Done():
+		var zero T
+		return zero, ctx.Err()
+	}
+}
+
+// simplify turns bosh-cli's 401 into a message an operator can act on.
+func simplify(err error) error {
+	if err == nil {
+		return nil
+	}
+	if strings.Contains(err.Error(), "401") || strings.Contains(strings.ToLower(err.Error()), "not authorized") {
+		return fmt.Errorf("the Director refused the credentials (check --username/--password or BOSH_CLIENT/BOSH_CLIENT_SECRET): %w", err)
+	}
+	return err
+}

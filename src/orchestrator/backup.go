@@ -1,0 +1,280 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// BackupOptions configure one deployment backup.
+type BackupOptions struct {
+	Deployment string
+	// ArtifactParent is the existing directory the artifact is created in.
+	ArtifactParent string
+	WithManifest   bool
+}
+
+// Backup takes a backup of the deployment and returns the artifact's path
+// (also when it fails part-way, so the caller can report it).
+//
+// The order is upstream's: find, check, create the artifact, lock, run the
+// backup scripts, unlock, and only then copy the artifacts off the
+// instances, so the lock window covers only the lock and backup scripts.
+func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifactPath string, err error) {
+	d, err := o.find(ctx, opts.Deployment)
+	if err != nil {
+		return "", err
+	}
+	defer func() { err = errors.Join(err, o.cleanup(d)) }()
+
+	o.Logger.Info("bbr", "Running pre-checks for backup of %s...\n", d.Name)
+	layers, err := o.checkBackupable(ctx, d)
+	if err != nil {
+		return "", err
+	}
+
+	o.Logger.Info("bbr", "Starting backup of %s...\n", d.Name)
+	art, err := artifact.Create(opts.ArtifactParent, d.Name, o.Now())
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if ferr := art.Finish(o.Now()); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+	}()
+	if opts.WithManifest {
+		if err := o.saveManifest(ctx, d.Name, art); err != nil {
+			return art.Path, err
+		}
+	}
+
+	backupErr, unlockErr := o.lockedBackup(ctx, d, layers)
+	if backupErr != nil {
+		return art.Path, errors.Join(backupErr, unlockErr)
+	}
+	// A failed unlock does not make the staged backups bad: drain anyway,
+	// as upstream does, and report both.
+	if err := o.drain(ctx, d, art); err != nil {
+		o.Logger.Info("bbr", "Failed to create backup of %s on %v, failed during drain step\n", d.Name, o.Now())
+		return art.Path, errors.Join(unlockErr, adviseCleanup(err))
+	}
+	o.Logger.Info("bbr", "Backup created of %s on %v\n", d.Name, o.Now())
+	return art.Path, unlockErr
+}
+
+func (o *Orchestrator) saveManifest(ctx context.Context, name string, art *artifact.Dir) error {
+	m, err := o.Director.Manifest(ctx, name)
+	if err != nil {
+		return err
+	}
+	return art.SaveManifest(m)
+}
+
+// checkBackupable refuses a deployment bbr cannot back up before anything
+// is locked: no backup scripts, a leftover staging directory, a lock cycle.
+func (o *Orchestrator) checkBackupable(ctx context.Context, d *Deployment) ([][]*Job, error) {
+	if len(d.JobsWith(ScriptBackup)) == 0 {
+		return nil, fmt.Errorf("Deployment '%s' has no backup scripts", d.Name)
+	}
+	if err := o.checkNoStaging(ctx, d); err != nil {
+		return nil, err
+	}
+	return lockLayers(d.Jobs(), false)
+}
+
+// checkNoStaging refuses to run over the staging directory of an earlier
+// run: its content is unknown and cleaning it is the operator's call.
+func (o *Orchestrator) checkNoStaging(ctx context.Context, d *Deployment) error {
+	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+		exists, err := stagingExists(ctx, inst.runner)
+		if err != nil {
+			return fmt.Errorf("Error checking %s on instance %s: %w", StagingRoot, inst.Name(), err)
+		}
+		if exists {
+			return adviseCleanup(fmt.Errorf("Directory %s already exists on instance %s", StagingRoot, inst.Name()))
+		}
+		return nil
+	})
+}
+
+// lockedBackup locks the jobs layer by layer, runs the backup scripts, and
+// always unlocks every job in reverse order, on a fresh context so that a
+// cancelled run still unlocks.
+func (o *Orchestrator) lockedBackup(ctx context.Context, d *Deployment, layers [][]*Job) (backupErr, unlockErr error) {
+	defer func() {
+		uctx, cancel := o.freshContext()
+		defer cancel()
+		unlockErr = o.unlockBackup(uctx, layers, backupErr == nil)
+	}()
+	if err := o.lockBackup(ctx, layers); err != nil {
+		return err, nil
+	}
+	return o.runBackupScripts(ctx, d), nil
+}
+
+func (o *Orchestrator) lockBackup(ctx context.Context, layers [][]*Job) error {
+	o.Logger.Info("bbr", "Running pre-backup-lock scripts...")
+	for _, layer := range layers {
+		// A failed layer stops locking: nothing more gets locked that
+		// would then need unlocking.
+		err := forEach(withScript(layer, ScriptPreBackupLock), o.Parallelism, func(j *Job) error {
+			o.Logger.Info("bbr", "Locking %s on %s for backup...", j.Name, j.Instance.Name())
+			if err := runScript(ctx, j, ScriptPreBackupLock, nil, nil); err != nil {
+				o.Logger.Info("bbr", "Error locking %s on %s.", j.Name, j.Instance.Name())
+				return lockError(fmt.Errorf("Error attempting to run pre-backup-lock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
+			}
+			o.Logger.Info("bbr", "Finished locking %s on %s for backup.", j.Name, j.Instance.Name())
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	o.Logger.Info("bbr", "Finished running pre-backup-lock scripts.")
+	return nil
+}
+
+func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) error {
+	o.Logger.Info("bbr", "Running backup scripts...")
+	err := forEach(d.JobsWith(ScriptBackup), o.Parallelism, func(j *Job) error {
+		o.Logger.Info("bbr", "Backing up %s on %s...", j.Name, j.Instance.Name())
+		j.Instance.stagingCreated.Store(true)
+		if err := j.Instance.runner.Run(ctx, "sudo mkdir -p "+j.StagingDir(), nil, nil); err != nil {
+			return fmt.Errorf("creating %s on %s: %w", j.StagingDir(), j.Instance.Name(), err)
+		}
+		if err := runScript(ctx, j, ScriptBackup, artifactEnv(j), nil); err != nil {
+			o.Logger.Info("bbr", "Error backing up %s on %s.", j.Name, j.Instance.Name())
+			return fmt.Errorf("Error attempting to run backup for job %s on %s: %w", j.Name, j.Instance.Name(), err)
+		}
+		o.Logger.Info("bbr", "Finished backing up %s on %s.", j.Name, j.Instance.Name())
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	o.Logger.Info("bbr", "Finished running backup scripts.")
+	return nil
+}
+
+// unlockBackup runs every post-backup-unlock in reverse lock order, also
+// for jobs whose lock failed or never ran (unlock scripts must be
+// idempotent, as the contract says).
+func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succeeded bool) error {
+	o.Logger.Info("bbr", "Running post-backup-unlock scripts...")
+	env := map[string]string{"BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL": strconv.FormatBool(succeeded)}
+	var errs []error
+	for _, layer := range reverseLayers(layers) {
+		errs = append(errs, forEach(withScript(layer, ScriptPostBackupUnlock), o.Parallelism, func(j *Job) error {
+			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
+			if err := runScript(ctx, j, ScriptPostBackupUnlock, env, nil); err != nil {
+				o.Logger.Info("bbr", "Error unlocking %s on %s.", j.Name, j.Instance.Name())
+				return unlockError(fmt.Errorf("Error attempting to run post-backup-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
+			}
+			o.Logger.Info("bbr", "Finished unlocking %s on %s.", j.Name, j.Instance.Name())
+			return nil
+		}))
+	}
+	o.Logger.Info("bbr", "Finished running post-backup-unlock scripts.")
+	return errors.Join(errs...)
+}
+
+// drain copies every job's staged backup into the artifact.
+func (o *Orchestrator) drain(ctx context.Context, d *Deployment, art *artifact.Dir) error {
+	return forEach(d.JobsWith(ScriptBackup), o.Parallelism, func(j *Job) error {
+		return o.drainJob(ctx, j, art)
+	})
+}
+
+// drainJob streams the job's staging directory into a local tar, hashing
+// each file as it is written, while the instance hashes the same files:
+// one read on each side, and both sides must agree.
+func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir) error {
+	inst := j.Instance
+	file := artifact.InstanceFileName(inst.Group, strconv.Itoa(inst.Index), j.Name)
+	if j.customArtifact() {
+		file = artifact.CustomFileName(j.CustomArtifactName())
+	}
+	o.Logger.Info("bbr", "Copying backup for job %s on %s/%s...", j.Name, inst.Group, inst.ID)
+
+	type result struct {
+		sums artifact.Checksums
+		err  error
+	}
+	remoteSums := make(chan result, 1)
+	go func() {
+		sums, err := remoteChecksums(ctx, inst.runner, j.StagingDir())
+		remoteSums <- result{sums, err}
+	}()
+
+	pr, pw := io.Pipe()
+	streamErr := make(chan error, 1)
+	go func() {
+		err := streamOut(ctx, inst.runner, j.StagingDir(), pw)
+		pw.CloseWithError(err)
+		streamErr <- err
+	}()
+	localSums, size, writeErr := art.WriteTar(file, pr)
+	pr.CloseWithError(writeErr) // unblocks the stream if writing failed
+	if err := errors.Join(<-streamErr, writeErr); err != nil {
+		<-remoteSums
+		return fmt.Errorf("Error streaming backup from remote instance %s for job %s: %w", inst.Name(), j.Name, err)
+	}
+	o.Logger.Info("bbr", "Finished copying backup -- %s for job %s on %s/%s...", humanBytes(size), j.Name, inst.Group, inst.ID)
+
+	o.Logger.Info("bbr", "Starting validity checks -- for job %s on %s/%s...", j.Name, inst.Group, inst.ID)
+	r := <-remoteSums
+	if r.err != nil {
+		return fmt.Errorf("Error validating backup of job %s on %s: %w", j.Name, inst.Name(), r.err)
+	}
+	if diff := artifact.Compare(r.sums, localSums); diff != nil {
+		return fmt.Errorf("Backup is corrupted, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, firstN(diff, 10))
+	}
+	if j.customArtifact() {
+		err := art.AddCustomArtifact(j.CustomArtifactName(), localSums)
+		if err != nil {
+			return err
+		}
+	} else if err := art.AddInstanceArtifact(inst.Group, inst.Index, j.Name, localSums); err != nil {
+		return err
+	}
+	if err := removeRemote(ctx, inst.runner, j.StagingDir()); err != nil {
+		return fmt.Errorf("removing %s on %s: %w", j.StagingDir(), inst.Name(), err)
+	}
+	o.Logger.Info("bbr", "Finished validity checks -- for job %s on %s/%s...", j.Name, inst.Group, inst.ID)
+	return nil
+}
+
+func withScript(jobs []*Job, script string) []*Job {
+	var out []*Job
+	for _, j := range jobs {
+		if j.Has(script) {
+			out = append(out, j)
+		}
+	}
+	return out
+}
+
+func firstN(s []string, n int) []string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}
+
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%dB", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f%c", float64(n)/float64(div), "KMGTPE"[exp])
+}

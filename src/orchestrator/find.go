@@ -1,0 +1,261 @@
+package orchestrator
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbr-release/bbr/src/director"
+)
+
+// find discovers the deployment: its instances, an SSH user on each (one
+// Director task per instance group, in parallel), one connection per
+// instance, the scripts of every job and their metadata. On failure it
+// undoes what it set up.
+func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, error) {
+	o.Logger.Info("bbr", "Looking for scripts")
+	vms, err := o.Director.VMs(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	if len(vms) == 0 {
+		return nil, fmt.Errorf("deployment '%s' has no instances", name)
+	}
+	rawManifest, err := o.Director.Manifest(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	manifest, err := parseManifest(rawManifest)
+	if err != nil {
+		return nil, err
+	}
+
+	user, signer, err := newSSHIdentity()
+	if err != nil {
+		return nil, err
+	}
+	d := &Deployment{Name: name, sshUser: user}
+	hosts, setupErr := o.setUpSSH(ctx, name, vms, user, signer)
+	d.Instances = o.connect(ctx, hosts, vms, user, signer, &setupErr)
+	if setupErr == nil {
+		setupErr = o.discoverJobs(ctx, d, manifest)
+	}
+	if setupErr != nil {
+		cctx, cancel := o.freshContext()
+		defer cancel()
+		return nil, errors.Join(setupErr, o.cleanupInstances(cctx, d, hostsWithoutConnection(hosts, d.Instances)))
+	}
+	sort.Slice(d.Instances, func(i, j int) bool {
+		a, b := d.Instances[i], d.Instances[j]
+		if a.Group != b.Group {
+			return a.Group < b.Group
+		}
+		return a.Index < b.Index
+	})
+	return d, nil
+}
+
+// newSSHIdentity makes the ephemeral user name (bosh_ + 15 hex, as bosh-cli
+// does, short enough for Windows) and a key pair used for this run only.
+func newSSHIdentity() (string, ssh.Signer, error) {
+	buf := make([]byte, 8)
+	if _, err := rand.Read(buf); err != nil {
+		return "", nil, fmt.Errorf("generating ssh user name: %w", err)
+	}
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", nil, fmt.Errorf("generating ssh key: %w", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		return "", nil, fmt.Errorf("generating ssh key: %w", err)
+	}
+	return "bosh_" + hex.EncodeToString(buf)[:15], signer, nil
+}
+
+type sshTarget struct {
+	host director.SSHHost
+	vm   director.VM
+}
+
+// setUpSSH asks the Director for the user on every group, in parallel.
+func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []director.VM, user string, signer ssh.Signer) ([]sshTarget, error) {
+	groups := uniqueGroups(vms)
+	pub := string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	var mu sync.Mutex
+	var targets []sshTarget
+	err := forEach(groups, len(groups), func(group string) error {
+		hosts, err := o.Director.SetUpSSH(ctx, deployment, group, user, pub)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for _, h := range hosts {
+			vm, ok := matchVM(vms, h)
+			if !ok {
+				return fmt.Errorf("the Director set up ssh on %s/%s, which is not among the deployment's instances", h.Group, h.IndexOrID)
+			}
+			targets = append(targets, sshTarget{host: h, vm: vm})
+		}
+		return nil
+	})
+	return targets, err
+}
+
+func matchVM(vms []director.VM, h director.SSHHost) (director.VM, bool) {
+	for _, vm := range vms {
+		if vm.Group == h.Group && (vm.ID == h.IndexOrID || fmt.Sprint(vm.Index) == h.IndexOrID) {
+			return vm, true
+		}
+	}
+	return director.VM{}, false
+}
+
+// connect dials every host in parallel. Connection failures are joined into
+// *errp; the instances that did connect are returned so they can be cleaned.
+func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, _ []director.VM, user string, signer ssh.Signer, errp *error) []*Instance {
+	var mu sync.Mutex
+	var instances []*Instance
+	err := forEach(targets, o.Parallelism, func(t sshTarget) error {
+		runner, err := o.Dial(ctx, t.host, user, signer)
+		if err != nil {
+			return fmt.Errorf("connecting to %s/%s: %w", t.vm.Group, t.vm.ID, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		instances = append(instances, &Instance{Group: t.vm.Group, ID: t.vm.ID, Index: t.vm.Index, Bootstrap: t.vm.Bootstrap, runner: runner})
+		return nil
+	})
+	*errp = errors.Join(*errp, err)
+	return instances
+}
+
+// discoverJobs finds each instance's scripts and runs the metadata scripts.
+func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest manifestJobs) error {
+	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+		scripts, err := findScripts(ctx, inst.runner)
+		if err != nil {
+			return fmt.Errorf("%s: %w", inst.Name(), err)
+		}
+		for _, jobName := range sortedKeys(scripts) {
+			job := &Job{Name: jobName, Scripts: scripts[jobName], Instance: inst}
+			if mj, ok := manifest[[2]string{inst.Group, jobName}]; ok {
+				job.Release = mj.Release
+				job.BackupOneRestoreAll = mj.BackupOneRestoreAll
+			} else {
+				o.Logger.Warn("bbr", "could not find release name for job %s", jobName)
+			}
+			if err := o.readJobMetadata(ctx, job); err != nil {
+				return err
+			}
+			if job.Metadata.SkipBBRScripts {
+				continue
+			}
+			for _, s := range sortedKeys(job.Scripts) {
+				o.Logger.Info("bbr", "%s/%s/%s", inst.Name(), jobName, s)
+			}
+			inst.Jobs = append(inst.Jobs, job)
+		}
+		return nil
+	})
+}
+
+func (o *Orchestrator) readJobMetadata(ctx context.Context, job *Job) error {
+	if !job.Has(ScriptMetadata) {
+		return nil
+	}
+	var out bytes.Buffer
+	if err := runScript(ctx, job, ScriptMetadata, map[string]string{"BBR_VERSION": o.Version}, &out); err != nil {
+		return fmt.Errorf("running metadata script of job %s on %s: %w", job.Name, job.Instance.Name(), err)
+	}
+	meta, err := ParseJobMetadata(out.Bytes())
+	if err != nil {
+		return fmt.Errorf("job %s on %s: %w", job.Name, job.Instance.Name(), err)
+	}
+	for _, l := range meta.BackupShouldBeLockedBefore {
+		o.Logger.Info("bbr", "Detected order: %s should be locked before %s/%s during backup", job.Name, l.Release, l.JobName)
+	}
+	for _, l := range meta.RestoreShouldBeLockedBefore {
+		o.Logger.Info("bbr", "Detected order: %s should be locked before %s/%s during restore", job.Name, l.Release, l.JobName)
+	}
+	if meta.BackupName != "" || meta.RestoreName != "" {
+		o.Logger.Warn("bbr", "discontinued metadata keys backup_name/restore_name found in job %s. bbr will not be able to restore this backup artifact.", job.Name)
+	}
+	job.Metadata = meta
+	return nil
+}
+
+// cleanup removes what the run left on the instances: the staging
+// directory where it may exist, the connection and the SSH user. It runs
+// on every instance even if some fail.
+func (o *Orchestrator) cleanup(d *Deployment) error {
+	ctx, cancel := o.freshContext()
+	defer cancel()
+	return o.cleanupInstances(ctx, d, nil)
+}
+
+func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unconnected []director.SSHHost) error {
+	errs := []error{forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+		var err error
+		if inst.stagingCreated.Load() {
+			if rmErr := removeRemote(ctx, inst.runner, StagingRoot); rmErr != nil {
+				err = fmt.Errorf("removing %s on %s: %w", StagingRoot, inst.Name(), rmErr)
+			}
+		}
+		inst.runner.Close()
+		if sshErr := o.Director.CleanUpSSH(ctx, d.Name, inst.Group, inst.ID, d.sshUser); sshErr != nil {
+			err = errors.Join(err, sshErr)
+		}
+		return err
+	})}
+	for _, h := range unconnected {
+		errs = append(errs, o.Director.CleanUpSSH(ctx, d.Name, h.Group, h.IndexOrID, d.sshUser))
+	}
+	return cleanupError(errors.Join(errs...))
+}
+
+func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []director.SSHHost {
+	var out []director.SSHHost
+	for _, t := range targets {
+		found := false
+		for _, inst := range connected {
+			if inst.ID == t.vm.ID && inst.Group == t.vm.Group {
+				found = true
+			}
+		}
+		if !found {
+			out = append(out, t.host)
+		}
+	}
+	return out
+}
+
+func uniqueGroups(vms []director.VM) []string {
+	seen := map[string]bool{}
+	var groups []string
+	for _, vm := range vms {
+		if !seen[vm.Group] {
+			seen[vm.Group] = true
+			groups = append(groups, vm.Group)
+		}
+	}
+	return groups
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,79 @@
+package orchestrator
+
+import (
+	"fmt"
+
+	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/bbr-release/bbr/src/lockorder"
+)
+
+// JobMetadata is what a job's metadata script prints (YAML). Unknown keys
+// are ignored, as upstream ignores them.
+type JobMetadata struct {
+	BackupName                  string       `yaml:"backup_name"`
+	RestoreName                 string       `yaml:"restore_name"`
+	BackupShouldBeLockedBefore  []LockBefore `yaml:"backup_should_be_locked_before"`
+	RestoreShouldBeLockedBefore []LockBefore `yaml:"restore_should_be_locked_before"`
+	SkipBBRScripts              bool         `yaml:"skip_bbr_scripts"`
+}
+
+// LockBefore names a job that must be locked after the one declaring it.
+type LockBefore struct {
+	JobName string `yaml:"job_name"`
+	Release string `yaml:"release"`
+}
+
+// ParseJobMetadata parses and validates a metadata script's output.
+func ParseJobMetadata(out []byte) (JobMetadata, error) {
+	var m JobMetadata
+	if err := yaml.Unmarshal(out, &m); err != nil {
+		return m, fmt.Errorf("failed to unmarshal job metadata: %w", err)
+	}
+	for _, l := range append(append([]LockBefore{}, m.BackupShouldBeLockedBefore...), m.RestoreShouldBeLockedBefore...) {
+		if l.JobName == "" || l.Release == "" {
+			return m, fmt.Errorf("both job name and release should be specified for should be locked before")
+		}
+	}
+	return m, nil
+}
+
+func refs(ls []LockBefore) []lockorder.Ref {
+	out := make([]lockorder.Ref, 0, len(ls))
+	for _, l := range ls {
+		out = append(out, lockorder.Ref{JobName: l.JobName, Release: l.Release})
+	}
+	return out
+}
+
+// lockLayers orders the deployment's jobs for backup or restore locking and
+// returns them as layers of jobs.
+func lockLayers(jobs []*Job, forRestore bool) ([][]*Job, error) {
+	nodes := make([]lockorder.Job, len(jobs))
+	for i, j := range jobs {
+		before := j.Metadata.BackupShouldBeLockedBefore
+		if forRestore {
+			before = j.Metadata.RestoreShouldBeLockedBefore
+		}
+		nodes[i] = lockorder.Job{Name: j.Name, Release: j.Release, LockBefore: refs(before)}
+	}
+	idx, err := lockorder.Layers(nodes, false)
+	if err != nil {
+		return nil, err
+	}
+	layers := make([][]*Job, len(idx))
+	for i, l := range idx {
+		for _, k := range l {
+			layers[i] = append(layers[i], jobs[k])
+		}
+	}
+	return layers, nil
+}
+
+func reverseLayers(layers [][]*Job) [][]*Job {
+	out := make([][]*Job, len(layers))
+	for i, l := range layers {
+		out[len(layers)-1-i] = l
+	}
+	return out
+}

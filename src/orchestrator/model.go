@@ -1,0 +1,134 @@
+package orchestrator
+
+import (
+	"context"
+	"io"
+	"path"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbr-release/bbr/src/director"
+)
+
+// Director is what the workflows need from the BOSH Director.
+type Director interface {
+	VMs(ctx context.Context, deployment string) ([]director.VM, error)
+	Manifest(ctx context.Context, deployment string) (string, error)
+	SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]director.SSHHost, error)
+	CleanUpSSH(ctx context.Context, deployment, group, id, user string) error
+}
+
+// Runner runs commands on one instance (one SSH connection).
+type Runner interface {
+	Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error
+	Close() error
+}
+
+// Dialer connects to an instance as user, pinning the host key the
+// Director returned.
+type Dialer func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (Runner, error)
+
+// Logger is the subset of the bosh-utils logger the workflows use.
+type Logger interface {
+	Debug(tag, msg string, args ...interface{})
+	Info(tag, msg string, args ...interface{})
+	Warn(tag, msg string, args ...interface{})
+}
+
+// Orchestrator runs the workflows against one Director.
+type Orchestrator struct {
+	Director Director
+	Dial     Dialer
+	Logger   Logger
+	// Version is passed to metadata scripts as BBR_VERSION.
+	Version string
+	// Parallelism bounds concurrent remote operations (scripts, copies).
+	Parallelism int
+	// Now is the clock; tests replace it.
+	Now func() time.Time
+	// CleanupTimeout bounds unlock and cleanup, which run on a fresh
+	// context so that they still run when the workflow was cancelled.
+	CleanupTimeout time.Duration
+}
+
+// Instance is one VM of the deployment with an open connection.
+type Instance struct {
+	Group     string
+	ID        string
+	Index     int
+	Bootstrap bool
+	Jobs      []*Job
+
+	runner Runner
+	// stagingCreated records that /var/vcap/store/bbr-backup may exist
+	// on the instance because of this run, so cleanup removes it.
+	stagingCreated atomic.Bool
+}
+
+// Name is "group/id", the way upstream names instances in logs.
+func (i *Instance) Name() string { return i.Group + "/" + i.ID }
+
+// Job is one job on one instance and the bbr scripts it has.
+type Job struct {
+	Name    string
+	Release string
+	// Scripts holds the names of the bbr scripts the job ships.
+	Scripts  map[string]bool
+	Metadata JobMetadata
+	// BackupOneRestoreAll is the manifest property bbr.backup_one_restore_all.
+	BackupOneRestoreAll bool
+	Instance            *Instance
+}
+
+// Has says whether the job ships script.
+func (j *Job) Has(script string) bool { return j.Scripts[script] }
+
+// customArtifact reports whether this job's backup is the deployment-wide
+// backup-one-restore-all artifact (taken on the bootstrap instance only).
+func (j *Job) customArtifact() bool { return j.BackupOneRestoreAll && j.Instance.Bootstrap }
+
+// CustomArtifactName is the name upstream gives a backup-one-restore-all
+// artifact.
+func (j *Job) CustomArtifactName() string {
+	return j.Name + "-" + j.Release + "-backup-one-restore-all"
+}
+
+// stagingName is the job's directory under the remote staging root.
+func (j *Job) stagingName() string {
+	if j.customArtifact() {
+		return j.CustomArtifactName()
+	}
+	return j.Name
+}
+
+// StagingDir is where the job's backup script writes and restore reads.
+func (j *Job) StagingDir() string { return path.Join(StagingRoot, j.stagingName()) }
+
+// Deployment is a deployment whose instances are connected for this run.
+type Deployment struct {
+	Name      string
+	Instances []*Instance
+	sshUser   string
+}
+
+// Jobs lists every job of every instance, in instance order.
+func (d *Deployment) Jobs() []*Job {
+	var jobs []*Job
+	for _, inst := range d.Instances {
+		jobs = append(jobs, inst.Jobs...)
+	}
+	return jobs
+}
+
+// JobsWith lists the jobs that ship script.
+func (d *Deployment) JobsWith(script string) []*Job {
+	var jobs []*Job
+	for _, j := range d.Jobs() {
+		if j.Has(script) {
+			jobs = append(jobs, j)
+		}
+	}
+	return jobs
+}

@@ -1,0 +1,36 @@
+package orchestrator
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// forEach runs f for every item with at most limit running at once and
+// joins the errors. Every item runs even if some fail: a failed lock on one
+// job must not keep the others from being unlocked.
+func forEach[T any](items []T, limit int, f func(T) error) error {
+	if limit < 1 {
+		limit = 1
+	}
+	sem := make(chan struct{}, limit)
+	errs := make([]error, len(items))
+	var wg sync.WaitGroup
+	for i, item := range items {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = f(item)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// freshContext is for unlock and cleanup: it ignores the cancellation of the
+// run (they must still happen) but is bounded in time.
+func (o *Orchestrator) freshContext() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), o.CleanupTimeout)
+}

@@ -1,0 +1,208 @@
+package orchestrator
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// RestoreOptions configure one deployment restore.
+type RestoreOptions struct {
+	Deployment   string
+	ArtifactPath string
+}
+
+// Restore restores the deployment from the artifact. Everything that can
+// be checked is checked before anything is locked: the artifact's
+// checksums, the topology, leftover staging directories, the lock order;
+// and the artifacts are uploaded and verified on the instances before the
+// first lock, so the lock window covers only the restore scripts.
+func (o *Orchestrator) Restore(ctx context.Context, opts RestoreOptions) (err error) {
+	o.Logger.Info("bbr", "Starting restore of %s...\n", opts.Deployment)
+	art, err := artifact.Open(opts.ArtifactPath)
+	if err != nil {
+		return err
+	}
+	o.Logger.Info("bbr", "Validating backup artifact for %s...\n", opts.Deployment)
+	if err := art.Verify(); err != nil {
+		return err
+	}
+
+	d, err := o.find(ctx, opts.Deployment)
+	if err != nil {
+		return err
+	}
+	defer func() { err = errors.Join(err, o.cleanup(d)) }()
+
+	layers, err := o.checkRestorable(ctx, d, art.Metadata())
+	if err != nil {
+		return err
+	}
+	if err := o.upload(ctx, d, art); err != nil {
+		return err
+	}
+	if err := o.lockedRestore(ctx, d, layers); err != nil {
+		return err
+	}
+	o.Logger.Info("bbr", "Completed restore of %s\n", d.Name)
+	return nil
+}
+
+func (o *Orchestrator) checkRestorable(ctx context.Context, d *Deployment, meta artifact.Metadata) ([][]*Job, error) {
+	restorable := d.JobsWith(ScriptRestore)
+	if len(restorable) == 0 {
+		return nil, fmt.Errorf("Deployment '%s' has no restore scripts", d.Name)
+	}
+	for _, j := range restorable {
+		if j.Metadata.RestoreName != "" {
+			return nil, fmt.Errorf("job %s on %s uses the discontinued metadata key restore_name: bbr cannot restore it", j.Name, j.Instance.Name())
+		}
+	}
+	if err := matchTopology(d, meta); err != nil {
+		return nil, err
+	}
+	if err := o.checkNoStaging(ctx, d); err != nil {
+		return nil, err
+	}
+	return lockLayers(d.Jobs(), true)
+}
+
+// matchTopology checks that every instance in the artifact exists in the
+// deployment (upstream's check: the same groups and indexes).
+func matchTopology(d *Deployment, meta artifact.Metadata) error {
+	for _, mi := range meta.Instances {
+		found := false
+		for _, inst := range d.Instances {
+			if inst.Group == mi.Name && strconv.Itoa(inst.Index) == mi.Index {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return fmt.Errorf("Deployment '%s' does not match the structure of the provided backup: it has no instance %s/%s", d.Name, mi.Name, mi.Index)
+		}
+	}
+	return nil
+}
+
+// restoreFile is the artifact file a job restores from: the deployment-wide
+// custom artifact for backup-one-restore-all jobs, else its own.
+func restoreFile(j *Job, meta artifact.Metadata) string {
+	if j.BackupOneRestoreAll {
+		for _, c := range meta.CustomArtifacts {
+			if c.Name == j.CustomArtifactName() {
+				return artifact.CustomFileName(c.Name)
+			}
+		}
+	}
+	return artifact.InstanceFileName(j.Instance.Group, strconv.Itoa(j.Instance.Index), j.Name)
+}
+
+// upload streams each job's artifact into its staging directory and checks
+// what landed against the metadata.
+func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.Dir) error {
+	meta := art.Metadata()
+	files := meta.Files()
+	return forEach(d.JobsWith(ScriptRestore), o.Parallelism, func(j *Job) error {
+		inst := j.Instance
+		file := restoreFile(j, meta)
+		want, ok := files[file]
+		if !ok {
+			return fmt.Errorf("the backup has no artifact for job %s on %s/%d (%s)", j.Name, inst.Group, inst.Index, file)
+		}
+		o.Logger.Info("bbr", "Copying backup for job %s on %s/%d...", j.Name, inst.Group, inst.Index)
+		f, err := os.Open(filepath.Join(art.Path, file))
+		if err != nil {
+			return fmt.Errorf("opening %s: %w", file, err)
+		}
+		defer f.Close()
+		inst.stagingCreated.Store(true)
+		dir := j.StagingDir()
+		if err := streamIn(ctx, inst.runner, dir, bufio.NewReaderSize(f, 1<<20)); err != nil {
+			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
+		}
+		got, err := remoteChecksums(ctx, inst.runner, dir)
+		if err != nil {
+			return err
+		}
+		if diff := artifact.Compare(want, got); diff != nil {
+			return fmt.Errorf("Backup couldn't be transferred, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, firstN(diff, 10))
+		}
+		o.Logger.Info("bbr", "Finished copying backup for job %s on %s/%d.", j.Name, inst.Group, inst.Index)
+		return nil
+	})
+}
+
+// lockedRestore locks serially in order, restores instance by instance, and
+// always unlocks in reverse order (upstream runs restore serially: some
+// releases depend on it).
+func (o *Orchestrator) lockedRestore(ctx context.Context, d *Deployment, layers [][]*Job) (err error) {
+	defer func() {
+		uctx, cancel := o.freshContext()
+		defer cancel()
+		err = errors.Join(err, o.unlockRestore(uctx, layers))
+	}()
+	if err := o.lockRestore(ctx, layers); err != nil {
+		return err
+	}
+	o.Logger.Info("bbr", "Running restore scripts...")
+	for _, inst := range d.Instances {
+		var errs []error
+		for _, j := range withScript(inst.Jobs, ScriptRestore) {
+			o.Logger.Info("bbr", "Restoring %s on %s...", j.Name, inst.Name())
+			if err := runScript(ctx, j, ScriptRestore, artifactEnv(j), nil); err != nil {
+				o.Logger.Info("bbr", "Error restoring %s on %s.", j.Name, inst.Name())
+				errs = append(errs, fmt.Errorf("Error attempting to run restore for job %s on %s: %w", j.Name, inst.Name(), err))
+				continue
+			}
+			o.Logger.Info("bbr", "Finished restoring %s on %s.", j.Name, inst.Name())
+		}
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+	}
+	o.Logger.Info("bbr", "Finished running restore scripts.")
+	return nil
+}
+
+// lockRestore runs pre-restore-lock serially in lock order and stops at the
+// first failure (upstream reports it as a generic error, exit bit 1).
+func (o *Orchestrator) lockRestore(ctx context.Context, layers [][]*Job) error {
+	o.Logger.Info("bbr", "Running pre-restore-lock scripts...")
+	for _, layer := range layers {
+		for _, j := range withScript(layer, ScriptPreRestoreLock) {
+			o.Logger.Info("bbr", "Locking %s on %s for restore...", j.Name, j.Instance.Name())
+			if err := runScript(ctx, j, ScriptPreRestoreLock, nil, nil); err != nil {
+				return fmt.Errorf("Error attempting to run pre-restore-lock for job %s on %s: %w", j.Name, j.Instance.Name(), err)
+			}
+			o.Logger.Info("bbr", "Finished locking %s on %s for restore.", j.Name, j.Instance.Name())
+		}
+	}
+	o.Logger.Info("bbr", "Finished running pre-restore-lock scripts.")
+	return nil
+}
+
+// unlockRestore runs every post-restore-unlock serially in reverse order,
+// whatever fails.
+func (o *Orchestrator) unlockRestore(ctx context.Context, layers [][]*Job) error {
+	o.Logger.Info("bbr", "Running post-restore-unlock scripts...")
+	var errs []error
+	for _, layer := range reverseLayers(layers) {
+		for _, j := range withScript(layer, ScriptPostRestoreUnlock) {
+			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
+			if err := runScript(ctx, j, ScriptPostRestoreUnlock, nil, nil); err != nil {
+				errs = append(errs, unlockError(fmt.Errorf("Error attempting to run post-restore-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err)))
+				continue
+			}
+			o.Logger.Info("bbr", "Finished unlocking %s on %s.", j.Name, j.Instance.Name())
+		}
+	}
+	o.Logger.Info("bbr", "Finished running post-restore-unlock scripts.")
+	return errors.Join(errs...)
+}

@@ -1,0 +1,283 @@
+package orchestrator_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	boshlog "github.com/cloudfoundry/bosh-utils/logger"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/orchestrator"
+)
+
+var _ = Describe("Workflows", func() {
+	var (
+		w     *world
+		o     *orchestrator.Orchestrator
+		dir   string
+		ctx   context.Context
+		clock time.Time
+	)
+
+	BeforeEach(func() {
+		w = newWorld("dep")
+		dir = GinkgoT().TempDir()
+		ctx = context.Background()
+		clock = time.Date(2026, 11, 25, 3, 23, 27, 0, time.UTC)
+		o = &orchestrator.Orchestrator{
+			Director:       w,
+			Dial:           w.dial,
+			Logger:         boshlog.NewWriterLogger(boshlog.LevelDebug, GinkgoWriter),
+			Version:        "1.2.3",
+			Parallelism:    4,
+			Now:            func() time.Time { return clock },
+			CleanupTimeout: time.Minute,
+		}
+	})
+
+	backup := func() (string, error) {
+		return o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: dir})
+	}
+
+	Describe("Backup", func() {
+		BeforeEach(func() {
+			w.add("redis", 0, map[string]*fakeJob{"redis": job("backup", "restore").withData(map[string]string{"dump.rdb": "zero"})})
+			w.add("redis", 1, map[string]*fakeJob{"redis": job("backup", "restore").withData(map[string]string{"dump.rdb": "one", "sub dir/with space": "x"})})
+			w.add("api", 0, map[string]*fakeJob{"api": job("pre-backup-lock", "post-backup-unlock")})
+		})
+
+		It("writes upstream's artifact layout with verified checksums", func() {
+			path, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(filepath.Base(path)).To(Equal("dep_20261125T032327Z"))
+			info, err := os.Stat(path)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o700)))
+
+			art, err := artifact.Open(path)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(art.Verify()).To(Succeed())
+			files := art.Metadata().Files()
+			Expect(files).To(HaveKey("redis-0-redis.tar"))
+			Expect(files["redis-1-redis.tar"]).To(HaveKey("./sub dir/with space"))
+			Expect(art.Metadata().BackupActivity.FinishTime).To(Equal("2026/11/25 03:23:27 UTC"))
+		})
+
+		It("locks, backs up, unlocks in that order, then cleans up every instance", func() {
+			_, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			ran := w.ran()
+			Expect(ran[0]).To(Equal("api/0 api pre-backup-lock"))
+			Expect(ran[1:3]).To(ConsistOf("redis/0 redis backup", "redis/1 redis backup"))
+			Expect(ran[3]).To(Equal("api/0 api post-backup-unlock"))
+			Expect(w.eventsFor("post-backup-unlock")[0].Env).To(HaveKeyWithValue("BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL", "true"))
+			Expect(w.eventsFor("backup")[0].Env).To(HaveKeyWithValue("BBR_ARTIFACT_DIRECTORY", "/var/vcap/store/bbr-backup/redis/"))
+			Expect(w.eventsFor("backup")[0].Env).To(HaveKeyWithValue("ARTIFACT_DIRECTORY", "/var/vcap/store/bbr-backup/redis/"))
+			Expect(w.cleanUps).To(ConsistOf("redis/redis-id-0", "redis/redis-id-1", "api/api-id-0"))
+			for _, i := range w.instances {
+				Expect(i.staging).To(BeFalse(), i.name())
+				Expect(i.closed).To(BeTrue(), i.name())
+			}
+		})
+
+		It("unlocks with BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL=false and exits 1 when a backup script fails", func() {
+			w.instances[1].jobs["redis"].failing("backup", errors.New("disk on fire"))
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("disk on fire")))
+			Expect(orchestrator.ExitCode(err)).To(Equal(1))
+			unlocks := w.eventsFor("post-backup-unlock")
+			Expect(unlocks).To(HaveLen(1))
+			Expect(unlocks[0].Env).To(HaveKeyWithValue("BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL", "false"))
+			Expect(w.instances[1].staging).To(BeFalse())
+		})
+
+		It("exits with the lock bit and still unlocks when a lock fails", func() {
+			w.instances[2].jobs["api"].failing("pre-backup-lock", errors.New("cannot lock"))
+			_, err := backup()
+			Expect(orchestrator.ExitCode(err)).To(Equal(4))
+			Expect(w.eventsFor("backup")).To(BeEmpty())
+			Expect(w.eventsFor("post-backup-unlock")).To(HaveLen(1))
+		})
+
+		It("ORs the unlock bit and still drains when an unlock fails", func() {
+			w.instances[2].jobs["api"].failing("post-backup-unlock", errors.New("cannot unlock"))
+			path, err := backup()
+			Expect(orchestrator.ExitCode(err)).To(Equal(8))
+			Expect(orchestrator.CleanupAdvised(err)).To(BeTrue())
+			Expect(filepath.Join(path, "redis-1-redis.tar")).To(BeAnExistingFile())
+		})
+
+		It("refuses a leftover staging directory before locking anything", func() {
+			w.instances[0].staging = true
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("/var/vcap/store/bbr-backup already exists on instance redis/redis-id-0")))
+			Expect(orchestrator.CleanupAdvised(err)).To(BeTrue())
+			Expect(w.ran()).To(BeEmpty())
+			Expect(w.instances[0].staging).To(BeTrue(), "someone else's staging dir must be left alone")
+		})
+
+		It("unlocks even when the run is cancelled during the backup scripts", func() {
+			cctx, cancel := context.WithCancel(ctx)
+			ctx = cctx
+			w.instances[0].jobs["redis"].failing("backup", errors.New("interrupted"))
+			cancel()
+			_, err := backup()
+			Expect(err).To(HaveOccurred())
+			Expect(w.cleanUps).To(HaveLen(3))
+		})
+
+		It("names the bootstrap instance's backup-one-restore-all artifact after job and release", func() {
+			w.manifest = `
+instance_groups:
+- name: redis
+  jobs:
+  - name: redis
+    release: redis-release
+    properties: {bbr: {backup_one_restore_all: true}}
+`
+			path, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(filepath.Join(path, "redis-redis-release-backup-one-restore-all.tar")).To(BeAnExistingFile())
+			Expect(filepath.Join(path, "redis-1-redis.tar")).To(BeAnExistingFile())
+			Expect(filepath.Join(path, "redis-0-redis.tar")).NotTo(BeAnExistingFile())
+			Expect(w.eventsFor("backup")).To(ContainElement(HaveField("Env", HaveKeyWithValue("BBR_ARTIFACT_DIRECTORY", "/var/vcap/store/bbr-backup/redis-redis-release-backup-one-restore-all/"))))
+		})
+	})
+
+	Describe("lock ordering", func() {
+		BeforeEach(func() {
+			w.manifest = `
+instance_groups:
+- name: db
+  jobs: [{name: db, release: rel}]
+- name: api
+  jobs: [{name: api, release: rel}]
+`
+			w.add("db", 0, map[string]*fakeJob{"db": job("pre-backup-lock", "backup", "post-backup-unlock").withData(map[string]string{"d": "1"})})
+			w.add("api", 0, map[string]*fakeJob{"api": job("pre-backup-lock", "post-backup-unlock").withMetadata("backup_should_be_locked_before:\n- job_name: db\n  release: rel\n")})
+		})
+
+		It("locks in dependency order and unlocks in reverse, passing BBR_VERSION to metadata", func() {
+			_, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.ran()).To(Equal([]string{
+				"api/0 api pre-backup-lock", "db/0 db pre-backup-lock",
+				"db/0 db backup",
+				"db/0 db post-backup-unlock", "api/0 api post-backup-unlock",
+			}))
+			Expect(w.eventsFor("metadata")[0].Env).To(HaveKeyWithValue("BBR_VERSION", "1.2.3"))
+		})
+
+		It("refuses a cycle before anything is locked", func() {
+			w.instances[0].jobs["db"].withMetadata("backup_should_be_locked_before:\n- job_name: api\n  release: rel\n")
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("cyclic")))
+			Expect(w.ran()).To(BeEmpty())
+			Expect(w.cleanUps).To(HaveLen(2))
+		})
+
+		It("rejects metadata that names a job without its release", func() {
+			w.instances[1].jobs["api"].withMetadata("backup_should_be_locked_before:\n- job_name: db\n")
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("both job name and release should be specified")))
+			Expect(w.cleanUps).To(HaveLen(2))
+		})
+	})
+
+	Describe("discovery failures", func() {
+		It("cleans up the users it set up when an instance cannot be reached", func() {
+			w.add("redis", 0, map[string]*fakeJob{"redis": job("backup")})
+			w.add("redis", 1, map[string]*fakeJob{"redis": job("backup")})
+			w.dialErr["redis-id-1"] = errors.New("connection refused")
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("connection refused")))
+			Expect(w.cleanUps).To(ConsistOf("redis/redis-id-0", "redis/redis-id-1"))
+		})
+
+		It("fails clearly on a deployment without backup scripts", func() {
+			w.add("web", 0, map[string]*fakeJob{"web": job("restore")})
+			_, err := backup()
+			Expect(err).To(MatchError("Deployment 'dep' has no backup scripts"))
+		})
+	})
+
+	Describe("Restore", func() {
+		var path string
+
+		BeforeEach(func() {
+			w.add("redis", 0, map[string]*fakeJob{"redis": job("backup", "restore").withData(map[string]string{"dump.rdb": "zero"})})
+			w.add("redis", 1, map[string]*fakeJob{"redis": job("backup", "restore").withData(map[string]string{"dump.rdb": "one"})})
+			w.add("api", 0, map[string]*fakeJob{"api": job("pre-restore-lock", "post-restore-unlock")})
+			var err error
+			path, err = backup()
+			Expect(err).NotTo(HaveOccurred())
+			w.events = nil
+		})
+
+		restore := func() error {
+			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path})
+		}
+
+		It("puts each instance's data back, locked around the restore scripts", func() {
+			Expect(restore()).To(Succeed())
+			Expect(w.instances[0].jobs["redis"].restored).To(Equal(map[string]string{"dump.rdb": "zero"}))
+			Expect(w.instances[1].jobs["redis"].restored).To(Equal(map[string]string{"dump.rdb": "one"}))
+			Expect(w.ran()).To(Equal([]string{"api/0 api pre-restore-lock", "redis/0 redis restore", "redis/1 redis restore", "api/0 api post-restore-unlock"}))
+			for _, i := range w.instances {
+				Expect(i.staging).To(BeFalse())
+			}
+		})
+
+		It("refuses a corrupted artifact before connecting to anything", func() {
+			tarPath := filepath.Join(path, "redis-1-redis.tar")
+			raw, err := os.ReadFile(tarPath)
+			Expect(err).NotTo(HaveOccurred())
+			idx := bytes_index(raw, "one")
+			raw[idx] = 'X'
+			Expect(os.WriteFile(tarPath, raw, 0o600)).To(Succeed())
+			setUpsBefore := len(w.setUps)
+			err = restore()
+			Expect(err).To(MatchError(ContainSubstring("redis-1-redis.tar")))
+			Expect(w.setUps).To(HaveLen(setUpsBefore))
+			Expect(w.ran()).To(BeEmpty())
+		})
+
+		It("refuses an artifact whose instances the deployment lacks", func() {
+			w.instances = w.instances[:1]
+			err := restore()
+			Expect(err).To(MatchError(ContainSubstring("has no instance redis/1")))
+			Expect(w.ran()).To(BeEmpty())
+		})
+
+		It("still unlocks and reports when a restore script fails", func() {
+			w.instances[0].jobs["redis"].failing("restore", errors.New("bad dump"))
+			err := restore()
+			Expect(err).To(MatchError(ContainSubstring("bad dump")))
+			Expect(orchestrator.ExitCode(err)).To(Equal(1))
+			Expect(w.ran()).To(ContainElement("api/0 api post-restore-unlock"))
+		})
+	})
+
+	Describe("PreBackupCheck", func() {
+		It("checks without running any script and cleans up", func() {
+			w.add("redis", 0, map[string]*fakeJob{"redis": job("pre-backup-lock", "backup")})
+			Expect(o.PreBackupCheck(ctx, "dep")).To(Succeed())
+			Expect(w.ran()).To(BeEmpty())
+			Expect(w.cleanUps).To(HaveLen(1))
+		})
+	})
+})
+
+func bytes_index(b []byte, s string) int {
+	for i := 0; i+len(s) <= len(b); i++ {
+		if string(b[i:i+len(s)]) == s {
+			return i
+		}
+	}
+	return -1
+}

@@ -1,0 +1,278 @@
+// Package remote runs commands on an instance over one SSH connection,
+// opened once and multiplexed: every command is a session on it. Host keys
+// are pinned to the key the Director reported; there is no trust on first use.
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Config says how to reach one instance.
+type Config struct {
+	// Addr is host or host:port (port 22 when absent).
+	Addr   string
+	User   string
+	Signer ssh.Signer
+	// HostKey is the pinned host key. A connection presenting another key
+	// is refused.
+	HostKey ssh.PublicKey
+	// ConnectTimeout bounds TCP connect plus SSH handshake.
+	ConnectTimeout time.Duration
+	// KeepAliveInterval is how often the peer is probed; a peer that does
+	// not answer within the interval is considered dead and the connection
+	// is closed, failing every running command. Zero disables probing.
+	KeepAliveInterval time.Duration
+}
+
+// ExitError is a remote command that ran and exited non-zero.
+type ExitError struct {
+	Code   int
+	Stderr string
+}
+
+func (e *ExitError) Error() string {
+	msg := strings.TrimSpace(e.Stderr)
+	if msg == "" {
+		return fmt.Sprintf("exit code %d", e.Code)
+	}
+	return fmt.Sprintf("%s - exit code %d", msg, e.Code)
+}
+
+// Conn is an open connection to one instance.
+type Conn struct {
+	addr   string
+	client *ssh.Client
+	done   chan struct{}
+	once   sync.Once
+}
+
+// preferredCiphers puts AES-GCM first: with AES-NI it is the fastest cipher
+// both Go and OpenSSH offer (see machine-notes); the rest are Go's defaults.
+var preferredCiphers = []string{
+	"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+	"chacha20-poly1305@openssh.com", "aes128-ctr", "aes192-ctr", "aes256-ctr",
+}
+
+// Dial opens the connection; it returns when authenticated or failed.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	addr := cfg.Addr
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		addr = net.JoinHostPort(addr, "22")
+	}
+	if cfg.HostKey == nil {
+		return nil, fmt.Errorf("connecting to %s: no host key to verify it against", addr)
+	}
+	timeout := cfg.ConnectTimeout
+	if timeout == 0 {
+		timeout = 30 * time.Second
+	}
+	clientCfg := &ssh.ClientConfig{
+		User:              cfg.User,
+		Auth:              []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
+		HostKeyCallback:   pinnedHostKey(cfg.HostKey),
+		HostKeyAlgorithms: hostKeyAlgorithms(cfg.HostKey),
+		Timeout:           timeout,
+	}
+	clientCfg.Ciphers = preferredCiphers
+
+	dialCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	tcp, err := (&net.Dialer{KeepAlive: 15 * time.Second}).DialContext(dialCtx, "tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", addr, err)
+	}
+	// The handshake has no context of its own: bound it with a deadline.
+	deadline, _ := dialCtx.Deadline()
+	_ = tcp.SetDeadline(deadline)
+	stop := context.AfterFunc(dialCtx, func() { _ = tcp.SetDeadline(time.Unix(1, 0)) })
+	c, chans, reqs, err := ssh.NewClientConn(tcp, addr, clientCfg)
+	stop()
+	if err != nil {
+		tcp.Close()
+		return nil, fmt.Errorf("ssh handshake with %s: %w", addr, err)
+	}
+	_ = tcp.SetDeadline(time.Time{})
+	conn := &Conn{addr: addr, client: ssh.NewClient(c, chans, reqs), done: make(chan struct{})}
+	if cfg.KeepAliveInterval > 0 {
+		go conn.keepAlive(cfg.KeepAliveInterval)
+	}
+	return conn, nil
+}
+
+// pinnedHostKey accepts exactly the given key and says clearly when the
+// instance presents another one.
+func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
+	return func(hostname string, _ net.Addr, got ssh.PublicKey) error {
+		if bytes.Equal(got.Marshal(), want.Marshal()) {
+			return nil
+		}
+		return fmt.Errorf("host key mismatch for %s: the instance presented %s %s but the Director reported %s %s; refusing to connect",
+			hostname, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))
+	}
+}
+
+// hostKeyAlgorithms asks only for the pinned key's algorithm, so the server
+// presents the key we can check. RSA keys sign with SHA-2 on modern sshd.
+func hostKeyAlgorithms(key ssh.PublicKey) []string {
+	if key.Type() == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{key.Type()}
+}
+
+// keepAlive probes the peer; a probe unanswered within the interval closes
+// the connection so blocked reads fail instead of hanging forever.
+func (c *Conn) keepAlive(interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		replied := make(chan error, 1)
+		go func() {
+			_, _, err := c.client.SendRequest("keepalive@openssh.com", true, nil)
+			replied <- err
+		}()
+		select {
+		case err := <-replied:
+			if err != nil {
+				c.Close()
+				return
+			}
+		case <-time.After(interval):
+			c.Close()
+			return
+		case <-c.done:
+			return
+		}
+	}
+}
+
+// Run runs cmd in a new session. stdin and stdout may be nil. It returns an
+// *ExitError when the command exits non-zero, and fails promptly when ctx is
+// cancelled (the session is closed, which hangs up on the remote command).
+func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
+	session, err := c.client.NewSession()
+	if err != nil {
+		return fmt.Errorf("opening ssh session to %s: %w", c.addr, err)
+	}
+	defer session.Close()
+	var stderr bytes.Buffer
+	session.Stdin = stdin
+	session.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
+	session.Stdout = io.Discard
+	var out *closeOnErrorWriter
+	if stdout != nil {
+		// A failing local writer (disk full) must end the session, or the
+		// remote side blocks on a full window and Run never returns.
+		out = &closeOnErrorWriter{w: stdout, session: session}
+		session.Stdout = out
+	}
+	stop := context.AfterFunc(ctx, func() {
+		_ = session.Signal(ssh.SIGTERM)
+		session.Close()
+	})
+	defer stop()
+
+	err = session.Run(cmd)
+	if ctx.Err() != nil {
+		return fmt.Errorf("running %q on %s: %w", firstWord(cmd), c.addr, ctx.Err())
+	}
+	if out != nil && out.err != nil {
+		return fmt.Errorf("writing output of %q from %s: %w", firstWord(cmd), c.addr, out.err)
+	}
+	var exitErr *ssh.ExitError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &exitErr):
+		return &ExitError{Code: exitErr.ExitStatus(), Stderr: stderr.String()}
+	case isExitMissing(err):
+		return fmt.Errorf("the ssh session to %s ended without an exit status: did the network or the instance fail? %s", c.addr, strings.TrimSpace(stderr.String()))
+	default:
+		return fmt.Errorf("running command on %s: %w", c.addr, err)
+	}
+}
+
+// Output runs cmd and returns its stdout.
+func (c *Conn) Output(ctx context.Context, cmd string) ([]byte, error) {
+	var out bytes.Buffer
+	err := c.Run(ctx, cmd, nil, &out)
+	return out.Bytes(), err
+}
+
+// Close closes the connection; running commands fail.
+func (c *Conn) Close() error {
+	var err error
+	c.once.Do(func() {
+		close(c.done)
+		err = c.client.Close()
+	})
+	return err
+}
+
+// Addr is the instance's address (host:port).
+func (c *Conn) Addr() string { return c.addr }
+
+func isExitMissing(err error) bool {
+	var missing *ssh.ExitMissingError
+	return errors.As(err, &missing)
+}
+
+func firstWord(cmd string) string {
+	if i := strings.IndexByte(cmd, ' '); i > 0 {
+		return cmd[:i] + " ..."
+	}
+	return cmd
+}
+
+// limitedBuffer keeps the first max bytes of stderr: enough for an error
+// message, bounded whatever a script prints.
+type limitedBuffer struct {
+	buf *bytes.Buffer
+	max int
+}
+
+func (l *limitedBuffer) Write(p []byte) (int, error) {
+	if room := l.max - l.buf.Len(); room > 0 {
+		if len(p) > room {
+			l.buf.Write(p[:room])
+		} else {
+			l.buf.Write(p)
+		}
+	}
+	return len(p), nil
+}
+
+// Quote quotes s for a POSIX shell.
+func Quote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+type closeOnErrorWriter struct {
+	w       io.Writer
+	session *ssh.Session
+	err     error
+}
+
+func (c *closeOnErrorWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	if err != nil && c.err == nil {
+		c.err = err
+		c.session.Close()
+	}
+	return n, err
+}
