@@ -1,0 +1,46 @@
+# Shared helpers for the scripts; source it, do not run it.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="$ROOT/bin"
+BOSH_CLI_VERSION="v7.9.13"
+
+say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
+
+as_root() {
+  if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# install_packages installs the Debian packages the lab and the tests need,
+# only those that are missing (a fresh machine has none of them).
+install_packages() {
+  local want=(openssh-server sudo redis-server redis-tools postgresql ruby iproute2 util-linux procps curl)
+  local missing=()
+  for p in "${want[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    say "Installing ${missing[*]}"
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+}
+
+# build_bbr builds bbr and bbr-lab into bin/.
+build_bbr() {
+  mkdir -p "$BIN"
+  local version
+  version="$(cat "$ROOT/VERSION" 2>/dev/null || echo dev)"
+  (cd "$ROOT" && CGO_ENABLED=0 go build -ldflags "-X main.version=$version" -o "$BIN/bbr" ./src/cmd/bbr)
+  (cd "$ROOT" && CGO_ENABLED=0 go build -o "$BIN/bbr-lab" ./src/cmd/bbr-lab)
+}
+
+# build_bosh_cli builds the real bosh CLI from the module proxy (its module
+# cannot be `go install`ed, see machine-notes); cached in bin/.
+build_bosh_cli() {
+  if [ -x "$BIN/bosh" ]; then return; fi
+  say "Building the bosh CLI $BOSH_CLI_VERSION (once, about a minute)"
+  local dir
+  dir="$(cd "$ROOT" && go mod download -json "github.com/cloudfoundry/bosh-cli/v7@$BOSH_CLI_VERSION" | sed -n 's/^\t"Dir": "\(.*\)",$/\1/p')"
+  (cd "$dir" && go build -mod=mod -ldflags "-X github.com/cloudfoundry/bosh-cli/v7/cmd.VersionLabel=${BOSH_CLI_VERSION#v}" -o "$BIN/bosh" .)
+}

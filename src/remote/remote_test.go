@@ -1,0 +1,138 @@
+package remote_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbr-release/bbr/src/remote"
+)
+
+var _ = Describe("Conn", func() {
+	var (
+		server *testServer
+		signer ssh.Signer
+		cfg    remote.Config
+		ctx    context.Context
+	)
+
+	BeforeEach(func() {
+		_, priv, _ := ed25519.GenerateKey(rand.Reader)
+		signer, _ = ssh.NewSignerFromKey(priv)
+		server = newTestServer(signer.PublicKey())
+		DeferCleanup(server.close)
+		cfg = remote.Config{Addr: server.addr, User: "u", Signer: signer, HostKey: server.hostKey.PublicKey(), ConnectTimeout: 5 * time.Second}
+		ctx = context.Background()
+	})
+
+	dial := func() *remote.Conn {
+		c, err := remote.Dial(ctx, cfg)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(c.Close)
+		return c
+	}
+
+	It("refuses a host key other than the pinned one, naming both fingerprints", func() {
+		_, other, _ := ed25519.GenerateKey(rand.Reader)
+		otherSigner, _ := ssh.NewSignerFromKey(other)
+		cfg.HostKey = otherSigner.PublicKey()
+		_, err := remote.Dial(ctx, cfg)
+		Expect(err).To(MatchError(ContainSubstring("host key mismatch")))
+		Expect(err.Error()).To(ContainSubstring(ssh.FingerprintSHA256(server.hostKey.PublicKey())))
+	})
+
+	It("refuses to connect without a host key to check", func() {
+		cfg.HostKey = nil
+		_, err := remote.Dial(ctx, cfg)
+		Expect(err).To(MatchError(ContainSubstring("no host key")))
+	})
+
+	It("reports a refused connection clearly", func() {
+		server.close()
+		_, err := remote.Dial(ctx, cfg)
+		Expect(err).To(MatchError(ContainSubstring("connection refused")))
+	})
+
+	It("returns stdout, and the exit code with stderr on failure", func() {
+		c := dial()
+		out, err := c.Output(ctx, "echo hello")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(out)).To(Equal("hello\n"))
+
+		err = c.Run(ctx, "echo broken >&2; exit 3", nil, nil)
+		var exitErr *remote.ExitError
+		Expect(errors.As(err, &exitErr)).To(BeTrue())
+		Expect(exitErr.Code).To(Equal(3))
+		Expect(err.Error()).To(Equal("broken - exit code 3"))
+	})
+
+	It("streams stdin through a command", func() {
+		c := dial()
+		var out bytes.Buffer
+		Expect(c.Run(ctx, "wc -c", strings.NewReader(strings.Repeat("x", 3<<20)), &out)).To(Succeed())
+		Expect(strings.TrimSpace(out.String())).To(Equal(fmt.Sprint(3 << 20)))
+	})
+
+	It("runs many commands at once on the one connection", func() {
+		c := dial()
+		var wg sync.WaitGroup
+		errs := make([]error, 30)
+		for i := range errs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				out, err := c.Output(ctx, fmt.Sprintf("echo %d", i))
+				if err == nil && strings.TrimSpace(string(out)) != fmt.Sprint(i) {
+					err = fmt.Errorf("got %q", out)
+				}
+				errs[i] = err
+			}()
+		}
+		wg.Wait()
+		Expect(errors.Join(errs...)).NotTo(HaveOccurred())
+	})
+
+	It("stops a running command when the context is cancelled", func() {
+		c := dial()
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() { done <- c.Run(cctx, "sleep 600", nil, nil) }()
+		cancel()
+		Eventually(done, 10*time.Second).Should(Receive(MatchError(context.Canceled)))
+		_, err := c.Output(ctx, "true")
+		Expect(err).NotTo(HaveOccurred(), "the connection stays usable")
+	})
+
+	It("ends the session when the local writer fails instead of hanging", func() {
+		c := dial()
+		done := make(chan error)
+		go func() { done <- c.Run(ctx, "head -c 50000000 /dev/zero", nil, failingWriter{}) }()
+		Eventually(done, 10*time.Second).Should(Receive(MatchError(ContainSubstring("disk full"))))
+	})
+
+	It("detects a peer that stopped answering through keepalives", func() {
+		cfg.KeepAliveInterval = 200 * time.Millisecond
+		c := dial()
+		done := make(chan error)
+		go func() { done <- c.Run(ctx, "sleep 600", nil, nil) }()
+		server.freeze()
+		Eventually(done, 10*time.Second).Should(Receive(HaveOccurred()))
+	})
+})
+
+// failingWriter fails like a full disk.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) {
+	return 0, errors.New("disk full")
+}

@@ -1,0 +1,153 @@
+package remote_test
+
+import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/binary"
+	"io"
+	"net"
+	"os/exec"
+	"sync"
+	"syscall"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// testServer is a minimal SSH server that runs exec requests with sh -c:
+// enough of a real peer to test the client's protocol handling.
+type testServer struct {
+	addr    string
+	hostKey ssh.Signer
+	ln      net.Listener
+	// proxy, when set, sits between client and server so a test can
+	// freeze the connection (a dead peer that keeps the TCP socket).
+	mu     sync.Mutex
+	frozen bool
+}
+
+func newTestServer(clientKey ssh.PublicKey) *testServer {
+	_, priv, _ := ed25519.GenerateKey(rand.Reader)
+	hostKey, _ := ssh.NewSignerFromKey(priv)
+	cfg := &ssh.ServerConfig{
+		PublicKeyCallback: func(_ ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
+			if string(key.Marshal()) == string(clientKey.Marshal()) {
+				return nil, nil
+			}
+			return nil, io.ErrUnexpectedEOF
+		},
+	}
+	cfg.AddHostKey(hostKey)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	s := &testServer{addr: ln.Addr().String(), hostKey: hostKey, ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go s.serve(&freezableConn{Conn: c, s: s}, cfg)
+		}
+	}()
+	return s
+}
+
+func (s *testServer) freeze() {
+	s.mu.Lock()
+	s.frozen = true
+	s.mu.Unlock()
+}
+
+func (s *testServer) close() { s.ln.Close() }
+
+// freezableConn stops delivering anything to the server once frozen, as
+// a peer that vanished without closing the socket.
+type freezableConn struct {
+	net.Conn
+	s *testServer
+}
+
+func (f *freezableConn) Read(p []byte) (int, error) {
+	n, err := f.Conn.Read(p)
+	f.s.mu.Lock()
+	frozen := f.s.frozen
+	f.s.mu.Unlock()
+	if frozen {
+		select {} // never answer again
+	}
+	return n, err
+}
+
+func (s *testServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
+	_, chans, reqs, err := ssh.NewServerConn(c, cfg)
+	if err != nil {
+		c.Close()
+		return
+	}
+	go func() {
+		for r := range reqs {
+			if r.WantReply {
+				r.Reply(r.Type == "keepalive@openssh.com", nil)
+			}
+		}
+	}()
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			nc.Reject(ssh.UnknownChannelType, "no")
+			continue
+		}
+		ch, chReqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		go handleSession(ch, chReqs)
+	}
+}
+
+func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	for r := range reqs {
+		if r.Type != "exec" {
+			if r.WantReply {
+				r.Reply(r.Type == "signal", nil)
+			}
+			continue
+		}
+		cmdLen := binary.BigEndian.Uint32(r.Payload[:4])
+		cmd := exec.Command("sh", "-c", string(r.Payload[4:4+cmdLen]))
+		cmd.Stdin = ch
+		cmd.Stdout = ch
+		cmd.Stderr = ch.Stderr()
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		r.Reply(true, nil)
+		done := make(chan struct{})
+		go func() {
+			// The client closing the channel hangs up on the command.
+			for range reqs {
+			}
+			select {
+			case <-done:
+			default:
+				if cmd.Process != nil {
+					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+				}
+			}
+		}()
+		code := 0
+		if err := cmd.Run(); err != nil {
+			if exitErr, ok := err.(*exec.ExitError); ok {
+				code = exitErr.ExitCode()
+			} else {
+				code = 127
+			}
+		}
+		close(done)
+		ch.CloseWrite()
+		status := make([]byte, 4)
+		binary.BigEndian.PutUint32(status, uint32(code))
+		ch.SendRequest("exit-status", false, status)
+		return
+	}
+}
