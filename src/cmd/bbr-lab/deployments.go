@@ -1,0 +1,145 @@
+package main
+
+import (
+	"crypto/rand"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/bbr-release/bbr/src/lab/instance"
+	"github.com/bbr-release/bbr/src/lab/model"
+)
+
+// deploymentLayout is shown in `bbr-lab up --help` and src/lab/README.md.
+const deploymentLayout = `A deployment directory holds:
+     manifest.yml                            a v2 BOSH manifest (name, instance_groups with jobs)
+     releases/<release>/jobs/<job>/bin/...   the job's scripts: bin/start, bin/stop, bin/bbr/*
+   Each job of each instance group is copied to /var/vcap/jobs/<job> on its instances, with
+   its manifest properties in config/properties.json. Instance groups with lifecycle: errand
+   get no instances.`
+
+// manifest is the part of a v2 BOSH manifest the lab reads.
+type manifest struct {
+	Name           string `yaml:"name"`
+	InstanceGroups []struct {
+		Name      string   `yaml:"name"`
+		Instances int      `yaml:"instances"`
+		AZs       []string `yaml:"azs"`
+		Lifecycle string   `yaml:"lifecycle"`
+		Jobs      []struct {
+			Name       string         `yaml:"name"`
+			Release    string         `yaml:"release"`
+			Properties map[string]any `yaml:"properties"`
+		} `yaml:"jobs"`
+	} `yaml:"instance_groups"`
+}
+
+// plannedDeployment is a deployment with its instances laid out, ready to
+// start.
+type plannedDeployment struct {
+	model.Deployment
+	Specs []instance.Spec
+}
+
+// nameRE keeps names from the manifest safe as path elements.
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+
+// maxInstancesPerDeployment keeps <subnet>.<n>.<m> inside one octet.
+const maxInstancesPerDeployment = 240
+
+// planDeployment reads dir/manifest.yml and lays out its instances: IDs,
+// bootstrap (index 0), AZs round-robin and IPs <subnet>.<ordinal>.<10+k>.
+func planDeployment(dir, subnet string, ordinal int, labDir, labBin string) (plannedDeployment, error) {
+	var plan plannedDeployment
+	raw, err := os.ReadFile(filepath.Join(dir, "manifest.yml"))
+	if err != nil {
+		return plan, fmt.Errorf("reading deployment: %w", err)
+	}
+	var m manifest
+	if err := yaml.Unmarshal(raw, &m); err != nil {
+		return plan, fmt.Errorf("parsing %s: %w", filepath.Join(dir, "manifest.yml"), err)
+	}
+	if !nameRE.MatchString(m.Name) {
+		return plan, fmt.Errorf("%s: deployment name %q is missing or not a plain name", dir, m.Name)
+	}
+	plan.Name, plan.Manifest = m.Name, string(raw)
+	next := 10
+	for _, g := range m.InstanceGroups {
+		if !nameRE.MatchString(g.Name) {
+			return plan, fmt.Errorf("deployment %s: instance group name %q is not a plain name", m.Name, g.Name)
+		}
+		// An errand group has no VMs until the errand runs.
+		if g.Lifecycle == "errand" {
+			continue
+		}
+		jobs := map[string]instance.Job{}
+		var names []string
+		for _, j := range g.Jobs {
+			if !nameRE.MatchString(j.Name) || !nameRE.MatchString(j.Release) {
+				return plan, fmt.Errorf("deployment %s, group %s: job %q of release %q: names must be plain", m.Name, g.Name, j.Name, j.Release)
+			}
+			src := filepath.Join(dir, "releases", j.Release, "jobs", j.Name)
+			if st, err := os.Stat(src); err != nil || !st.IsDir() {
+				return plan, fmt.Errorf("deployment %s, group %s: job %s: no directory %s", m.Name, g.Name, j.Name, src)
+			}
+			jobs[j.Name] = instance.Job{Source: src, Properties: j.Properties}
+			names = append(names, j.Name)
+		}
+		azs := g.AZs
+		if len(azs) == 0 {
+			azs = []string{"z1"}
+		}
+		for i := 0; i < g.Instances; i++ {
+			if next-10 >= maxInstancesPerDeployment {
+				return plan, fmt.Errorf("deployment %s has more than %d instances", m.Name, maxInstancesPerDeployment)
+			}
+			id, err := newUUID()
+			if err != nil {
+				return plan, err
+			}
+			inst := model.Instance{
+				Group:     g.Name,
+				Index:     i,
+				ID:        id,
+				Bootstrap: i == 0,
+				AZ:        azs[i%len(azs)],
+				IP:        fmt.Sprintf("%s.%d.%d", subnet, ordinal, next),
+				Jobs:      names,
+			}
+			next++
+			plan.Specs = append(plan.Specs, instance.Spec{
+				LabDir: labDir, Deployment: m.Name, Instance: inst, Jobs: jobs, LabBin: labBin,
+			})
+		}
+	}
+	return plan, nil
+}
+
+// checkSubnet accepts "127.N": instances get 127.N.<deployment>.<k>, so
+// they never take 127.0.0.1.
+func checkSubnet(subnet string) error {
+	parts := strings.Split(subnet, ".")
+	if len(parts) != 2 || parts[0] != "127" {
+		return fmt.Errorf("--subnet %q: want two octets inside 127.0.0.0/8, e.g. 127.77", subnet)
+	}
+	if n, err := strconv.Atoi(parts[1]); err != nil || n < 0 || n > 255 {
+		return fmt.Errorf("--subnet %q: second octet must be 0-255", subnet)
+	}
+	return nil
+}
+
+// newUUID returns a random (version 4) UUID, as BOSH instance IDs are.
+func newUUID() (string, error) {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("generating an instance ID: %w", err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16]), nil
+}

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Files of the lab directory besides lab.json, ca.pem/ca.key (pki) and
+// instances/ (instance package).
+const (
+	// markerFile says the directory was made by `bbr-lab up`, which is what
+	// allows `bbr-lab down` to empty it.
+	markerFile     = ".bbr-lab"
+	envFile        = "director.env"
+	directorPid    = "director.pid"
+	directorLog    = "director.log"
+	deploymentsDir = "deployments"
+	// varVcapMarker records that up created the host's /var/vcap mount
+	// point, so that down removes it again.
+	varVcapMarker = "created-var-vcap"
+)
+
+// labDirPath cleans --dir and rejects paths that sshd's config or the
+// instances' mount table could not carry.
+func labDirPath(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("resolving --dir %s: %w", dir, err)
+	}
+	if strings.ContainsAny(abs, " \t\n\"'\\%") {
+		return "", fmt.Errorf("--dir %q: the lab directory path must not contain spaces, quotes, backslashes or %%", abs)
+	}
+	if abs == "/" {
+		return "", errors.New("--dir /: the lab needs a directory of its own")
+	}
+	return abs, nil
+}
+
+// claimLabDir makes dir the lab's: it must be new, empty, or a lab
+// directory that `bbr-lab down` has emptied.
+func claimLabDir(dir string) error {
+	entries, err := os.ReadDir(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		return fmt.Errorf("reading lab directory: %w", err)
+	default:
+		for _, e := range entries {
+			if e.Name() == markerFile {
+				continue
+			}
+			if _, err := os.Stat(filepath.Join(dir, markerFile)); err != nil {
+				return fmt.Errorf("%s is not empty and is not a lab directory; choose another --dir", dir)
+			}
+			return fmt.Errorf("a lab is already up (or was not cleaned up) in %s: run `bbr-lab down --dir %s` first", dir, dir)
+		}
+	}
+	// 0711: SSH users must traverse it to reach their authorized_keys file
+	// (sshd reads it with their uid) but must not list it.
+	if err := os.MkdirAll(dir, 0o711); err != nil {
+		return fmt.Errorf("creating lab directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		return fmt.Errorf("setting mode of lab directory: %w", err)
+	}
+	note := "Made by bbr-lab up; bbr-lab down removes everything in this directory.\n"
+	if err := os.WriteFile(filepath.Join(dir, markerFile), []byte(note), 0o600); err != nil {
+		return fmt.Errorf("marking lab directory: %w", err)
+	}
+	return nil
+}
+
+// ensureVarVcap creates the host's /var/vcap, where each instance mounts
+// its root, remembering that we made it.
+func ensureVarVcap(dir string) error {
+	if _, err := os.Stat("/var/vcap"); err == nil {
+		return nil
+	}
+	if err := os.MkdirAll("/var/vcap", 0o755); err != nil {
+		return fmt.Errorf("creating /var/vcap: %w", err)
+	}
+	return os.WriteFile(filepath.Join(dir, varVcapMarker), nil, 0o600)
+}
