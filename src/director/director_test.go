@@ -1,0 +1,176 @@
+package director_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+
+	boshlog "github.com/cloudfoundry/bosh-utils/logger"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bbr-release/bbr/src/director"
+	labdirector "github.com/bbr-release/bbr/src/lab/director"
+	"github.com/bbr-release/bbr/src/lab/model"
+	"github.com/bbr-release/bbr/src/lab/pki"
+)
+
+// These specs run bbr's client, which is bosh-cli's director and uaa
+// packages, against the lab's Director: they prove the lab speaks the
+// Director's wire format, and that the client handles it.
+
+type recordingAgent struct {
+	mu       sync.Mutex
+	setUps   []string
+	cleanUps []string
+	fail     error
+}
+
+func (a *recordingAgent) SetUpSSH(_ context.Context, dep string, inst model.Instance, user, key string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.setUps = append(a.setUps, dep+" "+inst.Slug()+" "+user+" "+strings.Fields(key)[0])
+	return a.fail
+}
+
+func (a *recordingAgent) CleanUpSSH(_ context.Context, dep string, inst model.Instance, regex string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.cleanUps = append(a.cleanUps, dep+" "+inst.Slug()+" "+regex)
+	return nil
+}
+
+var testLab = model.Lab{
+	Director: model.Director{Client: "admin", ClientSecret: "s3cret"},
+	Deployments: []model.Deployment{{
+		Name:     "sample",
+		Manifest: "name: sample\nreleases: [{name: lab-sample, version: '1'}]\n",
+		Instances: []model.Instance{
+			{Group: "redis", Index: 0, ID: "id-r0", Bootstrap: true, IP: "127.0.0.2", HostPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"},
+			{Group: "redis", Index: 1, ID: "id-r1", IP: "127.0.0.3", HostPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"},
+			{Group: "api", Index: 0, ID: "id-a0", Bootstrap: true, IP: "127.0.0.4", HostPublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"},
+		},
+	}},
+}
+
+// startLabDirector serves the lab Director (and UAA) over TLS from the lab CA.
+func startLabDirector(auth string, agent labdirector.Agent) (url, caPEM string) {
+	ca, err := pki.NewCA("test CA")
+	Expect(err).NotTo(HaveOccurred())
+	tlsCfg, err := ca.ServerTLSConfig([]string{"127.0.0.1"})
+	Expect(err).NotTo(HaveOccurred())
+
+	lab := testLab
+	lab.Director.Auth = auth
+	uaaLn, err := net.Listen("tcp", "127.0.0.1:0")
+	Expect(err).NotTo(HaveOccurred())
+	lab.Director.UAAAddress = uaaLn.Addr().String()
+	srv := labdirector.New(labdirector.Config{Lab: lab, Agent: agent, Log: GinkgoWriter, TLS: tlsCfg})
+
+	uaa := &httptest.Server{Listener: uaaLn, Config: &http.Server{Handler: srv.UAAHandler()}, TLS: tlsCfg}
+	uaa.StartTLS()
+	DeferCleanup(uaa.Close)
+	dir := httptest.NewUnstartedServer(srv.Handler())
+	dir.TLS = tlsCfg
+	dir.StartTLS()
+	DeferCleanup(dir.Close)
+	return dir.URL, string(ca.CertPEM())
+}
+
+var _ = Describe("the Director client against the lab Director", func() {
+	var (
+		agent  *recordingAgent
+		ctx    = context.Background()
+		logger = boshlog.NewLogger(boshlog.LevelNone)
+	)
+
+	BeforeEach(func() { agent = &recordingAgent{} })
+
+	for _, auth := range []string{"basic", "uaa"} {
+		Context("with "+auth+" auth", func() {
+			var client *director.Client
+
+			BeforeEach(func() {
+				url, ca := startLabDirector(auth, agent)
+				var err error
+				client, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
+				Expect(err).NotTo(HaveOccurred())
+			})
+
+			It("lists deployments and returns the manifest", func() {
+				Expect(client.Deployments(ctx)).To(Equal([]string{"sample"}))
+				Expect(client.Manifest(ctx, "sample")).To(ContainSubstring("lab-sample"))
+			})
+
+			It("lists instances with index, bootstrap and IPs through a task", func() {
+				vms, err := client.VMs(ctx, "sample")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(vms).To(ConsistOf(
+					director.VM{Group: "redis", ID: "id-r0", Index: 0, Bootstrap: true, IPs: []string{"127.0.0.2"}},
+					director.VM{Group: "redis", ID: "id-r1", Index: 1, IPs: []string{"127.0.0.3"}},
+					director.VM{Group: "api", ID: "id-a0", Index: 0, Bootstrap: true, IPs: []string{"127.0.0.4"}},
+				))
+			})
+
+			It("sets up an SSH user on one group and returns the host keys", func() {
+				hosts, err := client.SetUpSSH(ctx, "sample", "redis", "bosh_abc", "ssh-ed25519 AAAAkey")
+				Expect(err).NotTo(HaveOccurred())
+				Expect(hosts).To(HaveLen(2))
+				Expect(hosts[0].HostPublicKey).To(HavePrefix("ssh-ed25519 "))
+				Expect([]string{hosts[0].IndexOrID, hosts[1].IndexOrID}).To(ConsistOf("id-r0", "id-r1"))
+				Expect(agent.setUps).To(ConsistOf("sample redis/id-r0 bosh_abc ssh-ed25519", "sample redis/id-r1 bosh_abc ssh-ed25519"))
+			})
+
+			It("cleans up the user on one instance", func() {
+				Expect(client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")).To(Succeed())
+				Eventually(func() []string {
+					agent.mu.Lock()
+					defer agent.mu.Unlock()
+					return agent.cleanUps
+				}).Should(Equal([]string{"sample redis/id-r1 ^bosh_abc"}))
+			})
+
+			It("reports an unknown deployment", func() {
+				_, err := client.VMs(ctx, "nope")
+				Expect(err).To(MatchError(ContainSubstring("Deployment 'nope' doesn't exist")))
+			})
+		})
+	}
+
+	It("fails the SSH setup task when the agent fails", func() {
+		agent.fail = errors.New("useradd: failed")
+		url, ca := startLabDirector("basic", agent)
+		client, err := director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
+		Expect(err).NotTo(HaveOccurred())
+		_, err = client.SetUpSSH(ctx, "sample", "api", "bosh_abc", "ssh-ed25519 AAAAkey")
+		Expect(err).To(MatchError(ContainSubstring("api")))
+	})
+
+	It("says the credentials were refused, in basic and uaa mode", func() {
+		for _, auth := range []string{"basic", "uaa"} {
+			url, ca := startLabDirector(auth, agent)
+			client, err := director.New(director.Config{URL: url, Client: "admin", ClientSecret: "wrong", CACert: ca}, logger)
+			if err == nil {
+				_, err = client.VMs(ctx, "sample")
+			}
+			Expect(err).To(MatchError(ContainSubstring("refused the credentials")), auth)
+		}
+	})
+
+	It("says when the Director is unreachable", func() {
+		_, err := director.New(director.Config{URL: "https://127.0.0.1:1", Client: "a", ClientSecret: "b"}, logger)
+		Expect(err).To(MatchError(director.ErrUnreachable))
+	})
+
+	It("refuses a Director whose certificate the CA did not sign", func() {
+		url, _ := startLabDirector("basic", agent)
+		other, err := pki.NewCA("other")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: string(other.CertPEM())}, logger)
+		Expect(err).To(MatchError(ContainSubstring("certificate")))
+	})
+})
