@@ -128,6 +128,15 @@ func (d *Dir) Finish(now time.Time) error {
 	return d.save()
 }
 
+// RecordLockWindow records when locking started and unlocking finished.
+func (d *Dir) RecordLockWindow(locked, unlocked time.Time) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.meta.BackupActivity.LockStartTime = locked.Format(TimeFormat)
+	d.meta.BackupActivity.UnlockFinishTime = unlocked.Format(TimeFormat)
+	return d.save()
+}
+
 // SaveManifest writes the deployment manifest next to the tars (0600: it
 // holds the deployment's credentials).
 func (d *Dir) SaveManifest(manifest string) error {

@@ -49,10 +49,14 @@ type ArtifactMetadata struct {
 	Checksums Checksums `yaml:"checksums"`
 }
 
-// Activity records when the backup started and finished.
+// Activity records when the backup started and finished, and (our
+// addition, ignored by upstream's decoder) the lock window: from the first
+// pre-backup-lock start to the last post-backup-unlock end.
 type Activity struct {
-	StartTime  string `yaml:"start_time"`
-	FinishTime string `yaml:"finish_time,omitempty"`
+	StartTime        string `yaml:"start_time"`
+	FinishTime       string `yaml:"finish_time,omitempty"`
+	LockStartTime    string `yaml:"lock_start_time,omitempty"`
+	UnlockFinishTime string `yaml:"unlock_finish_time,omitempty"`
 }
 
 // ParseMetadata parses and validates metadata read from a file.

@@ -105,6 +105,8 @@ func deploymentFlags() []cli.Flag {
 		cli.StringFlag{Name: "deployment, d", EnvVar: "BOSH_DEPLOYMENT", Usage: "Name of BOSH deployment"},
 		cli.StringFlag{Name: "ca-cert", EnvVar: "CA_CERT,BOSH_CA_CERT", Usage: "Path or value of BOSH Director custom CA certificate"},
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
+		cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
+			Usage: "How many remote operations (scripts, copies) run at once across instances (not tied to sshd's MaxStartups: one connection per instance)"},
 	}
 }
 
@@ -115,6 +117,9 @@ func validateDeploymentFlags(c *cli.Context) error {
 	if c.String("deployment") == "" {
 		_ = cli.ShowSubcommandHelp(c)
 		return cli.NewExitError("provide one of '--deployment' or '--all-deployments' flags.", 1)
+	}
+	if p := c.Int("parallelism"); p < 1 || p > 1000 {
+		return cli.NewExitError(fmt.Sprintf("--parallelism must be between 1 and 1000, got %d.", p), 1)
 	}
 	return nil
 }
@@ -165,7 +170,7 @@ func newDeploymentOrchestrator(c *cli.Context, version string, streams Streams) 
 		Dial:           sshDialer(),
 		Logger:         logger,
 		Version:        version,
-		Parallelism:    defaultParallelism,
+		Parallelism:    c.Int("parallelism"),
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,
 	}, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
 )
@@ -53,7 +54,13 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		}
 	}
 
+	locked := o.Now()
 	backupErr, unlockErr := o.lockedBackup(ctx, d, layers)
+	unlocked := o.Now()
+	o.Logger.Info("bbr", "Lock window: %s", unlocked.Sub(locked).Round(time.Millisecond))
+	if err := art.RecordLockWindow(locked, unlocked); err != nil {
+		return art.Path, errors.Join(backupErr, unlockErr, err)
+	}
 	if backupErr != nil {
 		return art.Path, errors.Join(backupErr, unlockErr)
 	}

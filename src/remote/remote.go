@@ -32,7 +32,14 @@ type Config struct {
 	// not answer within the interval is considered dead and the connection
 	// is closed, failing every running command. Zero disables probing.
 	KeepAliveInterval time.Duration
+	// MaxSessions bounds the sessions open at once on the connection.
+	// sshd refuses sessions beyond its MaxSessions (default 10), so more
+	// commands wait for a free one instead of failing. Default 8.
+	MaxSessions int
 }
+
+// DefaultMaxSessions stays below sshd's default MaxSessions of 10.
+const DefaultMaxSessions = 8
 
 // ExitError is a remote command that ran and exited non-zero.
 type ExitError struct {
@@ -50,10 +57,11 @@ func (e *ExitError) Error() string {
 
 // Conn is an open connection to one instance.
 type Conn struct {
-	addr   string
-	client *ssh.Client
-	done   chan struct{}
-	once   sync.Once
+	addr     string
+	client   *ssh.Client
+	sessions chan struct{} // a token per open session
+	done     chan struct{}
+	once     sync.Once
 }
 
 // preferredCiphers puts AES-GCM first: with AES-NI it is the fastest cipher
@@ -102,7 +110,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		return nil, fmt.Errorf("ssh handshake with %s: %w", addr, err)
 	}
 	_ = tcp.SetDeadline(time.Time{})
-	conn := &Conn{addr: addr, client: ssh.NewClient(c, chans, reqs), done: make(chan struct{})}
+	maxSessions := cfg.MaxSessions
+	if maxSessions <= 0 {
+		maxSessions = DefaultMaxSessions
+	}
+	conn := &Conn{addr: addr, client: ssh.NewClient(c, chans, reqs), sessions: make(chan struct{}, maxSessions), done: make(chan struct{})}
 	if cfg.KeepAliveInterval > 0 {
 		go conn.keepAlive(cfg.KeepAliveInterval)
 	}
@@ -165,6 +177,14 @@ func (c *Conn) keepAlive(interval time.Duration) {
 // *ExitError when the command exits non-zero, and fails promptly when ctx is
 // cancelled (the session is closed, which hangs up on the remote command).
 func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
+	select {
+	case c.sessions <- struct{}{}:
+		defer func() { <-c.sessions }()
+	case <-ctx.Done():
+		return fmt.Errorf("running %q on %s: %w", firstWord(cmd), c.addr, ctx.Err())
+	case <-c.done:
+		return fmt.Errorf("running %q on %s: connection closed", firstWord(cmd), c.addr)
+	}
 	session, err := c.client.NewSession()
 	if err != nil {
 		return fmt.Errorf("opening ssh session to %s: %w", c.addr, err)

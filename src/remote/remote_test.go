@@ -83,7 +83,7 @@ var _ = Describe("Conn", func() {
 		Expect(strings.TrimSpace(out.String())).To(Equal(fmt.Sprint(3 << 20)))
 	})
 
-	It("runs many commands at once on the one connection", func() {
+	It("runs more commands at once than sshd's MaxSessions on the one connection", func() {
 		c := dial()
 		var wg sync.WaitGroup
 		errs := make([]error, 30)
@@ -91,7 +91,7 @@ var _ = Describe("Conn", func() {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out, err := c.Output(ctx, fmt.Sprintf("echo %d", i))
+				out, err := c.Output(ctx, fmt.Sprintf("sleep 0.1; echo %d", i))
 				if err == nil && strings.TrimSpace(string(out)) != fmt.Sprint(i) {
 					err = fmt.Errorf("got %q", out)
 				}

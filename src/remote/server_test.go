@@ -8,10 +8,13 @@ import (
 	"net"
 	"os/exec"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/crypto/ssh"
 )
+
+const sshdMaxSessions = 10
 
 // testServer is a minimal SSH server that runs exec requests with sh -c:
 // enough of a real peer to test the client's protocol handling.
@@ -93,16 +96,28 @@ func (s *testServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 			}
 		}
 	}()
+	// Like sshd's MaxSessions (default 10): more open sessions on one
+	// connection are refused.
+	var open atomic.Int32
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			nc.Reject(ssh.UnknownChannelType, "no")
 			continue
 		}
-		ch, chReqs, err := nc.Accept()
-		if err != nil {
+		if open.Add(1) > sshdMaxSessions {
+			open.Add(-1)
+			nc.Reject(ssh.Prohibited, "open failed")
 			continue
 		}
-		go handleSession(ch, chReqs)
+		ch, chReqs, err := nc.Accept()
+		if err != nil {
+			open.Add(-1)
+			continue
+		}
+		go func() {
+			defer open.Add(-1)
+			handleSession(ch, chReqs)
+		}()
 	}
 }
 
