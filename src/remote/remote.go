@@ -185,7 +185,7 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 	case <-c.done:
 		return fmt.Errorf("running %q on %s: connection closed", firstWord(cmd), c.addr)
 	}
-	session, err := c.client.NewSession()
+	session, err := c.newSession(ctx)
 	if err != nil {
 		return fmt.Errorf("opening ssh session to %s: %w", c.addr, err)
 	}
@@ -226,6 +226,32 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 		return fmt.Errorf("running command on %s: %w", c.addr, err)
 	}
 }
+
+// newSession opens a session, retrying while sshd refuses it: sshd frees
+// a session slot a little after the client sees the session end, so even
+// a client that stays under MaxSessions is sometimes refused for a moment.
+func (c *Conn) newSession(ctx context.Context) (*ssh.Session, error) {
+	delay := 5 * time.Millisecond
+	deadline := time.Now().Add(sessionRetryLimit)
+	for {
+		session, err := c.client.NewSession()
+		var refused *ssh.OpenChannelError
+		if err == nil || !errors.As(err, &refused) || time.Now().After(deadline) {
+			return session, err
+		}
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-c.done:
+			return nil, err
+		}
+		delay = min(delay*2, 500*time.Millisecond)
+	}
+}
+
+// sessionRetryLimit bounds how long a refused session is retried.
+const sessionRetryLimit = 30 * time.Second
 
 // Output runs cmd and returns its stdout.
 func (c *Conn) Output(ctx context.Context, cmd string) ([]byte, error) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -115,8 +116,11 @@ func (s *testServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 			continue
 		}
 		go func() {
-			defer open.Add(-1)
 			handleSession(ch, chReqs)
+			// sshd frees the slot a little after the client saw the
+			// session end; so does this server.
+			time.Sleep(20 * time.Millisecond)
+			open.Add(-1)
 		}()
 	}
 }

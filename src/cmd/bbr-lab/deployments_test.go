@@ -84,7 +84,10 @@ var _ = Describe("planning deployments", func() {
 
 var _ = Describe("the lab directory", func() {
 	It("is claimed once, refused while a lab is in it, and emptied by removeLabContents", func() {
-		dir := filepath.Join(GinkgoT().TempDir(), "lab")
+		parent := GinkgoT().TempDir()
+		Expect(claimLabDir(filepath.Join(parent, "lab"))).To(MatchError(ContainSubstring("SSH users could not reach")))
+		Expect(os.Chmod(parent, 0o711)).To(Succeed())
+		dir := filepath.Join(parent, "lab")
 		Expect(claimLabDir(dir)).To(Succeed())
 		st, err := os.Stat(dir)
 		Expect(err).NotTo(HaveOccurred())

@@ -66,6 +66,9 @@ func claimLabDir(dir string) error {
 	if err := os.Chmod(dir, 0o711); err != nil {
 		return fmt.Errorf("setting mode of lab directory: %w", err)
 	}
+	if err := checkTraversable(dir); err != nil {
+		return err
+	}
 	note := "Made by bbr-lab up; bbr-lab down removes everything in this directory.\n"
 	if err := os.WriteFile(filepath.Join(dir, markerFile), []byte(note), 0o600); err != nil {
 		return fmt.Errorf("marking lab directory: %w", err)
@@ -83,4 +86,26 @@ func ensureVarVcap(dir string) error {
 		return fmt.Errorf("creating /var/vcap: %w", err)
 	}
 	return os.WriteFile(filepath.Join(dir, varVcapMarker), nil, 0o600)
+}
+
+// checkTraversable refuses a lab directory that SSH users cannot reach:
+// sshd reads authorized_keys with the user's uid, so every parent must
+// let others through, or every login fails with "unable to authenticate".
+func checkTraversable(dir string) error {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := filepath.Dir(abs); ; p = filepath.Dir(p) {
+		info, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("checking %s: %w", p, err)
+		}
+		if info.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("SSH users could not reach %s: its parent %s (mode %04o) does not let others through, and sshd reads authorized_keys as the user; choose a --dir under a world-traversable directory or run chmod o+x %s", abs, p, info.Mode().Perm(), p)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
 }

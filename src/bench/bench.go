@@ -1,0 +1,238 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	boshlog "github.com/cloudfoundry/bosh-utils/logger"
+	"golang.org/x/crypto/ssh"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/director"
+	"github.com/bbr-release/bbr/src/lab/model"
+)
+
+// Options configure a benchmark run.
+type Options struct {
+	BBR, Upstream, Lab string // binaries; Upstream may be empty
+	Work               string // scratch directory (artifacts, lab)
+	Rounds             int
+	Scale              int // divide data sizes (a quick smoke run)
+	Log                io.Writer
+}
+
+// Bench runs every tool on every scenario, Rounds times, in one lab.
+type Bench struct {
+	opts Options
+	lab  model.Lab
+	env  []string
+	runs []Run
+}
+
+// Measure brings the lab up, measures, takes the lab down, returns the runs.
+func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
+	scenarios := Scenarios(opts.Scale)
+	labDir := filepath.Join(opts.Work, "lab")
+	args := []string{"up", "--dir", labDir, "--director-address", "127.0.0.1:25640", "--uaa-address", "127.0.0.1:8640", "--subnet", "127.81"}
+	for _, s := range scenarios {
+		dir, err := WriteDeployment(filepath.Join(opts.Work, "deployments"), s)
+		if err != nil {
+			return nil, nil, err
+		}
+		args = append(args, dir)
+	}
+	fmt.Fprintf(opts.Log, "starting the lab (%d MiB of random data)...\n", totalMiB(scenarios))
+	if out, err := exec.CommandContext(ctx, opts.Lab, args...).CombinedOutput(); err != nil {
+		return nil, nil, fmt.Errorf("bbr-lab up: %w\n%s", err, out)
+	}
+	defer func() { _ = exec.Command(opts.Lab, "down", "--dir", labDir).Run() }()
+	lab, err := model.Load(labDir)
+	if err != nil {
+		return nil, nil, err
+	}
+	b := &Bench{opts: opts, lab: lab, env: []string{
+		"BOSH_ENVIRONMENT=https://" + lab.Director.Address, "BOSH_CLIENT=" + lab.Director.Client,
+		"BOSH_CLIENT_SECRET=" + lab.Director.ClientSecret, "BOSH_CA_CERT=" + lab.Director.CACertPath,
+	}}
+	for round := 1; round <= opts.Rounds; round++ {
+		for _, s := range scenarios {
+			if err := b.scenario(ctx, s, round); err != nil {
+				return b.runs, scenarios, err
+			}
+		}
+	}
+	return b.runs, scenarios, nil
+}
+
+func (b *Bench) tools() map[string]string {
+	t := map[string]string{"ours": b.opts.BBR}
+	if b.opts.Upstream != "" {
+		t["upstream"] = b.opts.Upstream
+	}
+	return t
+}
+
+func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
+	dep, _ := b.lab.Find(s.Deployment)
+	for _, tool := range []string{"ours", "upstream"} {
+		bin, ok := b.tools()[tool]
+		if !ok {
+			continue
+		}
+		artDir := filepath.Join(b.opts.Work, "artifacts", tool, s.Key)
+		_ = os.RemoveAll(artDir)
+		if err := os.MkdirAll(artDir, 0o700); err != nil {
+			return err
+		}
+		run, err := b.measure(ctx, s, tool, round, bin, "deployment", "-d", s.Deployment, "backup", "--artifact-path", artDir)
+		if err != nil {
+			return err
+		}
+		if run.LockWindow, run.Scripts, err = lockWindow(dep); err != nil {
+			return err
+		}
+		b.record(run)
+		if s.Restore {
+			art, err := onlyEntry(artDir)
+			if err != nil {
+				return err
+			}
+			restore := s
+			restore.Key = "s4"
+			run, err := b.measure(ctx, restore, tool, round, bin, "deployment", "-d", s.Deployment, "restore", "--artifact-path", art)
+			if err != nil {
+				return err
+			}
+			b.record(run)
+		}
+		_ = os.RemoveAll(artDir)
+	}
+	if s.Floor {
+		run, err := b.floor(ctx, s, dep, round)
+		if err != nil {
+			return err
+		}
+		b.record(run)
+	}
+	return nil
+}
+
+func (b *Bench) measure(ctx context.Context, s Scenario, tool string, round int, bin string, args ...string) (Run, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append(os.Environ(), b.env...)
+	cmd.Dir = b.opts.Work
+	wall, rss, err := runCommand(cmd)
+	if err != nil {
+		return Run{}, fmt.Errorf("%s on %s: %w", tool, s.Key, err)
+	}
+	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: rss, MiBps: float64(s.TotalMiB()) / wall.Seconds()}, nil
+}
+
+func (b *Bench) record(r Run) {
+	b.runs = append(b.runs, r)
+	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs %6.1f MiB RSS", r.Round, r.Scenario, r.Tool, r.Wall, r.RSSMiB)
+	if r.LockWindow > 0 {
+		fmt.Fprintf(b.opts.Log, "  lock window %.3fs (scripts %.3fs)", r.LockWindow, r.Scripts)
+	}
+	fmt.Fprintln(b.opts.Log)
+}
+
+// floor is the least a verified copy costs: OpenSSH streams a tar of the
+// data to a file, then every file in it is hashed.
+func (b *Bench) floor(ctx context.Context, s Scenario, dep model.Deployment, round int) (Run, error) {
+	inst := dep.Instances[0]
+	keyPath, user, cleanup, err := b.sshUser(ctx, s.Deployment, inst)
+	if err != nil {
+		return Run{}, err
+	}
+	defer cleanup()
+	known := filepath.Join(b.opts.Work, "known_hosts")
+	if err := os.WriteFile(known, []byte(inst.IP+" "+inst.HostPublicKey+"\n"), 0o600); err != nil {
+		return Run{}, err
+	}
+	out := filepath.Join(b.opts.Work, "floor.tar")
+	defer os.Remove(out)
+	start := time.Now()
+	f, err := os.Create(out)
+	if err != nil {
+		return Run{}, err
+	}
+	cmd := exec.CommandContext(ctx, "ssh", "-i", keyPath, "-o", "BatchMode=yes", "-o", "UserKnownHostsFile="+known,
+		"-o", "StrictHostKeyChecking=yes", user+"@"+inst.IP, "sudo tar -C /var/vcap/store/blob -c .")
+	var stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = f, &stderr
+	if err := cmd.Run(); err != nil {
+		f.Close()
+		return Run{}, fmt.Errorf("floor ssh: %w %s", err, stderr.String())
+	}
+	if err := f.Close(); err != nil {
+		return Run{}, err
+	}
+	rf, err := os.Open(out)
+	if err != nil {
+		return Run{}, err
+	}
+	defer rf.Close()
+	if _, err := artifact.SumTar(bufio.NewReaderSize(rf, 1<<20)); err != nil {
+		return Run{}, err
+	}
+	wall := time.Since(start)
+	return Run{Scenario: s.Key, Tool: "floor", Round: round, Wall: wall.Seconds(), MiBps: float64(s.TotalMiB()) / wall.Seconds()}, nil
+}
+
+// sshUser asks the lab Director for an SSH user on inst, as bbr would.
+func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Instance) (keyPath, user string, cleanup func(), err error) {
+	ca, err := os.ReadFile(b.lab.Director.CACertPath)
+	if err != nil {
+		return "", "", nil, err
+	}
+	dir, err := director.New(director.Config{URL: "https://" + b.lab.Director.Address, Client: b.lab.Director.Client,
+		ClientSecret: b.lab.Director.ClientSecret, CACert: string(ca)}, boshlog.NewLogger(boshlog.LevelNone))
+	if err != nil {
+		return "", "", nil, err
+	}
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", nil, err
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		return "", "", nil, err
+	}
+	keyPath = filepath.Join(b.opts.Work, "floor_key")
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(block), 0o600); err != nil {
+		return "", "", nil, err
+	}
+	sshPub, _ := ssh.NewPublicKey(pub)
+	user = "bosh_benchfloor"
+	if _, err := dir.SetUpSSH(ctx, deployment, inst.Group, user, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))); err != nil {
+		return "", "", nil, err
+	}
+	return keyPath, user, func() { _ = dir.CleanUpSSH(context.Background(), deployment, inst.Group, inst.ID, user) }, nil
+}
+
+func onlyEntry(dir string) (string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) != 1 {
+		return "", fmt.Errorf("expected one artifact in %s", dir)
+	}
+	return filepath.Join(dir, entries[0].Name()), nil
+}
+
+func totalMiB(ss []Scenario) int {
+	n := 0
+	for _, s := range ss {
+		n += s.TotalMiB()
+	}
+	return n
+}

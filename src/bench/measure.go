@@ -1,0 +1,110 @@
+package bench
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/bbr-release/bbr/src/lab/model"
+)
+
+// Run is one measured run of one tool on one scenario.
+type Run struct {
+	Scenario string  `json:"scenario"`
+	Tool     string  `json:"tool"`
+	Round    int     `json:"round"`
+	Wall     float64 `json:"wall_seconds"`
+	RSSMiB   float64 `json:"peak_rss_mib"`
+	// LockWindow is from the first lock script's start to the last
+	// unlock script's end, read from the scripts' own timestamps; Scripts
+	// is the part of it spent in lock and backup scripts.
+	LockWindow float64 `json:"lock_window_seconds,omitempty"`
+	Scripts    float64 `json:"lock_and_backup_scripts_seconds,omitempty"`
+	MiBps      float64 `json:"mib_per_second"`
+}
+
+// runCommand runs cmd and returns its wall time and peak RSS.
+func runCommand(cmd *exec.Cmd) (time.Duration, float64, error) {
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	wall := time.Since(start)
+	if err != nil {
+		return wall, 0, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(string(out), 2000))
+	}
+	rss := 0.0
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		rss = float64(ru.Maxrss) / 1024 // Linux reports KiB
+	}
+	return wall, rss, nil
+}
+
+// lockWindow reads the bench.log timestamps of every job of the deployment
+// and clears them for the next run.
+func lockWindow(d model.Deployment) (window, scripts float64, err error) {
+	var lock, unlock, backupEnd []float64
+	for _, inst := range d.Instances {
+		for _, job := range inst.Jobs {
+			path := filepath.Join(inst.Root, "sys", "log", job, "bench.log")
+			f, err := os.Open(path)
+			if err != nil {
+				return 0, 0, fmt.Errorf("reading the scripts' timestamps: %w", err)
+			}
+			sc := bufio.NewScanner(f)
+			for sc.Scan() {
+				fields := strings.Fields(sc.Text())
+				if len(fields) != 2 {
+					continue
+				}
+				t, _ := strconv.ParseFloat(fields[1], 64)
+				switch fields[0] {
+				case "lock":
+					lock = append(lock, t)
+				case "unlock":
+					unlock = append(unlock, t)
+				case "backup-end":
+					backupEnd = append(backupEnd, t)
+				}
+			}
+			f.Close()
+			if err := os.Remove(path); err != nil {
+				return 0, 0, err
+			}
+		}
+	}
+	if len(lock) == 0 || len(unlock) == 0 || len(backupEnd) == 0 {
+		return 0, 0, fmt.Errorf("the lock scripts left no timestamps")
+	}
+	first := minOf(lock)
+	return maxOf(unlock) - first, maxOf(backupEnd) - first, nil
+}
+
+func minOf(v []float64) float64 { s := sorted(v); return s[0] }
+func maxOf(v []float64) float64 { s := sorted(v); return s[len(s)-1] }
+
+func sorted(v []float64) []float64 {
+	s := append([]float64(nil), v...)
+	sort.Float64s(s)
+	return s
+}
+
+func median(v []float64) float64 {
+	s := sorted(v)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "..." + s[len(s)-n:]
+	}
+	return s
+}

@@ -1,0 +1,118 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+)
+
+// Figure summarises one tool on one scenario over the rounds.
+type Figure struct {
+	Scenario     string  `json:"scenario"`
+	Tool         string  `json:"tool"`
+	WallMin      float64 `json:"wall_min_seconds"`
+	WallMedian   float64 `json:"wall_median_seconds"`
+	LockMedian   float64 `json:"lock_window_median_seconds,omitempty"`
+	ScriptMedian float64 `json:"lock_and_backup_scripts_median_seconds,omitempty"`
+	RSSMax       float64 `json:"peak_rss_max_mib"`
+	MiBps        float64 `json:"mib_per_second_median"`
+}
+
+// Target is one goal of issue 7 and whether this run met it.
+type Target struct {
+	What  string  `json:"what"`
+	Value float64 `json:"value"`
+	Limit float64 `json:"limit"`
+	Met   bool    `json:"met"`
+}
+
+// Summarise reduces the runs to figures and checks the targets.
+func Summarise(runs []Run) ([]Figure, []Target) {
+	type key struct{ s, t string }
+	groups := map[key][]Run{}
+	var order []key
+	for _, r := range runs {
+		k := key{r.Scenario, r.Tool}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r)
+	}
+	figs := map[key]Figure{}
+	var out []Figure
+	for _, k := range order {
+		var wall, lock, scripts, speed []float64
+		f := Figure{Scenario: k.s, Tool: k.t}
+		for _, r := range groups[k] {
+			wall = append(wall, r.Wall)
+			speed = append(speed, r.MiBps)
+			if r.LockWindow > 0 {
+				lock = append(lock, r.LockWindow)
+				scripts = append(scripts, r.Scripts)
+			}
+			f.RSSMax = max(f.RSSMax, r.RSSMiB)
+		}
+		f.WallMin, f.WallMedian, f.MiBps = minOf(wall), median(wall), median(speed)
+		if len(lock) > 0 {
+			f.LockMedian, f.ScriptMedian = median(lock), median(scripts)
+		}
+		figs[k] = f
+		out = append(out, f)
+	}
+
+	var targets []Target
+	ratio := func(what, s, a, b string, limit float64) {
+		fa, okA := figs[key{s, a}]
+		fb, okB := figs[key{s, b}]
+		if okA && okB && fb.WallMedian > 0 {
+			v := fa.WallMedian / fb.WallMedian
+			targets = append(targets, Target{What: what, Value: v, Limit: limit, Met: v <= limit})
+		}
+	}
+	ratio("s1 ours/floor wall", "s1", "ours", "floor", 1.3)
+	ratio("s1 ours/upstream wall", "s1", "ours", "upstream", 0.6)
+	ratio("s2 ours/upstream wall", "s2", "ours", "upstream", 0.5)
+	ratio("s3 ours/upstream wall", "s3", "ours", "upstream", 0.5)
+	ratio("s4 ours/upstream wall", "s4", "ours", "upstream", 0.4)
+	for _, f := range out {
+		if f.Tool != "ours" {
+			continue
+		}
+		targets = append(targets, Target{What: f.Scenario + " ours peak RSS MiB", Value: f.RSSMax, Limit: 100, Met: f.RSSMax < 100})
+		if f.LockMedian > 0 {
+			over := f.LockMedian - f.ScriptMedian
+			targets = append(targets, Target{What: f.Scenario + " ours lock window beyond scripts (s)", Value: over, Limit: 1, Met: over <= 1})
+		}
+	}
+	return out, targets
+}
+
+// Print writes the figures and targets as tables.
+func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
+	fmt.Fprintln(w, "\nscenarios:")
+	for _, s := range scenarios {
+		fmt.Fprintf(w, "  %s  %s (%d MiB)\n", s.Key, s.Title, s.TotalMiB())
+		if s.Restore {
+			fmt.Fprintf(w, "  s4  restore of %s\n", s.Key)
+		}
+	}
+	fmt.Fprintf(w, "\n%-4s %-9s %9s %9s %10s %10s %9s %9s\n", "", "tool", "wall min", "wall med", "lock win", "scripts", "MiB/s", "RSS MiB")
+	for _, f := range figs {
+		lock, scripts := "-", "-"
+		if f.LockMedian > 0 {
+			lock, scripts = fmt.Sprintf("%.3fs", f.LockMedian), fmt.Sprintf("%.3fs", f.ScriptMedian)
+		}
+		rss := "-"
+		if f.RSSMax > 0 {
+			rss = fmt.Sprintf("%.1f", f.RSSMax)
+		}
+		fmt.Fprintf(w, "%-4s %-9s %8.2fs %8.2fs %10s %10s %9.0f %9s\n", f.Scenario, f.Tool, f.WallMin, f.WallMedian, lock, scripts, f.MiBps, rss)
+	}
+	fmt.Fprintln(w, "\ntargets:")
+	for _, t := range targets {
+		mark := "met"
+		if !t.Met {
+			mark = "NOT MET"
+		}
+		fmt.Fprintf(w, "  %-42s %8.2f  (limit %.2f)  %s\n", t.What, t.Value, t.Limit, mark)
+	}
+}

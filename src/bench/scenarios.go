@@ -1,0 +1,104 @@
+// Package bench measures bbr against the lab: this bbr, the floor (an
+// OpenSSH tar stream plus a sha256 of every file) and, when given, upstream
+// bbr, all on the same deployments in one run.
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Scenario is one deployment the tools back up.
+type Scenario struct {
+	Key        string // short name in the results
+	Title      string
+	Deployment string
+	Group      string
+	Instances  int
+	Jobs       int
+	SizeMiB    int // per job and instance
+	// Restore marks the scenario whose artifacts are also restored.
+	Restore bool
+	// Floor marks the scenario the OpenSSH baseline runs on.
+	Floor bool
+}
+
+// TotalMiB is the data one backup copies.
+func (s Scenario) TotalMiB() int { return s.Instances * s.Jobs * s.SizeMiB }
+
+// Scenarios are the issue's four figures (the fourth is the restore of the
+// second).
+func Scenarios(scale int) []Scenario {
+	return []Scenario{
+		{Key: "s1", Title: "1 instance, one 1 GiB artifact", Deployment: "bench-one", Group: "big", Instances: 1, Jobs: 1, SizeMiB: 1024 / scale, Floor: true},
+		{Key: "s2", Title: "20 instances, 50 MiB each", Deployment: "bench-many", Group: "node", Instances: 20, Jobs: 1, SizeMiB: 50 / scale, Restore: true},
+		{Key: "s3", Title: "1 instance, 20 jobs of 10 MiB", Deployment: "bench-jobs", Group: "multi", Instances: 1, Jobs: 20, SizeMiB: max(10/scale, 1)},
+	}
+}
+
+func jobName(s Scenario, j int) string {
+	if s.Jobs == 1 {
+		return "blob"
+	}
+	return fmt.Sprintf("blob-%d", j+1)
+}
+
+// WriteDeployment writes a lab deployment directory for s under dir: a
+// manifest and one job per data set whose scripts are cheap (a hard link),
+// so the figures measure the tools, not the scripts. Each lock, backup and
+// unlock script appends a timestamp to bench.log.
+func WriteDeployment(dir string, s Scenario) (string, error) {
+	root := filepath.Join(dir, s.Deployment)
+	var jobs strings.Builder
+	for j := 0; j < s.Jobs; j++ {
+		name := jobName(s, j)
+		fmt.Fprintf(&jobs, "  - name: %s\n    release: bench\n", name)
+		if err := writeJob(filepath.Join(root, "releases", "bench", "jobs", name), name, s.SizeMiB); err != nil {
+			return "", err
+		}
+	}
+	manifest := fmt.Sprintf(`name: %s
+releases: [{name: bench, version: "1"}]
+stemcells: [{alias: default, os: ubuntu-jammy, version: latest}]
+update: {canaries: 1, max_in_flight: 1, canary_watch_time: 1000, update_watch_time: 1000}
+instance_groups:
+- name: %s
+  instances: %d
+  azs: [z1]
+  vm_type: default
+  stemcell: default
+  networks: [{name: default}]
+  jobs:
+%s`, s.Deployment, s.Group, s.Instances, jobs.String())
+	if err := os.WriteFile(filepath.Join(root, "manifest.yml"), []byte(manifest), 0o644); err != nil {
+		return "", err
+	}
+	return root, nil
+}
+
+func writeJob(dir, name string, sizeMiB int) error {
+	stamp := func(what string) string {
+		return fmt.Sprintf("echo \"%s $(date +%%s.%%N)\" >> /var/vcap/sys/log/%s/bench.log\n", what, name)
+	}
+	scripts := map[string]string{
+		// Incompressible data, made once when the instance starts.
+		"bin/start": fmt.Sprintf("mkdir -p /var/vcap/store/%[1]s /var/vcap/sys/log/%[1]s\n"+
+			"[ -s /var/vcap/store/%[1]s/data ] || head -c %[2]dM /dev/urandom > /var/vcap/store/%[1]s/data\n", name, sizeMiB),
+		"bin/bbr/pre-backup-lock":    stamp("lock"),
+		"bin/bbr/backup":             stamp("backup-start") + fmt.Sprintf("ln /var/vcap/store/%s/data \"$BBR_ARTIFACT_DIRECTORY/data\"\n", name) + stamp("backup-end"),
+		"bin/bbr/post-backup-unlock": stamp("unlock"),
+		"bin/bbr/restore":            fmt.Sprintf("ln -f \"$BBR_ARTIFACT_DIRECTORY/data\" /var/vcap/store/%s/data\n", name),
+	}
+	for rel, body := range scripts {
+		path := filepath.Join(dir, rel)
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(path, []byte("#!/bin/bash\nset -euo pipefail\n"+body), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
+}
