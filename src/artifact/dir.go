@@ -14,6 +14,10 @@ import (
 	"time"
 )
 
+// ioBufferSize is per transfer: many run at once, so it stays small (the
+// SSH channel window, 2 MiB, already smooths the stream).
+const ioBufferSize = 256 << 10
+
 // Dir is an artifact directory being written (backup) or read (restore).
 // Its methods are safe for concurrent use by parallel drains.
 type Dir struct {
@@ -78,7 +82,7 @@ func (d *Dir) WriteTar(name string, r io.Reader) (Checksums, int64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	w := bufio.NewWriterSize(f, 1<<20)
+	w := bufio.NewWriterSize(newWritebackWriter(f), ioBufferSize)
 	counter := &countingWriter{w: w}
 	sums, err := SumTar(io.TeeReader(r, counter))
 	if err == nil {
@@ -179,7 +183,7 @@ func (d *Dir) verifyFile(name string, want Checksums) error {
 		return fmt.Errorf("opening %s: %w", name, err)
 	}
 	defer f.Close()
-	got, err := SumTar(bufio.NewReaderSize(f, 1<<20))
+	got, err := SumTar(bufio.NewReaderSize(f, ioBufferSize))
 	if err != nil {
 		return fmt.Errorf("backup is corrupted: %s: %w", name, err)
 	}

@@ -29,7 +29,7 @@ func exitError(streams Streams, err error, advice string) error {
 	if err == nil {
 		return nil
 	}
-	msg := orchestrator.Describe(err)
+	msg := orchestrator.ErrorReport(err)
 	if logErr := writeErrorLog(err); logErr != nil {
 		fmt.Fprintf(streams.Err, "could not write the error log: %v\n", logErr)
 	}

@@ -91,8 +91,8 @@ func CleanupAdvised(err error) bool {
 	return false
 }
 
-// Describe renders err as upstream does: "N errors occurred:\nerror 1:\n...".
-func Describe(err error) string {
+// ErrorReport renders err as upstream does: "N errors occurred:\nerror 1:\n...".
+func ErrorReport(err error) string {
 	errs := Flatten(err)
 	if len(errs) == 0 {
 		return ""

@@ -174,7 +174,7 @@ var (
 	tarOutCmd   = regexp.MustCompile(`^sudo tar -C '([^']+)' -c \.$`)
 	rmCmd       = regexp.MustCompile(`^sudo rm -rf '?([^']+)'?$`)
 	mkdirCmd    = regexp.MustCompile(`^sudo mkdir -p (\S+)$`)
-	checksumCmd = regexp.MustCompile(`cd '\\''([^']+)'\\'' && find`)
+	checksumCmd = regexp.MustCompile(`cd '\\''([^']+)'\\'' \|\| exit 1`)
 	tarInCmd    = regexp.MustCompile(`mkdir -p '\\''([^']+)'\\'' && tar`)
 )
 

@@ -124,7 +124,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 		defer f.Close()
 		inst.stagingCreated.Store(true)
 		dir := j.StagingDir()
-		if err := streamIn(ctx, inst.runner, dir, bufio.NewReaderSize(f, 1<<20)); err != nil {
+		if err := streamIn(ctx, inst.runner, dir, bufio.NewReaderSize(f, 256<<10)); err != nil {
 			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
 		}
 		got, err := remoteChecksums(ctx, inst.runner, dir)

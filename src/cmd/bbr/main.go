@@ -4,6 +4,7 @@ package main
 
 import (
 	"os"
+	"runtime/debug"
 
 	"github.com/bbr-release/bbr/src/cli"
 )
@@ -12,5 +13,10 @@ import (
 var version = "dev"
 
 func main() {
+	// Memory must not grow with the number of transfers: a soft limit makes
+	// the GC collect before the heap doubles. GOMEMLIMIT overrides it.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(64 << 20)
+	}
 	os.Exit(cli.Run(version, os.Args, cli.Streams{Out: os.Stdout, Err: os.Stderr}))
 }
