@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
@@ -131,6 +132,7 @@ func (b *Bench) measure(ctx context.Context, s Scenario, tool string, round int,
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Env = append(os.Environ(), b.env...)
 	cmd.Dir = b.opts.Work
+	settle()
 	wall, rss, err := runCommand(cmd)
 	if err != nil {
 		return Run{}, fmt.Errorf("%s on %s: %w", tool, s.Key, err)
@@ -162,6 +164,7 @@ func (b *Bench) floor(ctx context.Context, s Scenario, dep model.Deployment, rou
 	}
 	out := filepath.Join(b.opts.Work, "floor.tar")
 	defer os.Remove(out)
+	settle()
 	start := time.Now()
 	f, err := os.Create(out)
 	if err != nil {
@@ -236,3 +239,8 @@ func totalMiB(ss []Scenario) int {
 	}
 	return n
 }
+
+// settle flushes dirty pages before a measured run, so that no tool pays
+// for the writeback of what ran before it (the lab's fresh data, the
+// previous tool's artifact): every run starts from the same disk state.
+func settle() { syscall.Sync() }
