@@ -1,0 +1,72 @@
+package labsuite_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+)
+
+// writeSlowDeployment is a deployment whose backup script hangs, with
+// lock and unlock scripts that log what they were told.
+func writeSlowDeployment() string {
+	dir := filepath.Join(GinkgoT().TempDir(), "slow")
+	scripts := map[string]string{
+		"pre-backup-lock":    `echo locked >> /var/vcap/sys/log/slow/bbr.log`,
+		"backup":             `echo backup-started >> /var/vcap/sys/log/slow/bbr.log; sleep 600`,
+		"post-backup-unlock": `echo "unlocked after_success=$BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL" >> /var/vcap/sys/log/slow/bbr.log`,
+	}
+	for name, body := range scripts {
+		path := filepath.Join(dir, "releases", "slow-release", "jobs", "slow", "bin", "bbr", name)
+		Expect(os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
+		Expect(os.WriteFile(path, []byte("#!/bin/bash\nmkdir -p /var/vcap/sys/log/slow\n"+body+"\n"), 0o755)).To(Succeed())
+	}
+	manifest := `name: slow
+releases: [{name: slow-release, version: "1"}]
+instance_groups:
+- name: worker
+  instances: 2
+  azs: [z1]
+  jobs: [{name: slow, release: slow-release}]
+`
+	Expect(os.WriteFile(filepath.Join(dir, "manifest.yml"), []byte(manifest), 0o644)).To(Succeed())
+	return dir
+}
+
+var _ = Describe("a signal during a backup", Ordered, func() {
+	BeforeAll(func() { labUp("basic", writeSlowDeployment()) })
+
+	DescribeTable("unlocks, removes what it left on the instances, and exits non-zero",
+		func(sig syscall.Signal) {
+			for i := 0; i < 2; i++ {
+				_ = os.Remove(filepath.Join(instance("slow", "worker", i).Root, "sys", "log", "slow", "bbr.log"))
+			}
+			cmd := exec.Command(bbrBin, "deployment", "backup")
+			cmd.Dir = GinkgoT().TempDir()
+			cmd.Env = append(os.Environ(), bbrEnv("slow")...)
+			session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+			Expect(err).NotTo(HaveOccurred())
+			for i := 0; i < 2; i++ {
+				Eventually(func() string { return jobLog(instance("slow", "worker", i), "slow") }).Should(ContainSubstring("backup-started"))
+			}
+
+			session.Signal(sig)
+			Eventually(session, 2*time.Minute).Should(gexec.Exit())
+			Expect(session.ExitCode()).NotTo(Equal(0))
+			Expect(session.Err).To(gbytes.Say("stopping, then unlocking and cleaning up"))
+			for i := 0; i < 2; i++ {
+				Expect(jobLog(instance("slow", "worker", i), "slow")).To(ContainSubstring("unlocked after_success=false"))
+			}
+			Expect(stagingLeft("slow")).To(BeEmpty())
+			Expect(labUsers()).To(BeEmpty())
+		},
+		Entry("SIGTERM (an errand or pipeline stopping bbr)", syscall.SIGTERM),
+		Entry("SIGINT (Ctrl-C)", syscall.SIGINT),
+	)
+})
