@@ -79,7 +79,7 @@ func (m Metadata) validate() error {
 			if !validEntryName(path) {
 				return fmt.Errorf("artifact metadata of %s has an invalid file path %q", file, path)
 			}
-			if !isHexSHA256(sum) {
+			if !IsSHA256Hex(sum) {
 				return fmt.Errorf("artifact metadata of %s has an invalid sha256 %q for %s", file, sum, path)
 			}
 		}
@@ -181,7 +181,9 @@ func indexLess(a, b string) bool {
 	return a < b
 }
 
-func isHexSHA256(s string) bool {
+// IsSHA256Hex says whether s is a sha256 in lowercase hex, as both
+// upstream's metadata and the checksum tools write it.
+func IsSHA256Hex(s string) bool {
 	if len(s) != 64 {
 		return false
 	}

@@ -146,7 +146,7 @@ func parseRecords(records [][]byte, sep string) (artifact.Checksums, error) {
 			continue
 		}
 		sum, name, ok := bytes.Cut(rec, []byte(sep))
-		if !ok || len(sum) != 64 || len(name) == 0 || !isLowerHex(sum) {
+		if !ok || len(name) == 0 || !artifact.IsSHA256Hex(string(sum)) {
 			return nil, fmt.Errorf("unexpected checksum output %q", truncate(string(rec), 120))
 		}
 		if _, dup := sums[string(name)]; dup {
@@ -155,15 +155,6 @@ func parseRecords(records [][]byte, sep string) (artifact.Checksums, error) {
 		sums[string(name)] = string(sum)
 	}
 	return sums, nil
-}
-
-func isLowerHex(b []byte) bool {
-	for _, c := range b {
-		if !(c >= '0' && c <= '9' || c >= 'a' && c <= 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // streamOut writes a tar of dir to w.
