@@ -44,7 +44,7 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	}
 	d := &Deployment{Name: name, sshUser: user}
 	hosts, setupErr := o.setUpSSH(ctx, name, vms, user, signer)
-	d.Instances = o.connect(ctx, hosts, vms, user, signer, &setupErr)
+	d.Instances = o.connect(ctx, hosts, user, signer, &setupErr)
 	if setupErr == nil {
 		setupErr = o.discoverJobs(ctx, d, manifest)
 	}
@@ -122,7 +122,7 @@ func matchVM(vms []director.VM, h director.SSHHost) (director.VM, bool) {
 
 // connect dials every host in parallel. Connection failures are joined into
 // *errp; the instances that did connect are returned so they can be cleaned.
-func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, _ []director.VM, user string, signer ssh.Signer, errp *error) []*Instance {
+func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, user string, signer ssh.Signer, errp *error) []*Instance {
 	var mu sync.Mutex
 	var instances []*Instance
 	err := forEach(targets, o.Parallelism, func(t sshTarget) error {
