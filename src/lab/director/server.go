@@ -1,7 +1,7 @@
 // Package director is the lab's BOSH Director API: the endpoints bbr and
 // the bosh CLI use, with the JSON shapes a real Director sends, backed by
 // the lab's instances. Long operations are Director tasks: the request is
-// answered with a redirect to /tasks/ID, which clients poll.
+// answered with a redirect to /tasks/ID, which clients follow and poll.
 package director
 
 import (
@@ -13,7 +13,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/bbr-release/bbr/src/lab/model"
@@ -37,20 +36,45 @@ type Config struct {
 	TLS *tls.Config
 }
 
+// Auth modes of model.Director.Auth; empty means basic.
+const (
+	authBasic = "basic"
+	authUAA   = "uaa"
+)
+
+// shutdownGrace bounds how long ListenAndServe waits, once ctx is done, for
+// requests in flight and running tasks (an agent half way through useradd).
+const shutdownGrace = 10 * time.Second
+
 // Server is the Director API (and, in uaa mode, a UAA token endpoint).
 type Server struct {
-	cfg    Config
-	tasks  *taskList
-	tokens *tokenStore
-	logMu  sync.Mutex
+	cfg       Config
+	manifests map[string]manifestSummary
+	tasks     *taskList
+	tokens    *tokenIssuer
+	log       *requestLog
+	// started stands in for when the instances' "VMs" were created.
+	started time.Time
 }
 
-// New builds the server.
+// New builds the server. The lab is read once: the server does not follow
+// later changes to lab.json.
 func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
 	}
-	return &Server{cfg: cfg, tasks: newTaskList(), tokens: newTokenStore()}
+	manifests := make(map[string]manifestSummary, len(cfg.Lab.Deployments))
+	for _, d := range cfg.Lab.Deployments {
+		manifests[d.Name] = summarize(d.Manifest)
+	}
+	return &Server{
+		cfg:       cfg,
+		manifests: manifests,
+		tasks:     newTaskList(),
+		tokens:    newTokenIssuer("https://" + cfg.Lab.Director.UAAAddress + "/oauth/token"),
+		log:       &requestLog{w: cfg.Log},
+		started:   time.Now(),
+	}
 }
 
 // Handler is the Director API.
@@ -60,93 +84,111 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /deployments", s.authed(s.listDeployments))
 	mux.Handle("GET /deployments/{name}", s.authed(s.manifest))
 	mux.Handle("GET /deployments/{name}/vms", s.authed(s.vms))
-	mux.Handle("GET /deployments/{name}/instances", s.authed(s.vms))
+	mux.Handle("GET /deployments/{name}/instances", s.authed(s.instances))
 	mux.Handle("POST /deployments/{name}/ssh", s.authed(s.ssh))
 	mux.Handle("GET /tasks", s.authed(s.listTasks))
 	mux.Handle("GET /tasks/{id}", s.authed(s.task))
 	mux.Handle("GET /tasks/{id}/output", s.authed(s.taskOutput))
-	return s.logged(mux)
+	return s.log.wrap("director", mux)
 }
 
-// ListenAndServe serves the Director (and UAA in uaa mode) until ctx is done.
+// ListenAndServe serves the Director on Lab.Director.Address and, in uaa
+// mode, the UAA on Lab.Director.UAAAddress, until ctx is done (then it
+// returns nil) or a listener fails.
 func (s *Server) ListenAndServe(ctx context.Context) error {
-	servers := map[string]http.Handler{s.cfg.Lab.Director.Address: s.Handler()}
-	if s.cfg.Lab.Director.Auth == "uaa" {
-		servers[s.cfg.Lab.Director.UAAAddress] = s.UAAHandler()
+	if s.cfg.TLS == nil {
+		return errors.New("serving the Director API: no TLS configuration")
 	}
-	errs := make(chan error, len(servers))
-	var running []*http.Server
-	for addr, h := range servers {
-		ln, err := net.Listen("tcp", addr)
+	d := s.cfg.Lab.Director
+	switch {
+	case d.Address == "":
+		return errors.New("serving the Director API: the lab names no Director address")
+	case d.Auth != "" && d.Auth != authBasic && d.Auth != authUAA:
+		return fmt.Errorf("serving the Director API: unknown auth %q (basic or uaa)", d.Auth)
+	case d.Auth == authUAA && d.UAAAddress == "":
+		return errors.New("serving the Director API: uaa auth but the lab names no UAA address")
+	}
+	type listener struct {
+		addr    string
+		handler http.Handler
+	}
+	listeners := []listener{{d.Address, s.Handler()}}
+	if d.Auth == authUAA {
+		listeners = append(listeners, listener{d.UAAAddress, s.UAAHandler()})
+	}
+
+	var servers []*http.Server
+	errs := make(chan error, len(listeners))
+	for _, l := range listeners {
+		ln, err := net.Listen("tcp", l.addr)
 		if err != nil {
-			for _, srv := range running {
-				srv.Close()
+			closeAll(servers)
+			return fmt.Errorf("listening on %s: %w", l.addr, err)
+		}
+		srv := &http.Server{Handler: l.handler, ReadHeaderTimeout: 10 * time.Second}
+		servers = append(servers, srv)
+		go func() {
+			if err := srv.Serve(tls.NewListener(ln, s.cfg.TLS)); !errors.Is(err, http.ErrServerClosed) {
+				errs <- fmt.Errorf("serving %s: %w", ln.Addr(), err)
 			}
-			return fmt.Errorf("listening on %s: %w", addr, err)
-		}
-		srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-		running = append(running, srv)
-		go func() { errs <- srv.Serve(tls.NewListener(ln, s.cfg.TLS)) }()
+		}()
 	}
+
 	select {
-	case <-ctx.Done():
-		for _, srv := range running {
-			srv.Close()
-		}
-		return nil
 	case err := <-errs:
-		for _, srv := range running {
+		closeAll(servers)
+		return err
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	for _, srv := range servers {
+		if err := srv.Shutdown(shutdownCtx); err != nil {
 			srv.Close()
 		}
-		return err
+	}
+	s.tasks.wait(shutdownCtx)
+	return nil
+}
+
+func closeAll(servers []*http.Server) {
+	for _, srv := range servers {
+		srv.Close()
 	}
 }
 
-// errorResp is the Director's error body.
+// errorResp is the Director's JSON error body.
 type errorResp struct {
 	Code        int    `json:"code"`
 	Description string `json:"description"`
 }
 
+// Director error codes clients may recognise.
+const (
+	codeDeploymentNotFound = 70000
+	codeTaskNotFound       = 10001
+	codeValidation         = 40000
+)
+
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	// Manifests hold '<', '>' and '&' in scripts; the Director sends them as is.
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
 }
 
 func writeError(w http.ResponseWriter, status, code int, msg string) {
 	writeJSON(w, status, errorResp{Code: code, Description: msg})
 }
 
+// findDeployment answers 404 as the Director does when {name} is unknown.
 func (s *Server) findDeployment(w http.ResponseWriter, r *http.Request) (model.Deployment, bool) {
 	name := r.PathValue("name")
 	d, ok := s.cfg.Lab.Find(name)
 	if !ok {
-		writeError(w, http.StatusNotFound, 70000, fmt.Sprintf("Deployment '%s' doesn't exist", name))
+		writeError(w, http.StatusNotFound, codeDeploymentNotFound, fmt.Sprintf("Deployment '%s' doesn't exist", name))
 	}
 	return d, ok
 }
-
-// logged writes one line per request: method, path, status, duration.
-func (s *Server) logged(h http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		s.logMu.Lock()
-		defer s.logMu.Unlock()
-		fmt.Fprintf(s.cfg.Log, "%s %s %s %d %s\n", start.UTC().Format(time.RFC3339), r.Method, r.URL.RequestURI(), rec.status, time.Since(start).Round(time.Millisecond))
-	})
-}
-
-type statusRecorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *statusRecorder) WriteHeader(status int) {
-	r.status = status
-	r.ResponseWriter.WriteHeader(status)
-}
-
-var errUnauthorized = errors.New("unauthorized")

@@ -5,69 +5,107 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
+// Task states, as the Director names them.
+const (
+	stateQueued     = "queued"
+	stateProcessing = "processing"
+	stateDone       = "done"
+	stateError      = "error"
+)
+
+// taskTimeout bounds one task; the agent's work is local and quick.
+const taskTimeout = 5 * time.Minute
+
+// redirectWait is how long a request that starts a task waits for it
+// before redirecting to it. Lab tasks finish in milliseconds, so clients
+// find them done on their first poll instead of sleeping a polling
+// interval (bosh-cli: 500 ms); and bosh-cli's SSH cleanup, which does not
+// poll at all, returns only once the users are gone. A variable so that
+// tests can watch a task run.
+var redirectWait = 2 * time.Second
+
+// errorCode is the code of a failed task's error event; bosh-cli shows
+// only the message.
+const errorCode = 100
+
+// taskMeta is what a task records about the request that started it.
+type taskMeta struct {
+	description string
+	deployment  string
+	user        string
+	contextID   string
+}
+
+// taskFunc is a task's work. It returns the task's short result text (the
+// "result" field of GET /tasks/ID), its result output (?type=result), and
+// an error that fails the task; result output is kept even then.
+type taskFunc func(ctx context.Context, t *task) (summary string, result []byte, err error)
+
 // task is a Director task: an operation clients poll until it is done.
 type task struct {
-	ID          int
-	Description string
-	Deployment  string
-	User        string
-	Started     time.Time
+	id   int
+	meta taskMeta
+	done chan struct{}
 
-	mu     sync.Mutex
-	state  string // queued, processing, done, error
-	result []byte // output?type=result
-	events []byte // output?type=event, newline-delimited JSON
-	short  string // "result" field of the task: a summary or the error
-	done   chan struct{}
+	mu        sync.Mutex
+	state     string
+	startedAt time.Time // zero while queued
+	updatedAt time.Time
+	summary   string
+	result    []byte // ?type=result
+	events    []byte // ?type=event: one JSON event per line
+	debug     []byte // ?type=debug: a log, as the Director's debug output
 }
 
 type taskList struct {
-	mu    sync.Mutex
-	next  int
-	tasks map[int]*task
+	mu      sync.Mutex
+	next    int
+	tasks   map[int]*task
+	running sync.WaitGroup
 }
 
 func newTaskList() *taskList { return &taskList{next: 1, tasks: map[int]*task{}} }
 
-// taskTimeout bounds one task; the agent calls are local and quick.
-const taskTimeout = 5 * time.Minute
-
-// start runs f as a task.
-func (l *taskList) start(desc, deployment, user string, f func(ctx context.Context) ([]byte, error)) *task {
+// start queues f as a new task and runs it in the background.
+func (l *taskList) start(meta taskMeta, f taskFunc) *task {
+	now := time.Now()
 	l.mu.Lock()
-	t := &task{ID: l.next, Description: desc, Deployment: deployment, User: user, Started: time.Now(), state: "processing", done: make(chan struct{})}
-	l.tasks[t.ID] = t
+	t := &task{id: l.next, meta: meta, done: make(chan struct{}), state: stateQueued, updatedAt: now}
+	l.tasks[t.id] = t
 	l.next++
+	l.running.Add(1)
 	l.mu.Unlock()
 
 	go func() {
+		defer l.running.Done()
 		defer close(t.done)
+		t.setProcessing()
 		ctx, cancel := context.WithTimeout(context.Background(), taskTimeout)
 		defer cancel()
-		result, err := f(ctx)
-		t.mu.Lock()
-		defer t.mu.Unlock()
-		t.result = result
-		if err != nil {
-			t.state, t.short = "error", err.Error()
-			t.events = event(t.ID, "error", err.Error())
-			return
-		}
-		t.state, t.short = "done", "/"+desc
-		t.events = event(t.ID, "finished", desc)
+		summary, result, err := f(ctx, t)
+		t.finish(summary, result, err)
 	}()
 	return t
 }
 
-func event(id int, state, msg string) []byte {
-	line, _ := json.Marshal(map[string]any{"time": time.Now().Unix(), "stage": "Task", "tags": []string{}, "total": 1, "task": msg, "index": 1, "state": state, "progress": 100, "data": map[string]any{"task_id": id}})
-	return append(line, '\n')
+// wait returns when no task is running any more, or when ctx is done.
+func (l *taskList) wait(ctx context.Context) {
+	idle := make(chan struct{})
+	go func() {
+		l.running.Wait()
+		close(idle)
+	}()
+	select {
+	case <-idle:
+	case <-ctx.Done():
+	}
 }
 
 func (l *taskList) get(id int) (*task, bool) {
@@ -77,23 +115,82 @@ func (l *taskList) get(id int) (*task, bool) {
 	return t, ok
 }
 
-// redirectToTask answers like the Director: 302 to /tasks/ID. It waits a
-// little for quick tasks first, so clients find them done on the first
-// poll instead of sleeping a polling interval.
-func redirectToTask(w http.ResponseWriter, r *http.Request, t *task) {
-	select {
-	case <-t.done:
-	case <-time.After(2 * time.Second):
+// all returns the tasks, newest first, as the Director lists them.
+func (l *taskList) all() []*task {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]*task, 0, len(l.tasks))
+	for _, t := range l.tasks {
+		out = append(out, t)
 	}
-	http.Redirect(w, r, fmt.Sprintf("/tasks/%d", t.ID), http.StatusFound)
+	slices.SortFunc(out, func(a, b *task) int { return b.id - a.id })
+	return out
 }
 
+func (t *task) setProcessing() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.state, t.startedAt, t.updatedAt = stateProcessing, time.Now(), time.Now()
+	t.logLocked("INFO", "Performing task %d: %s", t.id, t.meta.description)
+}
+
+func (t *task) finish(summary string, result []byte, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.result, t.updatedAt = result, time.Now()
+	if err != nil {
+		t.state, t.summary = stateError, err.Error()
+		t.logLocked("ERROR", "%s", err)
+		// The Director reports a task's failure as an error event; the
+		// bosh CLI prints its message ("Error: ...").
+		line, _ := json.Marshal(map[string]any{
+			"time":  t.updatedAt.Unix(),
+			"error": map[string]any{"code": errorCode, "message": err.Error()},
+		})
+		t.events = append(append(t.events, line...), '\n')
+		return
+	}
+	t.state, t.summary = stateDone, summary
+	t.logLocked("INFO", "Task %d done", t.id)
+}
+
+// logf adds a line to the task's debug output.
+func (t *task) logf(format string, args ...any) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.logLocked("INFO", format, args...)
+}
+
+func (t *task) logLocked(level, format string, args ...any) {
+	line := fmt.Sprintf("%c, [%s #%d] %5s -- DirectorJobRunner: %s\n",
+		level[0], time.Now().UTC().Format("2006-01-02T15:04:05.000000"), t.id, level, fmt.Sprintf(format, args...))
+	t.debug = append(t.debug, line...)
+}
+
+// taskMeta describes a task started by r.
+func (s *Server) taskMeta(r *http.Request, description, deployment string) taskMeta {
+	user, _ := s.authenticate(r)
+	return taskMeta{description: description, deployment: deployment, user: user, contextID: r.Header.Get("X-Bosh-Context-Id")}
+}
+
+// redirectToTask answers a request that started t like the Director:
+// 302 to /tasks/ID, which clients follow with a GET.
+func (s *Server) redirectToTask(w http.ResponseWriter, r *http.Request, t *task) {
+	select {
+	case <-t.done:
+	case <-time.After(redirectWait):
+	case <-r.Context().Done():
+	}
+	http.Redirect(w, r, fmt.Sprintf("/tasks/%d", t.id), http.StatusFound)
+}
+
+// taskResp is GET /tasks/ID (bosh-cli director/tasks.go TaskResp).
 type taskResp struct {
 	ID          int    `json:"id"`
 	State       string `json:"state"`
 	Description string `json:"description"`
 	Timestamp   int64  `json:"timestamp"`
-	StartedAt   int64  `json:"started_at"`
+	StartedAt   *int64 `json:"started_at"`
 	Result      string `json:"result"`
 	User        string `json:"user"`
 	Deployment  string `json:"deployment"`
@@ -103,68 +200,124 @@ type taskResp struct {
 func (t *task) resp() taskResp {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return taskResp{ID: t.ID, State: t.state, Description: t.Description, Timestamp: time.Now().Unix(),
-		StartedAt: t.Started.Unix(), Result: t.short, User: t.User, Deployment: t.Deployment}
+	r := taskResp{
+		ID: t.id, State: t.state, Description: t.meta.description, Timestamp: t.updatedAt.Unix(),
+		Result: t.summary, User: t.meta.user, Deployment: t.meta.deployment, ContextID: t.meta.contextID,
+	}
+	if !t.startedAt.IsZero() {
+		r.StartedAt = ptr(t.startedAt.Unix())
+	}
+	return r
 }
 
 func (s *Server) taskFor(w http.ResponseWriter, r *http.Request) (*task, bool) {
 	id, err := strconv.Atoi(r.PathValue("id"))
 	t, ok := s.tasks.get(id)
 	if err != nil || !ok {
-		writeError(w, http.StatusNotFound, 10001, fmt.Sprintf("Task %s not found", r.PathValue("id")))
+		writeError(w, http.StatusNotFound, codeTaskNotFound, fmt.Sprintf("Task %s not found", r.PathValue("id")))
 		return nil, false
 	}
 	return t, true
 }
 
+// task is GET /tasks/ID.
 func (s *Server) task(w http.ResponseWriter, r *http.Request) {
 	if t, ok := s.taskFor(w, r); ok {
 		writeJSON(w, http.StatusOK, t.resp())
 	}
 }
 
+// listTasks is GET /tasks with the filters the bosh CLI uses: deployment,
+// state (comma-separated), context_id and limit.
 func (s *Server) listTasks(w http.ResponseWriter, r *http.Request) {
-	s.tasks.mu.Lock()
-	var out []taskResp
-	for _, t := range s.tasks.tasks {
-		if dep := r.URL.Query().Get("deployment"); dep == "" || dep == t.Deployment {
-			out = append(out, t.resp())
-		}
+	q := r.URL.Query()
+	var states []string
+	if q.Get("state") != "" {
+		states = strings.Split(q.Get("state"), ",")
 	}
-	s.tasks.mu.Unlock()
-	if out == nil {
-		out = []taskResp{}
+	limit, err := strconv.Atoi(q.Get("limit"))
+	if err != nil || limit <= 0 {
+		limit = -1
+	}
+	out := []taskResp{}
+	for _, t := range s.tasks.all() {
+		resp := t.resp()
+		switch {
+		case q.Get("deployment") != "" && resp.Deployment != q.Get("deployment"):
+		case q.Get("context_id") != "" && resp.ContextID != q.Get("context_id"):
+		case states != nil && !slices.Contains(states, resp.State):
+		case limit >= 0 && len(out) >= limit:
+		default:
+			out = append(out, resp)
+		}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-// taskOutput serves result, event and debug output, honouring the
-// "Range: bytes=N-" header clients use to follow event output.
+// taskOutput is GET /tasks/ID/output?type=result|event|debug. Clients
+// follow event output with "Range: bytes=N-" and treat 416 as "nothing
+// new" (bosh-cli task_client_request.go reportOutputChunk).
 func (s *Server) taskOutput(w http.ResponseWriter, r *http.Request) {
 	t, ok := s.taskFor(w, r)
 	if !ok {
 		return
 	}
+	kind := r.URL.Query().Get("type")
+	if !slices.Contains([]string{"result", "event", "debug", ""}, kind) {
+		writeError(w, http.StatusBadRequest, codeValidation, fmt.Sprintf("Unknown task output type '%s'", kind))
+		return
+	}
 	t.mu.Lock()
 	var body []byte
-	switch r.URL.Query().Get("type") {
+	switch kind {
 	case "result":
 		body = t.result
 	case "event":
 		body = t.events
+	default:
+		body = t.debug
 	}
+	// Outputs only grow by append, so the slice stays valid unlocked.
 	t.mu.Unlock()
 
-	status := http.StatusOK
-	if rng := r.Header.Get("Range"); strings.HasPrefix(rng, "bytes=") {
-		from, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(rng, "bytes="), "-"))
-		if err != nil || from >= len(body) {
-			w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
-			return
-		}
-		body, status = body[from:], http.StatusPartialContent
-	}
 	w.Header().Set("Content-Type", "text/plain")
-	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	w.Header().Set("Accept-Ranges", "bytes")
+	from, to, ranged := parseRange(r.Header.Get("Range"), len(body))
+	if !ranged {
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+		return
+	}
+	if from >= len(body) {
+		w.Header().Set("Content-Range", fmt.Sprintf("bytes */%d", len(body)))
+		w.WriteHeader(http.StatusRequestedRangeNotSatisfiable)
+		return
+	}
+	w.Header().Set("Content-Range", fmt.Sprintf("bytes %d-%d/%d", from, to-1, len(body)))
+	w.WriteHeader(http.StatusPartialContent)
+	_, _ = w.Write(body[from:to])
+}
+
+// parseRange reads "bytes=N-" or "bytes=N-M" into the half-open [from,
+// to) of a body of size n. Any other Range header is ignored, as HTTP
+// allows, and the whole body served.
+func parseRange(header string, n int) (from, to int, ok bool) {
+	spec, found := strings.CutPrefix(header, "bytes=")
+	if !found {
+		return 0, 0, false
+	}
+	first, last, found := strings.Cut(spec, "-")
+	from, err := strconv.Atoi(first)
+	if !found || err != nil || from < 0 {
+		return 0, 0, false
+	}
+	to = n
+	if last != "" {
+		end, err := strconv.Atoi(last)
+		if err != nil || end < from {
+			return 0, 0, false
+		}
+		to = min(end+1, n)
+	}
+	return from, to, true
 }

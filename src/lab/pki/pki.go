@@ -18,6 +18,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -28,26 +29,19 @@ type CA struct {
 	certPEM []byte
 }
 
-// LoadOrCreate keeps the CA in dir as ca.pem and ca.key (0600).
+// Files of the CA in the directory LoadOrCreate keeps it in.
+const (
+	certFile = "ca.pem"
+	keyFile  = "ca.key"
+)
+
+// LoadOrCreate keeps the CA in dir as ca.pem and ca.key (0600), so that
+// clients given ca.pem keep trusting the lab across Director restarts.
 func LoadOrCreate(dir string) (*CA, error) {
-	certPath, keyPath := filepath.Join(dir, "ca.pem"), filepath.Join(dir, "ca.key")
+	certPath, keyPath := filepath.Join(dir, certFile), filepath.Join(dir, keyFile)
 	certPEM, err := os.ReadFile(certPath)
 	if errors.Is(err, fs.ErrNotExist) {
-		ca, err := NewCA("bbr-lab CA")
-		if err != nil {
-			return nil, err
-		}
-		keyDER, err := x509.MarshalECPrivateKey(ca.key)
-		if err != nil {
-			return nil, fmt.Errorf("encoding CA key: %w", err)
-		}
-		if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
-			return nil, fmt.Errorf("writing CA key: %w", err)
-		}
-		if err := os.WriteFile(certPath, ca.certPEM, 0o644); err != nil {
-			return nil, fmt.Errorf("writing CA certificate: %w", err)
-		}
-		return ca, nil
+		return create(dir, certPath, keyPath)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading CA certificate: %w", err)
@@ -71,6 +65,29 @@ func LoadOrCreate(dir string) (*CA, error) {
 	return &CA{cert: cert, key: key, certPEM: certPEM}, nil
 }
 
+// create makes a CA and writes it to dir: the key first, since a
+// certificate without its key would make the next LoadOrCreate fail.
+func create(dir, certPath, keyPath string) (*CA, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating CA directory: %w", err)
+	}
+	ca, err := NewCA("bbr-lab CA")
+	if err != nil {
+		return nil, err
+	}
+	keyDER, err := x509.MarshalECPrivateKey(ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("encoding CA key: %w", err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, fmt.Errorf("writing CA key: %w", err)
+	}
+	if err := os.WriteFile(certPath, ca.certPEM, 0o644); err != nil {
+		return nil, fmt.Errorf("writing CA certificate: %w", err)
+	}
+	return ca, nil
+}
+
 // NewCA makes a self-signed CA valid for ten years.
 func NewCA(commonName string) (*CA, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -85,6 +102,8 @@ func NewCA(commonName string) (*CA, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
+		// It signs server certificates only, never other CAs.
+		MaxPathLenZero: true,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -92,7 +111,7 @@ func NewCA(commonName string) (*CA, error) {
 	}
 	cert, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("parsing the new CA certificate: %w", err)
 	}
 	return &CA{cert: cert, key: key, certPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
 }
@@ -100,8 +119,12 @@ func NewCA(commonName string) (*CA, error) {
 // CertPEM is the CA certificate, for clients to trust.
 func (ca *CA) CertPEM() []byte { return ca.certPEM }
 
-// IssueServer signs a server certificate for hosts (IPs or DNS names).
+// IssueServer signs a server certificate, valid for a year, for hosts
+// (IP addresses or DNS names, the first also its common name).
 func (ca *CA) IssueServer(hosts []string) (certPEM, keyPEM []byte, err error) {
+	if len(hosts) == 0 {
+		return nil, nil, errors.New("issuing a server certificate: no hosts")
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generating server key: %w", err)
@@ -127,21 +150,30 @@ func (ca *CA) IssueServer(hosts []string) (certPEM, keyPEM []byte, err error) {
 	}
 	keyDER, err := x509.MarshalECPrivateKey(key)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, fmt.Errorf("encoding server key: %w", err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), nil
 }
 
-// ServerTLSConfig is a TLS config serving a fresh certificate for hosts.
+// ServerTLSConfig is a TLS config serving a fresh certificate for hosts
+// and, always, for 127.0.0.1 and localhost: the lab listens on loopback,
+// and clients may name it either way. The certificate is made anew each
+// time (the Director daemon calls this when it starts), so a year suffices.
 func (ca *CA) ServerTLSConfig(hosts []string) (*tls.Config, error) {
-	certPEM, keyPEM, err := ca.IssueServer(hosts)
+	all := slices.Clone(hosts)
+	for _, h := range []string{"127.0.0.1", "localhost"} {
+		if !slices.Contains(all, h) {
+			all = append(all, h)
+		}
+	}
+	certPEM, keyPEM, err := ca.IssueServer(all)
 	if err != nil {
 		return nil, err
 	}
 	pair, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("loading the server certificate: %w", err)
 	}
 	return &tls.Config{Certificates: []tls.Certificate{pair}, MinVersion: tls.VersionTLS12}, nil
 }
