@@ -5,6 +5,17 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/bin"
 BOSH_CLI_VERSION="v7.9.13"
 
+# sudo resets PATH: find Go where it is usually installed.
+if ! command -v go >/dev/null 2>&1; then
+  for d in /usr/local/go/bin /usr/lib/go/bin /snap/bin; do
+    if [ -x "$d/go" ]; then PATH="$d:$PATH"; break; fi
+  done
+fi
+if ! command -v go >/dev/null 2>&1; then
+  echo "Go is not on the PATH (sudo resets it). Install Go 1.26, or run: sudo env \"PATH=\$PATH\" $0" >&2
+  exit 1
+fi
+
 say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 as_root() {
