@@ -240,7 +240,29 @@ func totalMiB(ss []Scenario) int {
 	return n
 }
 
-// settle flushes dirty pages before a measured run, so that no tool pays
-// for the writeback of what ran before it (the lab's fresh data, the
-// previous tool's artifact): every run starts from the same disk state.
-func settle() { syscall.Sync() }
+// settle makes every run start from the same state: no SSH user of an
+// earlier run left (upstream's SSH cleanup is fire-and-forget, so the lab's
+// agent may still be removing its user and killing its sessions when it
+// exits, and the next tool would wait behind that), and no dirty pages of
+// earlier runs to write back.
+func settle() {
+	deadline := time.Now().Add(30 * time.Second)
+	for labUsersLeft() && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	syscall.Sync()
+}
+
+// labUsersLeft says whether any user the lab made still exists.
+func labUsersLeft() bool {
+	raw, err := os.ReadFile("/etc/passwd")
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if f := strings.Split(line, ":"); len(f) > 4 && f[4] == "bbr-lab" {
+			return true
+		}
+	}
+	return false
+}
