@@ -93,7 +93,24 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 					return exitErrorAdvised(streams, err, restoreCleanupAdvice)
 				}),
 			},
+			cleanupCommand("backup-cleanup", "Cleans up a previous backup: unlocks every job and removes staged artifacts from the instances", run, streams,
+				func(o *orchestrator.Orchestrator, name string) error { return o.BackupCleanup(ctx, name) }),
+			cleanupCommand("restore-cleanup", "Cleans up a previous restore: unlocks every job and removes staged artifacts from the instances", run, streams,
+				func(o *orchestrator.Orchestrator, name string) error { return o.RestoreCleanup(ctx, name) }),
 		},
+	}
+}
+
+// action wraps a subcommand body with building the orchestrator.
+type action = func(body func(c *cli.Context, o *orchestrator.Orchestrator) error) func(*cli.Context) error
+
+func cleanupCommand(name, usage string, run action, streams Streams, clean func(*orchestrator.Orchestrator, string) error) cli.Command {
+	return cli.Command{
+		Name:  name,
+		Usage: usage,
+		Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
+			return exitError(streams, clean(o, c.Parent().String("deployment")), "")
+		}),
 	}
 }
 
