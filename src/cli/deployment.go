@@ -83,12 +83,14 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 				Usage:   "Restore a deployment from backup",
 				Flags: []cli.Flag{
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
+					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
 				},
 				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
 				Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
 					err := o.Restore(ctx, orchestrator.RestoreOptions{
 						Deployment:   c.Parent().String("deployment"),
 						ArtifactPath: c.String("artifact-path"),
+						Serial:       c.Bool("serial-restore"),
 					})
 					return exitErrorAdvised(streams, err, restoreCleanupAdvice)
 				}),

@@ -64,6 +64,8 @@ type fakeJob struct {
 	restored map[string]string
 	metadata string
 	fail     map[string]error
+	// onRestore runs inside the restore script, without the world lock.
+	onRestore func()
 }
 
 func newWorld(name string) *world {
@@ -205,6 +207,12 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 		}
 		return nil
 	case scriptCmd.MatchString(cmd):
+		if m := scriptCmd.FindStringSubmatch(cmd); m[3] == "restore" && i.jobs[m[2]].onRestore != nil {
+			hook := i.jobs[m[2]].onRestore
+			i.w.mu.Unlock()
+			hook()
+			i.w.mu.Lock()
+		}
 		return i.runScript(cmd, stdout)
 	case mkdirCmd.MatchString(cmd):
 		dir := mkdirCmd.FindStringSubmatch(cmd)[1]

@@ -16,6 +16,10 @@ import (
 type RestoreOptions struct {
 	Deployment   string
 	ArtifactPath string
+	// Serial runs the restore scripts one instance at a time, as upstream
+	// does, for releases that rely on it. By default instances restore in
+	// parallel: the script contract fixes no order within a stage.
+	Serial bool
 }
 
 // Restore restores the deployment from the artifact. Everything that can
@@ -47,7 +51,7 @@ func (o *Orchestrator) Restore(ctx context.Context, opts RestoreOptions) (err er
 	if err := o.upload(ctx, d, art); err != nil {
 		return err
 	}
-	if err := o.lockedRestore(ctx, d, layers); err != nil {
+	if err := o.lockedRestore(ctx, d, layers, opts.Serial); err != nil {
 		return err
 	}
 	o.Logger.Info("bbr", "Completed restore of %s\n", d.Name)
@@ -139,10 +143,10 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 	})
 }
 
-// lockedRestore locks serially in order, restores instance by instance, and
-// always unlocks in reverse order (upstream runs restore serially: some
-// releases depend on it).
-func (o *Orchestrator) lockedRestore(ctx context.Context, d *Deployment, layers [][]*Job) (err error) {
+// lockedRestore locks serially in order, runs the restore scripts (jobs of
+// an instance one after another; instances in parallel unless serial), and
+// always unlocks in reverse order.
+func (o *Orchestrator) lockedRestore(ctx context.Context, d *Deployment, layers [][]*Job, serial bool) (err error) {
 	defer func() {
 		uctx, cancel := o.freshContext()
 		defer cancel()
@@ -152,23 +156,36 @@ func (o *Orchestrator) lockedRestore(ctx context.Context, d *Deployment, layers 
 		return err
 	}
 	o.Logger.Info("bbr", "Running restore scripts...")
-	for _, inst := range d.Instances {
-		var errs []error
-		for _, j := range withScript(inst.Jobs, ScriptRestore) {
-			o.Logger.Info("bbr", "Restoring %s on %s...", j.Name, inst.Name())
-			if err := runScript(ctx, j, ScriptRestore, artifactEnv(j), nil); err != nil {
-				o.Logger.Info("bbr", "Error restoring %s on %s.", j.Name, inst.Name())
-				errs = append(errs, fmt.Errorf("Error attempting to run restore for job %s on %s: %w", j.Name, inst.Name(), err))
-				continue
+	if serial {
+		// Upstream's order: stop at the first instance that fails.
+		for _, inst := range d.Instances {
+			if err := o.restoreInstance(ctx, inst); err != nil {
+				return err
 			}
-			o.Logger.Info("bbr", "Finished restoring %s on %s.", j.Name, inst.Name())
 		}
-		if err := errors.Join(errs...); err != nil {
-			return err
-		}
+	} else if err := forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+		return o.restoreInstance(ctx, inst)
+	}); err != nil {
+		return err
 	}
 	o.Logger.Info("bbr", "Finished running restore scripts.")
 	return nil
+}
+
+// restoreInstance runs the restore script of every job on the instance,
+// one after another, attempting all of them.
+func (o *Orchestrator) restoreInstance(ctx context.Context, inst *Instance) error {
+	var errs []error
+	for _, j := range withScript(inst.Jobs, ScriptRestore) {
+		o.Logger.Info("bbr", "Restoring %s on %s...", j.Name, inst.Name())
+		if err := runScript(ctx, j, ScriptRestore, artifactEnv(j), nil); err != nil {
+			o.Logger.Info("bbr", "Error restoring %s on %s.", j.Name, inst.Name())
+			errs = append(errs, fmt.Errorf("Error attempting to run restore for job %s on %s: %w", j.Name, inst.Name(), err))
+			continue
+		}
+		o.Logger.Info("bbr", "Finished restoring %s on %s.", j.Name, inst.Name())
+	}
+	return errors.Join(errs...)
 }
 
 // lockRestore runs pre-restore-lock serially in lock order and stops at the

@@ -229,10 +229,32 @@ instance_groups:
 			Expect(restore()).To(Succeed())
 			Expect(w.instances[0].jobs["redis"].restored).To(Equal(map[string]string{"dump.rdb": "zero"}))
 			Expect(w.instances[1].jobs["redis"].restored).To(Equal(map[string]string{"dump.rdb": "one"}))
-			Expect(w.ran()).To(Equal([]string{"api/0 api pre-restore-lock", "redis/0 redis restore", "redis/1 redis restore", "api/0 api post-restore-unlock"}))
+			ran := w.ran()
+			Expect(ran).To(HaveLen(4))
+			Expect(ran[0]).To(Equal("api/0 api pre-restore-lock"))
+			Expect(ran[1:3]).To(ConsistOf("redis/0 redis restore", "redis/1 redis restore"))
+			Expect(ran[3]).To(Equal("api/0 api post-restore-unlock"))
 			for _, i := range w.instances {
 				Expect(i.staging).To(BeFalse())
 			}
+		})
+
+		It("restores instances in parallel by default, one at a time with Serial", func() {
+			// Both restore scripts block until both have started: only a
+			// parallel restore gets past them.
+			both := make(chan struct{}, 2)
+			gate := func() { both <- struct{}{}; Eventually(func() int { return len(both) }).Should(Equal(2)) }
+			w.instances[0].jobs["redis"].onRestore = gate
+			w.instances[1].jobs["redis"].onRestore = gate
+			Expect(restore()).To(Succeed())
+
+			w.instances[0].jobs["redis"].onRestore = nil
+			w.instances[1].jobs["redis"].onRestore = nil
+			w.instances[0].jobs["redis"].failing("restore", errors.New("bad dump"))
+			w.events = nil
+			err := o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path, Serial: true})
+			Expect(err).To(MatchError(ContainSubstring("bad dump")))
+			Expect(w.ran()).NotTo(ContainElement("redis/1 redis restore"), "serial restore stops at the first failing instance")
 		})
 
 		It("refuses a corrupted artifact before connecting to anything", func() {
