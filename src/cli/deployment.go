@@ -60,6 +60,7 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 				Flags: []cli.Flag{
 					cli.BoolFlag{Name: "with-manifest", Usage: "Download the deployment manifest (it contains credentials: store the artifact securely)"},
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
+					cli.BoolFlag{Name: "unsafe-lock-free", Usage: "Experimental feature to skip locking steps when backing up the BOSH deployment. Cannot be used in combination with the all-deployments flag"},
 				},
 				Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
 					parent := c.String("artifact-path")
@@ -73,6 +74,7 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 						Deployment:     c.Parent().String("deployment"),
 						ArtifactParent: parent,
 						WithManifest:   c.Bool("with-manifest"),
+						UnsafeLockFree: c.Bool("unsafe-lock-free"),
 					})
 					return exitErrorAdvised(streams, err, backupCleanupAdvice)
 				}),

@@ -17,6 +17,9 @@ type BackupOptions struct {
 	// ArtifactParent is the existing directory the artifact is created in.
 	ArtifactParent string
 	WithManifest   bool
+	// UnsafeLockFree skips the lock and unlock scripts (upstream's
+	// experimental --unsafe-lock-free): the backup may be inconsistent.
+	UnsafeLockFree bool
 }
 
 // Backup takes a backup of the deployment and returns the artifact's path
@@ -54,12 +57,17 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		}
 	}
 
-	locked := o.Now()
-	backupErr, unlockErr := o.lockedBackup(ctx, d, layers)
-	unlocked := o.Now()
-	o.Logger.Info("bbr", "Lock window: %s", unlocked.Sub(locked).Round(time.Millisecond))
-	if err := art.RecordLockWindow(locked, unlocked); err != nil {
-		return art.Path, errors.Join(backupErr, unlockErr, err)
+	var backupErr, unlockErr error
+	if opts.UnsafeLockFree {
+		backupErr = o.lockFreeBackup(ctx, d)
+	} else {
+		locked := o.Now()
+		backupErr, unlockErr = o.lockedBackup(ctx, d, layers)
+		unlocked := o.Now()
+		o.Logger.Info("bbr", "Lock window: %s", unlocked.Sub(locked).Round(time.Millisecond))
+		if err := art.RecordLockWindow(locked, unlocked); err != nil {
+			return art.Path, errors.Join(backupErr, unlockErr, err)
+		}
 	}
 	if backupErr != nil {
 		return art.Path, errors.Join(backupErr, unlockErr)
@@ -122,6 +130,19 @@ func (o *Orchestrator) lockedBackup(ctx context.Context, d *Deployment, layers [
 		return err, nil
 	}
 	return o.runBackupScripts(ctx, d), nil
+}
+
+// lockFreeBackup runs only the backup scripts, logging the skipped lock
+// and unlock steps with upstream's wording.
+func (o *Orchestrator) lockFreeBackup(ctx context.Context, d *Deployment) error {
+	o.Logger.Info("bbr", "Skipping lock for deployment")
+	err := o.runBackupScripts(ctx, d)
+	if err != nil {
+		o.Logger.Info("bbr", "Skipping unlock after unsuccessful backup for deployment")
+	} else {
+		o.Logger.Info("bbr", "Skipping unlock after successful backup for deployment")
+	}
+	return err
 }
 
 func (o *Orchestrator) lockBackup(ctx context.Context, layers [][]*Job) error {

@@ -60,6 +60,16 @@ func artifactEnv(j *Job) map[string]string {
 }
 
 // findScripts lists the bbr scripts on an instance, by job.
+// isWindows asks the instance's shell, as upstream does: cmd.exe expands
+// %OS% to Windows_NT, a POSIX shell prints it unchanged.
+func isWindows(ctx context.Context, r Runner) (bool, error) {
+	var out bytes.Buffer
+	if err := r.Run(ctx, "echo %OS%", nil, &out); err != nil {
+		return false, fmt.Errorf("checking the instance's operating system: %w", err)
+	}
+	return strings.TrimSpace(out.String()) == "Windows_NT", nil
+}
+
 func findScripts(ctx context.Context, r Runner) (map[string]map[string]bool, error) {
 	var out bytes.Buffer
 	// -print0 and an explicit test keep odd names and "no jobs" harmless.

@@ -54,6 +54,7 @@ type fakeInstance struct {
 	files   map[string]map[string]string // staging dir -> path -> content
 	staging bool                         // /var/vcap/store/bbr-backup exists
 	closed  bool
+	windows bool // answers `echo %OS%` as cmd.exe does, and nothing else
 }
 
 type fakeJob struct {
@@ -189,6 +190,14 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 	i.w.mu.Lock()
 	defer i.w.mu.Unlock()
 	switch {
+	case cmd == "echo %OS%" && i.windows:
+		fmt.Fprintln(stdout, "Windows_NT")
+		return nil
+	case i.windows:
+		return &remote.ExitError{Code: 1, Stderr: "'sudo' is not recognized as an internal or external command"}
+	case cmd == "echo %OS%":
+		fmt.Fprintln(stdout, "%OS%")
+		return nil
 	case strings.Contains(cmd, "find \"$d\""):
 		var paths []string
 		for name, j := range i.jobs {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 
@@ -140,8 +141,23 @@ func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, user st
 }
 
 // discoverJobs finds each instance's scripts and runs the metadata scripts.
+// Windows instances are set aside with a warning, as upstream does: bbr's
+// scripts are shell scripts, and a Windows VM cannot run them.
 func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest manifestJobs) error {
-	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+	var mu sync.Mutex
+	var windows []*Instance
+	err := forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+		isWin, err := isWindows(ctx, inst.runner)
+		if err != nil {
+			return fmt.Errorf("%s: %w", inst.Name(), err)
+		}
+		if isWin {
+			o.Logger.Warn("bbr", "skipping Windows instance %s", inst.Name())
+			mu.Lock()
+			windows = append(windows, inst)
+			mu.Unlock()
+			return nil
+		}
 		scripts, err := findScripts(ctx, inst.runner)
 		if err != nil {
 			return fmt.Errorf("%s: %w", inst.Name(), err)
@@ -167,6 +183,19 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 		}
 		return nil
 	})
+	d.Instances, d.skipped = without(d.Instances, windows), windows
+	return err
+}
+
+// without returns all but the given instances, in order.
+func without(all, drop []*Instance) []*Instance {
+	var out []*Instance
+	for _, inst := range all {
+		if !slices.Contains(drop, inst) {
+			out = append(out, inst)
+		}
+	}
+	return out
 }
 
 func (o *Orchestrator) readJobMetadata(ctx context.Context, job *Job) error {
@@ -204,7 +233,8 @@ func (o *Orchestrator) cleanup(d *Deployment) error {
 }
 
 func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unconnected []director.SSHHost) error {
-	errs := []error{forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+	all := append(slices.Clone(d.Instances), d.skipped...)
+	errs := []error{forEach(all, o.Parallelism, func(inst *Instance) error {
 		var err error
 		if inst.stagingCreated.Load() {
 			if rmErr := removeRemote(ctx, inst.runner, StagingRoot); rmErr != nil {

@@ -110,7 +110,10 @@ func (j *Job) StagingDir() string { return path.Join(StagingRoot, j.stagingName(
 type Deployment struct {
 	Name      string
 	Instances []*Instance
-	sshUser   string
+	// skipped are connected instances bbr leaves alone (Windows); only
+	// cleanup visits them.
+	skipped []*Instance
+	sshUser string
 }
 
 // Jobs lists every job of every instance, in instance order.

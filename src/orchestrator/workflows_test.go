@@ -114,6 +114,27 @@ var _ = Describe("Workflows", func() {
 			Expect(filepath.Join(path, "redis-1-redis.tar")).To(BeAnExistingFile())
 		})
 
+		It("with UnsafeLockFree runs only the backup scripts and records no lock window", func() {
+			path, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: dir, UnsafeLockFree: true})
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.ran()).To(ConsistOf("redis/0 redis backup", "redis/1 redis backup"))
+			art, err := artifact.Open(path)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(art.Verify()).To(Succeed())
+			Expect(art.Metadata().BackupActivity.LockStartTime).To(BeEmpty())
+		})
+
+		It("skips Windows instances with a warning and still removes their SSH user", func() {
+			win := w.add("windows-worker", 0, map[string]*fakeJob{"worker": job("backup")})
+			win.windows = true
+			path, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.ran()).NotTo(ContainElement(ContainSubstring("windows-worker")))
+			Expect(filepath.Join(path, "windows-worker-0-worker.tar")).NotTo(BeAnExistingFile())
+			Expect(w.cleanUps).To(ContainElement("windows-worker/windows-worker-id-0"))
+			Expect(win.closed).To(BeTrue())
+		})
+
 		It("refuses a leftover staging directory before locking anything", func() {
 			w.instances[0].staging = true
 			_, err := backup()
