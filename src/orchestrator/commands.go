@@ -59,7 +59,6 @@ func artifactEnv(j *Job) map[string]string {
 	return map[string]string{"BBR_ARTIFACT_DIRECTORY": dir, "ARTIFACT_DIRECTORY": dir}
 }
 
-// findScripts lists the bbr scripts on an instance, by job.
 // isWindows asks the instance's shell, as upstream does: cmd.exe expands
 // %OS% to Windows_NT, a POSIX shell prints it unchanged.
 func isWindows(ctx context.Context, r Runner) (bool, error) {
@@ -70,6 +69,7 @@ func isWindows(ctx context.Context, r Runner) (bool, error) {
 	return strings.TrimSpace(out.String()) == "Windows_NT", nil
 }
 
+// findScripts lists the bbr scripts on an instance, by job.
 func findScripts(ctx context.Context, r Runner) (map[string]map[string]bool, error) {
 	var out bytes.Buffer
 	// -print0 and an explicit test keep odd names and "no jobs" harmless.
