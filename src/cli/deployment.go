@@ -2,7 +2,9 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -19,14 +21,29 @@ const (
 	restoreCleanupAdvice = "It is recommended that you run `bbr restore-cleanup` to ensure that any temp files are cleaned up and all jobs are unlocked."
 )
 
+// body is one subcommand's work on one deployment; it returns the raw
+// workflow error, which the caller turns into output and an exit code.
+type body = func(c *cli.Context, o *orchestrator.Orchestrator, name string) error
+
 func deploymentCommand(ctx context.Context, version string, streams Streams) cli.Command {
-	run := func(body func(c *cli.Context, o *orchestrator.Orchestrator) error) func(*cli.Context) error {
+	// run runs b against --deployment, or with --all-deployments against
+	// every deployment when the subcommand supports it (all is not nil).
+	run := func(advice string, all func(*cli.Context) allDeployments, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
-			o, err := newDeploymentOrchestrator(c.Parent(), version, streams)
+			parent := c.Parent()
+			if parent.Bool("all-deployments") {
+				if all == nil {
+					return cli.NewExitError("--all-deployments is supported only for pre-backup-check, backup and backup-cleanup: name the deployment with --deployment.", 1)
+				}
+				return all(c).runAll(ctx, parent, version, streams, func(o *orchestrator.Orchestrator, name string) error {
+					return b(c, o, name)
+				})
+			}
+			o, err := newDeploymentOrchestrator(parent, version, newLogger(parent, streams.Out))
 			if err != nil {
 				return exitError(streams, err, "")
 			}
-			return body(c, o)
+			return exitErrorAdvised(streams, b(c, o, parent.String("deployment")), advice)
 		}
 	}
 	return cli.Command{
@@ -39,15 +56,12 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 				Name:    "pre-backup-check",
 				Aliases: []string{"c"},
 				Usage:   "Check a deployment can be backed up",
-				Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
-					name := c.Parent().String("deployment")
+				Action: run(backupCleanupAdvice, func(*cli.Context) allDeployments {
+					return allDeployments{failed: "cannot be backed up", succeeded: "can be backed up", advise: orchestrator.CleanupAdvised}
+				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					if err := o.PreBackupCheck(ctx, name); err != nil {
 						printTimestamped(streams, fmt.Sprintf("Deployment '%s' cannot be backed up.", name))
-						advice := ""
-						if orchestrator.CleanupAdvised(err) {
-							advice = backupCleanupAdvice
-						}
-						return exitError(streams, err, advice)
+						return err
 					}
 					printTimestamped(streams, fmt.Sprintf("Deployment '%s' can be backed up.", name))
 					return nil
@@ -62,21 +76,26 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
 					cli.BoolFlag{Name: "unsafe-lock-free", Usage: "Experimental feature to skip locking steps when backing up the BOSH deployment. Cannot be used in combination with the all-deployments flag"},
 				},
-				Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
-					parent := c.String("artifact-path")
-					if parent == "" {
-						parent = "."
+				Before: func(c *cli.Context) error {
+					if c.Bool("unsafe-lock-free") && c.Parent().Bool("all-deployments") {
+						return exitError(streams, errors.New("Cannot use the --unsafe-lock-free flag in conjunction with the --all-deployments flag"), "")
 					}
 					if c.Bool("with-manifest") {
-						o.Logger.Warn("bbr", "--with-manifest: the manifest saved in the artifact contains the deployment's credentials; store the artifact securely")
+						fmt.Fprintln(streams.Err, "Warning: --with-manifest saves the deployment manifest in the artifact; it contains the deployment's credentials, so store the artifact securely.")
 					}
+					return nil
+				},
+				Action: run(backupCleanupAdvice, func(c *cli.Context) allDeployments {
+					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
+						logDir: artifactParent(c), advise: orchestrator.CleanupAdvised}
+				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					_, err := o.Backup(ctx, orchestrator.BackupOptions{
-						Deployment:     c.Parent().String("deployment"),
-						ArtifactParent: parent,
+						Deployment:     name,
+						ArtifactParent: artifactParent(c),
 						WithManifest:   c.Bool("with-manifest"),
 						UnsafeLockFree: c.Bool("unsafe-lock-free"),
 					})
-					return exitErrorAdvised(streams, err, backupCleanupAdvice)
+					return err
 				}),
 			},
 			{
@@ -88,34 +107,40 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
 				},
 				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
-				Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
-					err := o.Restore(ctx, orchestrator.RestoreOptions{
-						Deployment:   c.Parent().String("deployment"),
+				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.Restore(ctx, orchestrator.RestoreOptions{
+						Deployment:   name,
 						ArtifactPath: c.String("artifact-path"),
 						Serial:       c.Bool("serial-restore"),
 					})
-					return exitErrorAdvised(streams, err, restoreCleanupAdvice)
 				}),
 			},
-			cleanupCommand("backup-cleanup", "Cleans up a previous backup: unlocks every job and removes staged artifacts from the instances", run, streams,
-				func(o *orchestrator.Orchestrator, name string) error { return o.BackupCleanup(ctx, name) }),
-			cleanupCommand("restore-cleanup", "Cleans up a previous restore: unlocks every job and removes staged artifacts from the instances", run, streams,
-				func(o *orchestrator.Orchestrator, name string) error { return o.RestoreCleanup(ctx, name) }),
+			{
+				Name:  "backup-cleanup",
+				Usage: "Cleans up a previous backup: unlocks every job and removes staged artifacts from the instances",
+				Action: run("", func(*cli.Context) allDeployments {
+					return allDeployments{start: "Starting cleanup...", verb: "cleanup", failed: "could not be cleaned up", succeeded: "cleaned up", logDir: "."}
+				}, func(_ *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.BackupCleanup(ctx, name)
+				}),
+			},
+			{
+				Name:  "restore-cleanup",
+				Usage: "Cleans up a previous restore: unlocks every job and removes staged artifacts from the instances",
+				Action: run("", nil, func(_ *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.RestoreCleanup(ctx, name)
+				}),
+			},
 		},
 	}
 }
 
-// action wraps a subcommand body with building the orchestrator.
-type action = func(body func(c *cli.Context, o *orchestrator.Orchestrator) error) func(*cli.Context) error
-
-func cleanupCommand(name, usage string, run action, streams Streams, clean func(*orchestrator.Orchestrator, string) error) cli.Command {
-	return cli.Command{
-		Name:  name,
-		Usage: usage,
-		Action: run(func(c *cli.Context, o *orchestrator.Orchestrator) error {
-			return exitError(streams, clean(o, c.Parent().String("deployment")), "")
-		}),
+// artifactParent is --artifact-path, or the working directory as upstream.
+func artifactParent(c *cli.Context) string {
+	if p := c.String("artifact-path"); p != "" {
+		return p
 	}
+	return "."
 }
 
 func deploymentFlags() []cli.Flag {
@@ -125,6 +150,7 @@ func deploymentFlags() []cli.Flag {
 		cli.StringFlag{Name: "password, p", EnvVar: "BOSH_CLIENT_SECRET", Usage: "BOSH Director password"},
 		cli.StringFlag{Name: "deployment, d", EnvVar: "BOSH_DEPLOYMENT", Usage: "Name of BOSH deployment"},
 		cli.StringFlag{Name: "ca-cert", EnvVar: "CA_CERT,BOSH_CA_CERT", Usage: "Path or value of BOSH Director custom CA certificate"},
+		cli.BoolFlag{Name: "all-deployments", Usage: "Run on all deployments (pre-backup-check, backup and backup-cleanup only)"},
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
 		cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
 			Usage: "How many remote operations (scripts, copies) run at once across instances (not tied to sshd's MaxStartups: one connection per instance)"},
@@ -135,7 +161,7 @@ func validateDeploymentFlags(c *cli.Context) error {
 	if err := requireFlags(c, "target", "username", "password"); err != nil {
 		return err
 	}
-	if c.String("deployment") == "" {
+	if (c.String("deployment") == "") == !c.Bool("all-deployments") {
 		_ = cli.ShowSubcommandHelp(c)
 		return cli.NewExitError("provide one of '--deployment' or '--all-deployments' flags.", 1)
 	}
@@ -161,28 +187,36 @@ func requireFlags(c *cli.Context, names ...string) error {
 	return nil
 }
 
-func newDeploymentOrchestrator(c *cli.Context, version string, streams Streams) (*orchestrator.Orchestrator, error) {
+// newLogger is upstream's log format at the level --debug selects.
+func newLogger(c *cli.Context, w io.Writer) boshlog.Logger {
 	level := boshlog.LevelInfo
 	if c.Bool("debug") {
 		level = boshlog.LevelDebug
 	}
-	logger := boshlog.NewWriterLogger(level, streams.Out)
+	return boshlog.NewWriterLogger(level, w)
+}
+
+// newDirector connects to the Director the flags name. bosh-cli logs its
+// HTTP traffic at debug level; it goes to logger only with --debug (it
+// never logs credentials).
+func newDirector(c *cli.Context, logger boshlog.Logger) (*director.Client, error) {
 	caCert, err := readCACert(c.String("ca-cert"))
 	if err != nil {
 		return nil, err
 	}
-	// bosh-cli logs its HTTP traffic at debug level; keep it out of the
-	// operator's log unless --debug, and it never logs credentials.
-	dirLogger := boshlog.NewWriterLogger(boshlog.LevelNone, streams.Out)
-	if c.Bool("debug") {
-		dirLogger = logger
+	if !c.Bool("debug") {
+		logger = boshlog.NewWriterLogger(boshlog.LevelNone, io.Discard)
 	}
-	dir, err := director.New(director.Config{
+	return director.New(director.Config{
 		URL:          c.String("target"),
 		Client:       c.String("username"),
 		ClientSecret: c.String("password"),
 		CACert:       caCert,
-	}, dirLogger)
+	}, logger)
+}
+
+func newDeploymentOrchestrator(c *cli.Context, version string, logger boshlog.Logger) (*orchestrator.Orchestrator, error) {
+	dir, err := newDirector(c, logger)
 	if err != nil {
 		return nil, err
 	}

@@ -41,11 +41,18 @@ func exitError(streams Streams, err error, advice string) error {
 
 // writeErrorLog keeps the full error chain, as upstream keeps its stack
 // trace, readable by the owner only.
-func writeErrorLog(err error) error {
-	name := fmt.Sprintf("bbr-%s.err.log", time.Now().UTC().Format(time.RFC3339))
+func writeErrorLog(err error) error { return writeErrorFile(errorDetail(err)) }
+
+func errorDetail(err error) string {
 	var detail string
 	for i, e := range orchestrator.Flatten(err) {
 		detail += fmt.Sprintf("error %d:\n%+v\n", i+1, e)
 	}
+	return detail
+}
+
+// writeErrorFile writes ./bbr-<time>.err.log, upstream's name.
+func writeErrorFile(detail string) error {
+	name := fmt.Sprintf("bbr-%s.err.log", time.Now().UTC().Format(time.RFC3339))
 	return os.WriteFile(name, []byte(detail), 0o600)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
@@ -41,7 +42,8 @@ func upCommand() cli.Command {
    https://DIRECTOR_ADDRESS with a CA written to DIR/ca.pem. Credentials for bosh and bbr
    are written to DIR/director.env (source it).
 
-   With no DEPLOYMENT_DIR, starts the embedded sample deployment (redis, postgres, api).
+   With no DEPLOYMENT_DIR, starts the embedded sample deployment (redis, postgres, api);
+   "sample" among the DEPLOYMENT_DIRs (when no such directory exists) names it too.
    ` + deploymentLayout + `
 
 EXIT STATUS
@@ -191,13 +193,19 @@ func selfPath() (string, error) {
 // planDeployments lays out every deployment; with no directories given it
 // extracts the embedded sample into the lab directory first.
 func planDeployments(o upOptions, dir, self string) ([]plannedDeployment, error) {
-	dirs := o.Deployments
+	dirs := slices.Clone(o.Deployments)
 	if len(dirs) == 0 {
+		dirs = []string{sample.Default}
+	}
+	for i, d := range dirs {
+		if _, err := os.Stat(d); err == nil || d != sample.Default {
+			continue
+		}
 		dst := filepath.Join(dir, deploymentsDir, sample.Default)
 		if err := sample.Extract(sample.Default, dst); err != nil {
 			return nil, err
 		}
-		dirs = []string{dst}
+		dirs[i] = dst
 	}
 	var plans []plannedDeployment
 	seen := map[string]bool{}
