@@ -57,6 +57,7 @@ func newApp(ctx context.Context, version string, streams Streams) *cli.App {
 	}
 	app.Commands = []cli.Command{
 		deploymentCommand(ctx, version, streams),
+		directorCommand(ctx, version, streams),
 		{
 			Name:    "help",
 			Aliases: []string{"h"},

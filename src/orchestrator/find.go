@@ -22,6 +22,9 @@ import (
 // instance, the scripts of every job and their metadata. On failure it
 // undoes what it set up.
 func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, error) {
+	if o.Standalone != nil {
+		return o.findStandalone(ctx)
+	}
 	o.Logger.Info("bbr", "Looking for scripts")
 	vms, err := o.Director.VMs(ctx, name)
 	if err != nil {
@@ -167,7 +170,7 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 			if mj, ok := manifest[[2]string{inst.Group, jobName}]; ok {
 				job.Release = mj.Release
 				job.BackupOneRestoreAll = mj.BackupOneRestoreAll
-			} else {
+			} else if manifest != nil {
 				o.Logger.Warn("bbr", "could not find release name for job %s", jobName)
 			}
 			if err := o.readJobMetadata(ctx, job); err != nil {
@@ -210,6 +213,10 @@ func (o *Orchestrator) readJobMetadata(ctx context.Context, job *Job) error {
 	if err != nil {
 		return fmt.Errorf("job %s on %s: %w", job.Name, job.Instance.Name(), err)
 	}
+	if o.Standalone != nil {
+		meta.BackupShouldBeLockedBefore = omitReleases(meta.BackupShouldBeLockedBefore)
+		meta.RestoreShouldBeLockedBefore = omitReleases(meta.RestoreShouldBeLockedBefore)
+	}
 	for _, l := range meta.BackupShouldBeLockedBefore {
 		o.Logger.Info("bbr", "Detected order: %s should be locked before %s/%s during backup", job.Name, l.Release, l.JobName)
 	}
@@ -242,6 +249,9 @@ func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unco
 			}
 		}
 		inst.runner.Close()
+		if d.sshUser == "" {
+			return err // director mode: the operator's own user stays
+		}
 		if sshErr := o.Director.CleanUpSSH(ctx, d.Name, inst.Group, inst.ID, d.sshUser); sshErr != nil {
 			err = errors.Join(err, sshErr)
 		}

@@ -51,6 +51,8 @@ type Orchestrator struct {
 	// CleanupTimeout bounds unlock and cleanup, which run on a fresh
 	// context so that they still run when the workflow was cancelled.
 	CleanupTimeout time.Duration
+	// Standalone, when set, is director mode: Director is then unused.
+	Standalone *Standalone
 }
 
 // Instance is one VM of the deployment with an open connection.

@@ -26,6 +26,9 @@ type Config struct {
 	// HostKey is the pinned host key. A connection presenting another key
 	// is refused.
 	HostKey ssh.PublicKey
+	// HostKeyCallback checks the host key when there is no HostKey to pin
+	// (director mode, where no Director reports one).
+	HostKeyCallback ssh.HostKeyCallback
 	// ConnectTimeout bounds TCP connect plus SSH handshake.
 	ConnectTimeout time.Duration
 	// KeepAliveInterval is how often the peer is probed; a peer that does
@@ -77,7 +80,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, "22")
 	}
-	if cfg.HostKey == nil {
+	check, algorithms := cfg.HostKeyCallback, []string(nil)
+	if cfg.HostKey != nil {
+		check, algorithms = pinnedHostKey(cfg.HostKey), hostKeyAlgorithms(cfg.HostKey)
+	}
+	if check == nil {
 		return nil, fmt.Errorf("connecting to %s: no host key to verify it against", addr)
 	}
 	timeout := cfg.ConnectTimeout
@@ -87,8 +94,8 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	clientCfg := &ssh.ClientConfig{
 		User:              cfg.User,
 		Auth:              []ssh.AuthMethod{ssh.PublicKeys(cfg.Signer)},
-		HostKeyCallback:   pinnedHostKey(cfg.HostKey),
-		HostKeyAlgorithms: hostKeyAlgorithms(cfg.HostKey),
+		HostKeyCallback:   check,
+		HostKeyAlgorithms: algorithms,
 		Timeout:           timeout,
 	}
 	clientCfg.Ciphers = preferredCiphers

@@ -20,6 +20,7 @@ func main() {
 		downCommand(),
 		statusCommand(),
 		sshCommand(),
+		operatorKeyCommand(),
 		directorServeCommand(),
 		instanceInitCommand(),
 		sampleAPICommand(),
