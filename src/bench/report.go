@@ -69,6 +69,7 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 		}
 	}
 	ratio("s1 ours/floor wall", "s1", "ours", "floor", 1.3)
+	ratio("s1 ours/floor+sync wall (both durable)", "s1", "ours", "floor+sync", 1.3)
 	ratio("s1 ours/upstream wall", "s1", "ours", "upstream", 0.6)
 	ratio("s2 ours/upstream wall", "s2", "ours", "upstream", 0.5)
 	ratio("s3 ours/upstream wall", "s3", "ours", "upstream", 0.5)
@@ -95,7 +96,7 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 			fmt.Fprintf(w, "  s4  restore of %s\n", s.Key)
 		}
 	}
-	fmt.Fprintf(w, "\n%-4s %-9s %9s %9s %10s %10s %9s %9s\n", "", "tool", "wall min", "wall med", "lock win", "scripts", "MiB/s", "RSS MiB")
+	fmt.Fprintf(w, "\n%-4s %-10s %9s %9s %10s %10s %9s %9s\n", "", "tool", "wall min", "wall med", "lock win", "scripts", "MiB/s", "RSS MiB")
 	for _, f := range figs {
 		lock, scripts := "-", "-"
 		if f.LockMedian > 0 {
@@ -105,7 +106,7 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		if f.RSSMax > 0 {
 			rss = fmt.Sprintf("%.1f", f.RSSMax)
 		}
-		fmt.Fprintf(w, "%-4s %-9s %8.2fs %8.2fs %10s %10s %9.0f %9s\n", f.Scenario, f.Tool, f.WallMin, f.WallMedian, lock, scripts, f.MiBps, rss)
+		fmt.Fprintf(w, "%-4s %-10s %8.2fs %8.2fs %10s %10s %9.0f %9s\n", f.Scenario, f.Tool, f.WallMin, f.WallMedian, lock, scripts, f.MiBps, rss)
 	}
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range targets {
