@@ -152,6 +152,7 @@ func deploymentFlags() []cli.Flag {
 		cli.StringFlag{Name: "ca-cert", EnvVar: "CA_CERT,BOSH_CA_CERT", Usage: "Path or value of BOSH Director custom CA certificate"},
 		cli.BoolFlag{Name: "all-deployments", Usage: "Run on all deployments (pre-backup-check, backup and backup-cleanup only)"},
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
+		scriptTimeoutFlag,
 		cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
 			Usage: "How many remote operations (scripts, copies) run at once across instances (not tied to sshd's MaxStartups: one connection per instance)"},
 	}
@@ -167,6 +168,16 @@ func validateDeploymentFlags(c *cli.Context) error {
 	}
 	if p := c.Int("parallelism"); p < 1 || p > 1000 {
 		return cli.NewExitError(fmt.Sprintf("--parallelism must be between 1 and 1000, got %d.", p), 1)
+	}
+	return validateScriptTimeout(c)
+}
+
+var scriptTimeoutFlag = cli.DurationFlag{Name: "script-timeout", EnvVar: "BBR_SCRIPT_TIMEOUT",
+	Usage: "Fail any bbr script (lock, backup, unlock, restore, metadata) running longer than this, e.g. 30m; jobs are still unlocked (default: no limit)"}
+
+func validateScriptTimeout(c *cli.Context) error {
+	if t := c.Duration("script-timeout"); t != 0 && t < time.Second {
+		return cli.NewExitError(fmt.Sprintf("--script-timeout must be at least 1s (or 0 for no limit), got %s.", t), 1)
 	}
 	return nil
 }
@@ -228,6 +239,7 @@ func newDeploymentOrchestrator(c *cli.Context, version string, logger boshlog.Lo
 		Parallelism:    c.Int("parallelism"),
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,
+		ScriptTimeout:  c.Duration("script-timeout"),
 	}, nil
 }
 

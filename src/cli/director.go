@@ -32,10 +32,15 @@ func directorCommand(ctx context.Context, version string, streams Streams) cli.C
 		}
 	}
 	return cli.Command{
-		Name:   "director",
-		Usage:  "Backup BOSH director",
-		Flags:  directorFlags(),
-		Before: func(c *cli.Context) error { return requireFlags(c, "host", "username", "private-key-path") },
+		Name:  "director",
+		Usage: "Backup BOSH director",
+		Flags: directorFlags(),
+		Before: func(c *cli.Context) error {
+			if err := requireFlags(c, "host", "username", "private-key-path"); err != nil {
+				return err
+			}
+			return validateScriptTimeout(c)
+		},
 		Subcommands: []cli.Command{
 			{
 				Name:    "pre-backup-check",
@@ -99,6 +104,7 @@ func directorFlags() []cli.Flag {
 		cli.StringFlag{Name: "private-key-path, key", Usage: "BOSH Director SSH private key"},
 		cli.StringFlag{Name: "known-hosts", EnvVar: "BBR_KNOWN_HOSTS",
 			Usage: "known_hosts file holding the Director VM's host key (default ~/.ssh/known_hosts when it lists the host)"},
+		scriptTimeoutFlag,
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
 	}
 }
@@ -137,6 +143,7 @@ func newDirectorOrchestrator(c *cli.Context, version string, streams Streams) (*
 		Parallelism:    defaultParallelism,
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,
+		ScriptTimeout:  c.Duration("script-timeout"),
 		Standalone:     &orchestrator.Standalone{Name: directorName(c.String("host")), Dial: dial},
 	}, nil
 }

@@ -3,10 +3,12 @@ package orchestrator
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/remote"
@@ -48,8 +50,23 @@ func runScript(ctx context.Context, j *Job, script string, env map[string]string
 	for _, k := range sortedKeys(env) {
 		fmt.Fprintf(&b, " %s=%s", k, remote.Quote(env[k]))
 	}
+	limit := j.Instance.scriptTimeout
+	if limit > 0 {
+		// coreutils timeout, run as root, ends the script on the instance
+		// itself (TERM, then KILL 10 s later); the local deadline is a
+		// backstop for an instance that stops answering.
+		fmt.Fprintf(&b, " timeout -k 10 %d", max(1, int(limit.Round(time.Second).Seconds())))
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, limit+30*time.Second)
+		defer cancel()
+	}
 	b.WriteString(" " + remote.Quote(scriptPath(j.Name, script)))
-	return j.Instance.runner.Run(ctx, b.String(), nil, stdout)
+	err := j.Instance.runner.Run(ctx, b.String(), nil, stdout)
+	var exit *remote.ExitError
+	if limit > 0 && (errors.As(err, &exit) && exit.Code == 124 || errors.Is(err, context.DeadlineExceeded)) {
+		return fmt.Errorf("%s timed out after %s (the script timeout): %w", script, limit, err)
+	}
+	return err
 }
 
 // artifactEnv is the environment of backup and restore scripts. Both names

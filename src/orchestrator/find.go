@@ -136,7 +136,7 @@ func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, user st
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		instances = append(instances, &Instance{Group: t.vm.Group, ID: t.vm.ID, Index: t.vm.Index, Bootstrap: t.vm.Bootstrap, runner: runner})
+		instances = append(instances, &Instance{Group: t.vm.Group, ID: t.vm.ID, Index: t.vm.Index, Bootstrap: t.vm.Bootstrap, runner: runner, scriptTimeout: o.ScriptTimeout})
 		return nil
 	})
 	*errp = errors.Join(*errp, err)

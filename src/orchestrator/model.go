@@ -51,6 +51,9 @@ type Orchestrator struct {
 	// CleanupTimeout bounds unlock and cleanup, which run on a fresh
 	// context so that they still run when the workflow was cancelled.
 	CleanupTimeout time.Duration
+	// ScriptTimeout bounds each bbr script (lock, backup, unlock, restore,
+	// metadata); zero means no limit, as upstream.
+	ScriptTimeout time.Duration
 	// Standalone, when set, is director mode: Director is then unused.
 	Standalone *Standalone
 }
@@ -63,7 +66,8 @@ type Instance struct {
 	Bootstrap bool
 	Jobs      []*Job
 
-	runner Runner
+	runner        Runner
+	scriptTimeout time.Duration
 	// stagingCreated records that /var/vcap/store/bbr-backup may exist
 	// on the instance because of this run, so cleanup removes it.
 	stagingCreated atomic.Bool

@@ -25,7 +25,7 @@ func (o *Orchestrator) findStandalone(ctx context.Context) (*Deployment, error) 
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", o.Standalone.Name, err)
 	}
-	inst := &Instance{Group: "bosh", ID: "0", Index: 0, Bootstrap: true, runner: runner}
+	inst := &Instance{Group: "bosh", ID: "0", Index: 0, Bootstrap: true, runner: runner, scriptTimeout: o.ScriptTimeout}
 	d := &Deployment{Name: o.Standalone.Name, Instances: []*Instance{inst}}
 	if err := o.discoverJobs(ctx, d, nil); err != nil {
 		cctx, cancel := o.freshContext()
