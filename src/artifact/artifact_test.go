@@ -3,9 +3,11 @@ package artifact_test
 import (
 	"archive/tar"
 	"bytes"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -98,7 +100,7 @@ var _ = Describe("writing an artifact", func() {
 		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 		d, err := artifact.Create(GinkgoT().TempDir(), "dep", now)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(filepath.Base(d.Path)).To(Equal("dep_20260102T030405Z"))
+		Expect(filepath.Base(d.Path)).To(Equal("dep_20260102T030405Z" + artifact.InProgressSuffix))
 		info, err := os.Stat(d.Path)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o700)))
@@ -121,7 +123,11 @@ var _ = Describe("writing an artifact", func() {
 			"./link":       "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824",
 		}))
 		Expect(d.AddInstanceArtifact("g", 0, "j", sums)).To(Succeed())
-		Expect(d.Finish(now)).To(Succeed())
+		Expect(d.Path).To(HaveSuffix(artifact.InProgressSuffix))
+		_, err = artifact.Open(d.Path)
+		Expect(err).To(MatchError(ContainSubstring("is an incomplete backup")))
+		Expect(d.Finish(now, nil)).To(Succeed())
+		Expect(filepath.Base(d.Path)).To(MatchRegexp(`^dep_\d{8}T\d{6}Z$`))
 
 		reopened, err := artifact.Open(d.Path)
 		Expect(err).NotTo(HaveOccurred())
@@ -129,6 +135,20 @@ var _ = Describe("writing an artifact", func() {
 		info, err = os.Stat(filepath.Join(d.Path, "g-0-j.tar"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))
+	})
+
+	It("names a failed backup .failed, says why inside, and Open refuses it", func() {
+		d, err := artifact.Create(GinkgoT().TempDir(), "dep", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(d.Finish(time.Now(), errors.New("drain of redis/0 failed"))).To(Succeed())
+		Expect(d.Path).To(HaveSuffix(artifact.FailedSuffix))
+		Expect(filepath.Join(d.Path, artifact.FailedFile)).To(BeAnExistingFile())
+		_, err = artifact.Open(d.Path)
+		Expect(err).To(MatchError(ContainSubstring("is a failed backup and cannot be restored: drain of redis/0 failed")))
+		renamed := strings.TrimSuffix(d.Path, artifact.FailedSuffix)
+		Expect(os.Rename(d.Path, renamed)).To(Succeed())
+		_, err = artifact.Open(renamed)
+		Expect(err).To(MatchError(ContainSubstring("is a failed backup")), "the marker counts even if the name is changed")
 	})
 
 	It("refuses a tar entry that escapes the directory", func() {

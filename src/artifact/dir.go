@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -20,33 +21,61 @@ const ioBufferSize = 256 << 10
 
 // Dir is an artifact directory being written (backup) or read (restore).
 // Its methods are safe for concurrent use by parallel drains.
+//
+// A backup is written under <name>_<ts>.in-progress and gets its final
+// name <name>_<ts> (upstream's) only in Finish, when it succeeded; a failed
+// one becomes <name>_<ts>.failed with a FAILED file saying why. A crash
+// leaves the .in-progress name. Open refuses all but the final form, so a
+// partial backup can never be taken for a good one.
 type Dir struct {
 	Path string
 
-	mu   sync.Mutex
-	meta Metadata
+	final string // the name a successful backup gets
+	mu    sync.Mutex
+	meta  Metadata
 }
 
-// Create makes <parent>/<name>_<UTC timestamp> (mode 0700) and writes its
-// metadata with the start time. parent must be an existing directory.
+// Suffixes of artifact directories that are not (yet) good backups.
+const (
+	InProgressSuffix = ".in-progress"
+	FailedSuffix     = ".failed"
+	// FailedFile, inside a failed backup, says why it failed.
+	FailedFile = "FAILED"
+)
+
+// Create makes <parent>/<name>_<UTC timestamp>.in-progress (mode 0700) and
+// writes its metadata with the start time. parent must be an existing
+// directory.
 func Create(parent, name string, now time.Time) (*Dir, error) {
 	info, err := os.Stat(parent)
 	if err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("artifact path %s is not a directory", parent)
 	}
-	dir := filepath.Join(parent, name+"_"+now.UTC().Format(DirTimeFormat))
+	final := filepath.Join(parent, name+"_"+now.UTC().Format(DirTimeFormat))
+	if _, err := os.Lstat(final); err == nil {
+		return nil, fmt.Errorf("creating artifact directory: %s already exists", final)
+	}
+	dir := final + InProgressSuffix
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating artifact directory: %w", err)
 	}
-	d := &Dir{Path: dir, meta: Metadata{BackupActivity: Activity{StartTime: now.Format(TimeFormat)}}}
+	d := &Dir{Path: dir, final: final, meta: Metadata{BackupActivity: Activity{StartTime: now.Format(TimeFormat)}}}
 	return d, d.save()
 }
 
 // Open reads an existing artifact's metadata and checks it is well formed.
+// It refuses a backup that failed or never finished.
 func Open(path string) (*Dir, error) {
 	info, err := os.Stat(path)
 	if err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("artifact path %s is not a directory", path)
+	}
+	clean := filepath.Clean(path)
+	if raw, err := os.ReadFile(filepath.Join(path, FailedFile)); err == nil {
+		return nil, fmt.Errorf("%s is a failed backup and cannot be restored: %s", path, firstLine(string(raw)))
+	}
+	if strings.HasSuffix(clean, InProgressSuffix) || strings.HasSuffix(clean, FailedSuffix) {
+		return nil, fmt.Errorf("%s is an incomplete backup (still running, or interrupted) and cannot be restored", path)
 	}
 	m, err := readMetadata(path)
 	if err != nil {
@@ -124,12 +153,56 @@ func (d *Dir) AddCustomArtifact(name string, sums Checksums) error {
 	return d.save()
 }
 
-// Finish records the finish time.
-func (d *Dir) Finish(now time.Time) error {
+// Finish records the finish time and gives the backup its final name:
+// <name>_<ts> when failure is nil, else <name>_<ts>.failed with a FAILED
+// file holding the reason. Path is updated either way.
+func (d *Dir) Finish(now time.Time, failure error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.meta.BackupActivity.FinishTime = now.Format(TimeFormat)
-	return d.save()
+	if err := d.save(); err != nil && failure == nil {
+		failure = err
+	}
+	// The tars were synced as written; the metadata and the names must
+	// reach the disk too before the backup counts.
+	if err := syncPath(filepath.Join(d.Path, MetadataFile)); err != nil && failure == nil {
+		failure = err
+	}
+	target := d.final
+	if failure != nil {
+		target = d.final + FailedSuffix
+		note := "This backup failed and is incomplete: do not restore it.\n" + failure.Error() + "\n"
+		if err := writeFileAtomic(filepath.Join(d.Path, FailedFile), []byte(note)); err != nil {
+			return fmt.Errorf("marking %s as failed: %w", d.Path, err)
+		}
+	}
+	if err := os.Rename(d.Path, target); err != nil {
+		return fmt.Errorf("naming the artifact %s: %w", target, err)
+	}
+	d.Path = target
+	return syncPath(filepath.Dir(target))
+}
+
+// syncPath fsyncs a file or a directory (for the names in it).
+func syncPath(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("syncing %s: %w", path, err)
+	}
+	return nil
+}
+
+func firstLine(s string) string {
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimSpace(line) != "" && !strings.HasPrefix(line, "This backup failed") {
+			return strings.TrimSpace(line)
+		}
+	}
+	return "see the FAILED file"
 }
 
 // RecordLockWindow records when locking started and unlocking finished.

@@ -46,10 +46,13 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	if err != nil {
 		return "", err
 	}
+	// The artifact gets its final name only if the whole backup succeeded;
+	// otherwise it is renamed <name>.failed, with the reason inside.
 	defer func() {
-		if ferr := art.Finish(o.Now()); ferr != nil {
+		if ferr := art.Finish(o.Now(), err); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
+		artifactPath = art.Path
 	}()
 	if opts.WithManifest {
 		if err := o.saveManifest(ctx, d.Name, art); err != nil {

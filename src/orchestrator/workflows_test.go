@@ -89,8 +89,10 @@ var _ = Describe("Workflows", func() {
 
 		It("unlocks with BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL=false and exits 1 when a backup script fails", func() {
 			w.instances[1].jobs["redis"].failing("backup", errors.New("disk on fire"))
-			_, err := backup()
+			path, err := backup()
 			Expect(err).To(MatchError(ContainSubstring("disk on fire")))
+			Expect(filepath.Base(path)).To(Equal("dep_20261125T032327Z.failed"), "a failed backup never gets the final name")
+			Expect(os.ReadFile(filepath.Join(path, "FAILED"))).To(ContainSubstring("disk on fire"))
 			Expect(orchestrator.ExitCode(err)).To(Equal(1))
 			unlocks := w.eventsFor("post-backup-unlock")
 			Expect(unlocks).To(HaveLen(1))
