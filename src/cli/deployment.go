@@ -50,7 +50,12 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 		Name:   "deployment",
 		Usage:  "Backup BOSH deployments",
 		Flags:  deploymentFlags(),
-		Before: validateDeploymentFlags,
+		Before: func(c *cli.Context) error {
+			if passwordInArgs(os.Args) {
+				fmt.Fprintln(streams.Err, "Warning: --password on the command line is visible to other users of this machine (ps, /proc); set BOSH_CLIENT_SECRET instead.")
+			}
+			return validateDeploymentFlags(c)
+		},
 		Subcommands: []cli.Command{
 			{
 				Name:    "pre-backup-check",
@@ -156,6 +161,21 @@ func deploymentFlags() []cli.Flag {
 		cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
 			Usage: "How many remote operations (scripts, copies) run at once across instances (not tied to sshd's MaxStartups: one connection per instance)"},
 	}
+}
+
+// passwordInArgs says whether the secret was given as an argument, where
+// every user of the machine can read it (ps, /proc/PID/cmdline).
+func passwordInArgs(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && (name == "password" || name == "p") {
+			return true
+		}
+	}
+	return false
 }
 
 func validateDeploymentFlags(c *cli.Context) error {

@@ -149,12 +149,15 @@ func newDirectorOrchestrator(c *cli.Context, version string, streams Streams) (*
 }
 
 // directorName is upstream's artifact name for --host: the host name
-// without scheme or port.
+// without scheme or port (upstream mangles IPv6 literals; we keep them).
 func directorName(host string) string {
-	if u, err := url.Parse(host); err == nil && u.Hostname() != "" {
-		host = u.Hostname()
+	if u, err := url.Parse(host); err == nil && u.Scheme != "" && u.Hostname() != "" {
+		return u.Hostname()
 	}
-	return strings.Split(host, ":")[0]
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		return h
+	}
+	return strings.Trim(host, "[]")
 }
 
 // directorAddress is host:port for --host, which may carry a scheme and
