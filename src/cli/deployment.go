@@ -47,9 +47,9 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 		}
 	}
 	return cli.Command{
-		Name:   "deployment",
-		Usage:  "Backup BOSH deployments",
-		Flags:  deploymentFlags(),
+		Name:  "deployment",
+		Usage: "Backup BOSH deployments",
+		Flags: deploymentFlags(),
 		Before: func(c *cli.Context) error {
 			if passwordInArgs(os.Args) {
 				fmt.Fprintln(streams.Err, "Warning: --password on the command line is visible to other users of this machine (ps, /proc); set BOSH_CLIENT_SECRET instead.")
