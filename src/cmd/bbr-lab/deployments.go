@@ -21,22 +21,39 @@ const deploymentLayout = `A deployment directory holds:
      releases/<release>/jobs/<job>/bin/...   the job's scripts: bin/start, bin/stop, bin/bbr/*
    Each job of each instance group is copied to /var/vcap/jobs/<job> on its instances, with
    its manifest properties in config/properties.json. Instance groups with lifecycle: errand
-   get no instances.`
+   get no instances. An instance group whose stemcell's os starts with "windows" gets
+   instances that answer SSH as a Windows VM would (bbr skips those).`
 
 // manifest is the part of a v2 BOSH manifest the lab reads.
 type manifest struct {
-	Name           string `yaml:"name"`
+	Name      string `yaml:"name"`
+	Stemcells []struct {
+		Alias string `yaml:"alias"`
+		OS    string `yaml:"os"`
+	} `yaml:"stemcells"`
 	InstanceGroups []struct {
 		Name      string   `yaml:"name"`
 		Instances int      `yaml:"instances"`
 		AZs       []string `yaml:"azs"`
 		Lifecycle string   `yaml:"lifecycle"`
+		Stemcell  string   `yaml:"stemcell"`
 		Jobs      []struct {
 			Name       string         `yaml:"name"`
 			Release    string         `yaml:"release"`
 			Properties map[string]any `yaml:"properties"`
 		} `yaml:"jobs"`
 	} `yaml:"instance_groups"`
+}
+
+// windows says whether the stemcell alias names a Windows stemcell (os
+// windows2019, windows1803, ...): the lab then makes a Windows stand-in.
+func (m manifest) windows(alias string) bool {
+	for _, s := range m.Stemcells {
+		if s.Alias == alias {
+			return strings.HasPrefix(s.OS, "windows")
+		}
+	}
+	return false
 }
 
 // plannedDeployment is a deployment with its instances laid out, ready to
@@ -114,6 +131,7 @@ func planDeployment(dir, subnet string, ordinal int, labDir, labBin string) (pla
 			next++
 			plan.Specs = append(plan.Specs, instance.Spec{
 				LabDir: labDir, Deployment: m.Name, Instance: inst, Jobs: jobs, LabBin: labBin,
+				Windows: m.windows(g.Stemcell),
 			})
 		}
 	}

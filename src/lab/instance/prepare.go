@@ -48,7 +48,15 @@ func prepare(s Spec, p Paths) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if err := os.WriteFile(p.SSHDConfig, []byte(sshdConfig(s.Instance.IP, p)), 0o600); err != nil {
+	config := sshdConfig(s.Instance.IP, p)
+	if s.Windows {
+		shell := filepath.Join(p.State, "windows-shell")
+		if err := os.WriteFile(shell, []byte(windowsShell), 0o755); err != nil {
+			return "", fmt.Errorf("writing the Windows stand-in shell: %w", err)
+		}
+		config += "ForceCommand " + shell + "\n"
+	}
+	if err := os.WriteFile(p.SSHDConfig, []byte(config), 0o600); err != nil {
 		return "", fmt.Errorf("writing sshd config: %w", err)
 	}
 	if err := writeHosts(p.Hosts, s.Instance.IP, Hostname(s.Instance.Group, s.Instance.Index)); err != nil {
@@ -98,6 +106,17 @@ func writeInstanceEnv(s Spec, p Paths) error {
 func shellQuote(v string) string {
 	return "'" + strings.ReplaceAll(v, "'", `'\''`) + "'"
 }
+
+// windowsShell stands in for cmd.exe on an instance of a Windows stemcell:
+// it answers bbr's OS probe as Windows does and runs nothing else, so bbr
+// must skip the instance.
+const windowsShell = `#!/bin/sh
+# Written by bbr-lab: this instance pretends to run a Windows stemcell.
+case "$SSH_ORIGINAL_COMMAND" in
+"echo %OS%") echo Windows_NT ;;
+*) echo "'${SSH_ORIGINAL_COMMAND%% *}' is not recognized as an internal or external command, operable program or batch file." >&2; exit 1 ;;
+esac
+`
 
 // sshdConfig is the instance's own sshd configuration: a VM-like sshd
 // (default MaxStartups, keys only) whose keys and state live outside

@@ -18,6 +18,9 @@ type Spec struct {
 	Instance model.Instance
 	// Jobs has one entry per name in Instance.Jobs.
 	Jobs map[string]Job
+	// Windows makes the instance answer SSH commands as a Windows
+	// stemcell's cmd.exe would (see windowsShell).
+	Windows bool
 	// LabBin is the bbr-lab binary. Start re-executes it as
 	// `LabBin instance-init --spec FILE` inside the new namespaces, and job
 	// scripts find it as $LAB_BIN.
