@@ -53,7 +53,7 @@ func orderedJob(name, next string) contractJob {
 		"post-restore-unlock": log("restore-unlock"),
 		"backup": fmt.Sprintf(`echo "$BBR_ARTIFACT_DIRECTORY|$ARTIFACT_DIRECTORY" > /var/vcap/store/env-%[1]s
 echo %[1]s > "${BBR_ARTIFACT_DIRECTORY}data"`, name),
-		"restore": fmt.Sprintf(`cp "${BBR_ARTIFACT_DIRECTORY}data" /var/vcap/store/restored-%s`, name),
+		"restore":  fmt.Sprintf(`cp "${BBR_ARTIFACT_DIRECTORY}data" /var/vcap/store/restored-%s`, name),
 		"metadata": fmt.Sprintf(`echo "$BBR_VERSION" > /var/vcap/store/version-%s`, name),
 	}
 	if next != "" {
