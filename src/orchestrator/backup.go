@@ -36,7 +36,7 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	defer func() { err = errors.Join(err, o.cleanup(d)) }()
 
 	o.Logger.Info("bbr", "Running pre-checks for backup of %s...\n", d.Name)
-	layers, err := o.checkBackupable(ctx, d)
+	layers, err := o.checkBackupable(ctx, d, true)
 	if err != nil {
 		return "", err
 	}
@@ -94,29 +94,45 @@ func (o *Orchestrator) saveManifest(ctx context.Context, name string, art *artif
 }
 
 // checkBackupable refuses a deployment bbr cannot back up before anything
-// is locked: no backup scripts, a leftover staging directory, a lock cycle.
-func (o *Orchestrator) checkBackupable(ctx context.Context, d *Deployment) ([][]*Job, error) {
+// is locked: no backup scripts, a staging directory another run holds, a
+// lock cycle. With claim, it also takes the staging directory for this run.
+func (o *Orchestrator) checkBackupable(ctx context.Context, d *Deployment, claim bool) ([][]*Job, error) {
 	if len(d.JobsWith(ScriptBackup)) == 0 {
 		return nil, fmt.Errorf("Deployment '%s' has no backup scripts", d.Name)
 	}
-	if err := o.checkNoStaging(ctx, d); err != nil {
+	if err := o.claimStaging(ctx, d, claim); err != nil {
 		return nil, err
 	}
 	return lockLayers(d.Jobs(), false)
 }
 
-// checkNoStaging refuses to run over the staging directory of an earlier
-// run: its content is unknown and cleaning it is the operator's call.
-func (o *Orchestrator) checkNoStaging(ctx context.Context, d *Deployment) error {
+// claimStaging makes sure no other run uses the staging directory of any
+// instance. With claim it creates the directory atomically (mkdir), which
+// makes it this run's: two runs on one deployment cannot both pass, so a
+// second backup or restore refuses before it locks anything, and leaves
+// the first one's directory alone.
+func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bool) error {
+	owner := "bbr run, started " + o.Now().UTC().Format(time.RFC3339)
+	if d.sshUser != "" {
+		owner = fmt.Sprintf("bbr run of SSH user %s, started %s", d.sshUser, o.Now().UTC().Format(time.RFC3339))
+	}
 	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
-		exists, err := stagingExists(ctx, inst.runner)
+		claimed, holder, err := takeStaging(ctx, inst.runner, claim, owner)
 		if err != nil {
 			return fmt.Errorf("Error checking %s on instance %s: %w", StagingRoot, inst.Name(), err)
 		}
-		if exists {
-			return adviseCleanup(fmt.Errorf("Directory %s already exists on instance %s", StagingRoot, inst.Name()))
+		if claimed {
+			inst.stagingCreated.Store(true)
+			return nil
 		}
-		return nil
+		if holder == nil {
+			return nil // not claiming, and nothing there
+		}
+		msg := fmt.Errorf("Directory %s already exists on instance %s", StagingRoot, inst.Name())
+		if holder.active(ctx, inst.runner) {
+			return fmt.Errorf("%w: it belongs to another %s, which is still running; wait for it to finish", msg, holder.text)
+		}
+		return adviseCleanup(msg)
 	})
 }
 

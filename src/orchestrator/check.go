@@ -15,6 +15,6 @@ func (o *Orchestrator) PreBackupCheck(ctx context.Context, deployment string) (e
 	}
 	defer func() { err = errors.Join(err, o.cleanup(d)) }()
 	o.Logger.Info("bbr", "Running pre-checks for backup of %s...\n", d.Name)
-	_, err = o.checkBackupable(ctx, d)
+	_, err = o.checkBackupable(ctx, d, false)
 	return err
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"regexp"
 	"strings"
 	"time"
 
@@ -121,14 +122,48 @@ func parseScriptPath(p string) (job, script string, ok bool) {
 	return parts[0], parts[3], true
 }
 
-// stagingExists says whether the remote staging root exists.
-func stagingExists(ctx context.Context, r Runner) (bool, error) {
-	var out bytes.Buffer
-	cmd := fmt.Sprintf("sudo sh -c 'if [ -e %s ]; then echo exists; fi'", StagingRoot)
-	if err := r.Run(ctx, cmd, nil, &out); err != nil {
-		return false, err
+// ownerFile, in the staging root, names the run that created it.
+const ownerFile = StagingRoot + "/.bbr-owner"
+
+// stagingHolder is the run that holds an instance's staging directory, as
+// its owner file says (text is empty when there is none: an older bbr, or
+// upstream, made the directory).
+type stagingHolder struct{ text string }
+
+// takeStaging checks the staging root and, with claim, creates it
+// atomically with an owner file. It reports whether this call created it,
+// or else who holds it (nil when it does not exist).
+func takeStaging(ctx context.Context, r Runner, claim bool, owner string) (bool, *stagingHolder, error) {
+	script := "if [ -e " + StagingRoot + " ]; then echo exists; cat " + ownerFile + " 2>/dev/null || true; fi"
+	if claim {
+		script = "mkdir -p " + path.Dir(StagingRoot) + "; if mkdir " + StagingRoot + " 2>/dev/null; then " +
+			`printf "%s" "$1" > ` + ownerFile + "; echo claimed; else echo exists; cat " + ownerFile + " 2>/dev/null || true; fi"
 	}
-	return strings.TrimSpace(out.String()) == "exists", nil
+	var out bytes.Buffer
+	if err := r.Run(ctx, "sudo sh -c "+remote.Quote(script)+" sh "+remote.Quote(owner), nil, &out); err != nil {
+		return false, nil, err
+	}
+	state, rest, _ := strings.Cut(out.String(), "\n")
+	switch strings.TrimSpace(state) {
+	case "claimed":
+		return true, nil, nil
+	case "exists":
+		return false, &stagingHolder{text: strings.TrimSpace(rest)}, nil
+	}
+	return false, nil, nil
+}
+
+// holderUser finds the run's SSH user in its owner text.
+var holderUser = regexp.MustCompile(`SSH user (bosh_[0-9a-f]+),`)
+
+// active says whether the holding run is still going: its SSH user exists
+// only while it runs (every run removes its user when it ends).
+func (h *stagingHolder) active(ctx context.Context, r Runner) bool {
+	m := holderUser.FindStringSubmatch(h.text)
+	if m == nil {
+		return false
+	}
+	return r.Run(ctx, "id -u "+m[1], nil, nil) == nil
 }
 
 // checksumScript hashes every regular file under the current directory.

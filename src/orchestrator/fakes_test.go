@@ -42,6 +42,7 @@ type world struct {
 	cleanUps  []string // group/id
 	dialErr   map[string]error
 	vmsErr    error
+	users     map[string]bool // SSH users set up and not yet cleaned up
 }
 
 type fakeInstance struct {
@@ -55,6 +56,14 @@ type fakeInstance struct {
 	staging bool                         // /var/vcap/store/bbr-backup exists
 	closed  bool
 	windows bool // answers `echo %OS%` as cmd.exe does, and nothing else
+	// stagingOwner is the owner file a run wrote into the staging root.
+	stagingOwner string
+}
+
+// lastQuoted is the last single-quoted argument of a command.
+func lastQuoted(cmd string) string {
+	i := strings.LastIndex(strings.TrimSuffix(cmd, "'"), "'")
+	return cmd[i+1 : len(cmd)-1]
 }
 
 type fakeJob struct {
@@ -65,12 +74,13 @@ type fakeJob struct {
 	restored map[string]string
 	metadata string
 	fail     map[string]error
-	// onRestore runs inside the restore script, without the world lock.
-	onRestore func()
+	// onRestore and onLock run inside the restore and pre-backup-lock
+	// scripts, without the world lock.
+	onRestore, onLock func()
 }
 
 func newWorld(name string) *world {
-	return &world{name: name, manifest: "name: " + name + "\n", dialErr: map[string]error{}}
+	return &world{name: name, manifest: "name: " + name + "\n", dialErr: map[string]error{}, users: map[string]bool{}}
 }
 
 func (w *world) add(group string, index int, jobs map[string]*fakeJob) *fakeInstance {
@@ -141,6 +151,7 @@ func (w *world) SetUpSSH(_ context.Context, _, group, user, key string) ([]direc
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.setUps = append(w.setUps, group)
+	w.users[user] = true
 	var hosts []director.SSHHost
 	for _, i := range w.instances {
 		if i.group == group {
@@ -150,10 +161,11 @@ func (w *world) SetUpSSH(_ context.Context, _, group, user, key string) ([]direc
 	return hosts, nil
 }
 
-func (w *world) CleanUpSSH(_ context.Context, _, group, id, _ string) error {
+func (w *world) CleanUpSSH(_ context.Context, _, group, id, user string) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.cleanUps = append(w.cleanUps, group+"/"+id)
+	delete(w.users, user)
 	return nil
 }
 
@@ -210,14 +222,31 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 			fmt.Fprint(stdout, p+"\x00")
 		}
 		return nil
+	case strings.Contains(cmd, "if mkdir /var/vcap/store/bbr-backup 2>/dev/null"):
+		if i.staging {
+			fmt.Fprintln(stdout, "exists")
+			fmt.Fprint(stdout, i.stagingOwner)
+			return nil
+		}
+		i.staging = true
+		i.stagingOwner = lastQuoted(cmd)
+		fmt.Fprintln(stdout, "claimed")
+		return nil
 	case strings.Contains(cmd, "[ -e /var/vcap/store/bbr-backup ]"):
 		if i.staging {
 			fmt.Fprintln(stdout, "exists")
+			fmt.Fprint(stdout, i.stagingOwner)
 		}
 		return nil
+	case strings.HasPrefix(cmd, "id -u "):
+		if i.w.users[strings.TrimPrefix(cmd, "id -u ")] {
+			return nil
+		}
+		return &remote.ExitError{Code: 1, Stderr: "no such user"}
 	case scriptCmd.MatchString(cmd):
-		if m := scriptCmd.FindStringSubmatch(cmd); m[3] == "restore" && i.jobs[m[2]].onRestore != nil {
-			hook := i.jobs[m[2]].onRestore
+		m := scriptCmd.FindStringSubmatch(cmd)
+		hook := map[string]func(){"restore": i.jobs[m[2]].onRestore, "pre-backup-lock": i.jobs[m[2]].onLock}[m[3]]
+		if hook != nil {
 			i.w.mu.Unlock()
 			hook()
 			i.w.mu.Lock()

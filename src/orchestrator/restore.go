@@ -71,7 +71,7 @@ func (o *Orchestrator) checkRestorable(ctx context.Context, d *Deployment, meta 
 	if err := matchTopology(d, meta); err != nil {
 		return nil, err
 	}
-	if err := o.checkNoStaging(ctx, d); err != nil {
+	if err := o.claimStaging(ctx, d, true); err != nil {
 		return nil, err
 	}
 	return lockLayers(d.Jobs(), true)

@@ -146,6 +146,32 @@ var _ = Describe("Workflows", func() {
 			Expect(w.instances[0].staging).To(BeTrue(), "someone else's staging dir must be left alone")
 		})
 
+		It("refuses while another run holds the staging directory, and leaves that run alone", func() {
+			w.instances[0].staging = true
+			w.instances[0].stagingOwner = "bbr run of SSH user bosh_0123456789abcde, started 2026-11-25T03:20:00Z"
+			w.users["bosh_0123456789abcde"] = true
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("it belongs to another bbr run of SSH user bosh_0123456789abcde, started 2026-11-25T03:20:00Z, which is still running")))
+			Expect(orchestrator.CleanupAdvised(err)).To(BeFalse(), "backup-cleanup would break the running backup")
+			Expect(w.ran()).To(BeEmpty())
+			Expect(w.instances[0].staging).To(BeTrue())
+
+			delete(w.users, "bosh_0123456789abcde") // that run is gone
+			_, err = backup()
+			Expect(orchestrator.CleanupAdvised(err)).To(BeTrue())
+		})
+
+		It("claims the staging directory before locking, so a second run cannot pass the check", func() {
+			w.instances[2].jobs["api"].onLock = func() {
+				// Mid-run, another bbr looks: every instance is already claimed.
+				second := *o
+				_, err := second.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: GinkgoT().TempDir()})
+				Expect(err).To(MatchError(ContainSubstring("which is still running")))
+			}
+			_, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+		})
+
 		It("unlocks even when the run is cancelled during the backup scripts", func() {
 			cctx, cancel := context.WithCancel(ctx)
 			ctx = cctx
