@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -45,7 +44,8 @@ type deploymentResult struct {
 // runAll runs body on every deployment of the Director, as upstream's
 // --all-deployments does: a pending line, per-deployment logs, a summary,
 // and exit code 1 on any failure (the bitmask is per deployment only).
-func (a allDeployments) runAll(ctx context.Context, c *cli.Context, version string, streams Streams, body func(*orchestrator.Orchestrator, string) error) error {
+func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrator.Orchestrator, string) error) error {
+	ctx, streams := s.ctx, s.streams
 	dir, err := newDirector(c, newLogger(c, io.Discard))
 	if err != nil {
 		return exitError(streams, err, "")
@@ -72,7 +72,7 @@ func (a allDeployments) runAll(ctx context.Context, c *cli.Context, version stri
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			results[i] = deploymentResult{name: name, err: a.runOne(c, version, streams, name, body)}
+			results[i] = deploymentResult{name: name, err: a.runOne(s, c, name, body)}
 		}()
 	}
 	wg.Wait()
@@ -81,7 +81,8 @@ func (a allDeployments) runAll(ctx context.Context, c *cli.Context, version stri
 
 // runOne runs body on one deployment with its own logger: a log file (when
 // logDir is set) and a buffer printed if the deployment fails.
-func (a allDeployments) runOne(c *cli.Context, version string, streams Streams, name string, body func(*orchestrator.Orchestrator, string) error) error {
+func (a allDeployments) runOne(s session, c *cli.Context, name string, body func(*orchestrator.Orchestrator, string) error) error {
+	streams := s.streams
 	var buf syncBuffer
 	var w io.Writer = &buf
 	logPath := ""
@@ -94,7 +95,7 @@ func (a allDeployments) runOne(c *cli.Context, version string, streams Streams, 
 		defer f.Close()
 		w = io.MultiWriter(&buf, f)
 	}
-	o, err := newDeploymentOrchestrator(c, version, newLogger(c, w))
+	o, err := newDeploymentOrchestrator(c, s, newLogger(c, w))
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/urfave/cli"
+
+	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
 // Streams are where the command writes.
@@ -21,13 +23,14 @@ type Streams struct {
 
 // Run runs bbr with args (os.Args) and returns the process exit code.
 func Run(version string, args []string, streams Streams) int {
-	ctx, stop := signalContext(streams.Err)
+	leftovers := &orchestrator.Leftovers{}
+	ctx, stop := signalContext(streams.Err, leftovers)
 	defer stop()
 	// urfave/cli v1 would print exit errors and call os.Exit itself; Run
 	// does both, after every deferred unlock and cleanup has run.
 	cli.OsExiter = func(int) {}
 	cli.ErrWriter = io.Discard
-	app := newApp(ctx, version, streams)
+	app := newApp(session{ctx: ctx, version: version, streams: streams, leftovers: leftovers})
 	if err := app.Run(args); err != nil {
 		if coder, ok := err.(cli.ExitCoder); ok {
 			if msg := coder.Error(); msg != "" {
@@ -43,11 +46,20 @@ func Run(version string, args []string, streams Streams) int {
 
 // newApp builds the urfave/cli v1 application: the same library upstream
 // uses, so flag parsing, aliases and env vars behave identically.
-func newApp(ctx context.Context, version string, streams Streams) *cli.App {
+// session is what every command of one bbr process shares.
+type session struct {
+	ctx       context.Context
+	version   string
+	streams   Streams
+	leftovers *orchestrator.Leftovers
+}
+
+func newApp(s session) *cli.App {
+	streams := s.streams
 	app := cli.NewApp()
 	app.Name = "bbr"
 	app.Usage = "BOSH Backup and Restore"
-	app.Version = version
+	app.Version = s.version
 	app.HideHelp = true
 	app.Writer = streams.Out
 	app.ErrWriter = streams.Err
@@ -56,8 +68,8 @@ func newApp(ctx context.Context, version string, streams Streams) *cli.App {
 		_ = cli.ShowAppHelp(c)
 	}
 	app.Commands = []cli.Command{
-		deploymentCommand(ctx, version, streams),
-		directorCommand(ctx, version, streams),
+		deploymentCommand(s),
+		directorCommand(s),
 		{
 			Name:    "help",
 			Aliases: []string{"h"},
@@ -77,10 +89,19 @@ func newApp(ctx context.Context, version string, streams Streams) *cli.App {
 	return app
 }
 
+// abortReport says what an immediate abort leaves and how to undo it.
+func abortReport(left string) string {
+	if left == "" {
+		return "\nAborted. Nothing was left locked or staged by this run.\n"
+	}
+	return "\nAborted at once. Left behind:\n" + left +
+		"Run `bbr deployment ... backup-cleanup` (or restore-cleanup; `bbr director ...` for the Director) to unlock and clean up.\n"
+}
+
 // signalContext is cancelled by the first SIGINT or SIGTERM: the workflows
 // stop starting new work and still unlock and clean up (on a fresh
 // context). A second signal exits at once, saying what may be left.
-func signalContext(errOut io.Writer) (context.Context, func()) {
+func signalContext(errOut io.Writer, leftovers *orchestrator.Leftovers) (context.Context, func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
@@ -92,7 +113,7 @@ func signalContext(errOut io.Writer) (context.Context, func()) {
 		fmt.Fprintf(errOut, "\nReceived %s: stopping, then unlocking and cleaning up. Send it again to abort at once (jobs may stay locked).\n", sig)
 		cancel()
 		if _, ok := <-ch; ok {
-			fmt.Fprintln(errOut, "\nAborted. Jobs may still be locked and /var/vcap/store/bbr-backup may remain on instances: run `bbr deployment ... backup-cleanup` (or restore-cleanup).")
+			fmt.Fprint(errOut, abortReport(leftovers.Report()))
 			os.Exit(1)
 		}
 	}()

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -25,7 +24,8 @@ const (
 // workflow error, which the caller turns into output and an exit code.
 type body = func(c *cli.Context, o *orchestrator.Orchestrator, name string) error
 
-func deploymentCommand(ctx context.Context, version string, streams Streams) cli.Command {
+func deploymentCommand(s session) cli.Command {
+	ctx, streams := s.ctx, s.streams
 	// run runs b against --deployment, or with --all-deployments against
 	// every deployment when the subcommand supports it (all is not nil).
 	run := func(advice string, all func(*cli.Context) allDeployments, b body) func(*cli.Context) error {
@@ -35,11 +35,11 @@ func deploymentCommand(ctx context.Context, version string, streams Streams) cli
 				if all == nil {
 					return cli.NewExitError("--all-deployments is supported only for pre-backup-check, backup and backup-cleanup: name the deployment with --deployment.", 1)
 				}
-				return all(c).runAll(ctx, parent, version, streams, func(o *orchestrator.Orchestrator, name string) error {
+				return all(c).runAll(s, parent, func(o *orchestrator.Orchestrator, name string) error {
 					return b(c, o, name)
 				})
 			}
-			o, err := newDeploymentOrchestrator(parent, version, newLogger(parent, streams.Out))
+			o, err := newDeploymentOrchestrator(parent, s, newLogger(parent, streams.Out))
 			if err != nil {
 				return exitError(streams, err, "")
 			}
@@ -246,7 +246,7 @@ func newDirector(c *cli.Context, logger boshlog.Logger) (*director.Client, error
 	}, logger)
 }
 
-func newDeploymentOrchestrator(c *cli.Context, version string, logger boshlog.Logger) (*orchestrator.Orchestrator, error) {
+func newDeploymentOrchestrator(c *cli.Context, s session, logger boshlog.Logger) (*orchestrator.Orchestrator, error) {
 	dir, err := newDirector(c, logger)
 	if err != nil {
 		return nil, err
@@ -255,7 +255,8 @@ func newDeploymentOrchestrator(c *cli.Context, version string, logger boshlog.Lo
 		Director:       dir,
 		Dial:           sshDialer(),
 		Logger:         logger,
-		Version:        version,
+		Version:        s.version,
+		Leftovers:      s.leftovers,
 		Parallelism:    c.Int("parallelism"),
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,

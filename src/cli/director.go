@@ -21,10 +21,11 @@ import (
 
 // directorCommand is `bbr director`: the BOSH Director VM itself, reached
 // over SSH with an operator's key, named bosh/0 in the artifact.
-func directorCommand(ctx context.Context, version string, streams Streams) cli.Command {
+func directorCommand(s session) cli.Command {
+	ctx, streams := s.ctx, s.streams
 	run := func(advice string, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
-			o, err := newDirectorOrchestrator(c.Parent(), version, streams)
+			o, err := newDirectorOrchestrator(c.Parent(), s)
 			if err != nil {
 				return exitError(streams, err, "")
 			}
@@ -109,8 +110,8 @@ func directorFlags() []cli.Flag {
 	}
 }
 
-func newDirectorOrchestrator(c *cli.Context, version string, streams Streams) (*orchestrator.Orchestrator, error) {
-	logger := newLogger(c, streams.Out)
+func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestrator, error) {
+	logger := newLogger(c, s.streams.Out)
 	raw, err := os.ReadFile(c.String("private-key-path"))
 	if err != nil {
 		return nil, fmt.Errorf("reading --private-key-path: %w", err)
@@ -139,7 +140,8 @@ func newDirectorOrchestrator(c *cli.Context, version string, streams Streams) (*
 	}
 	return &orchestrator.Orchestrator{
 		Logger:         logger,
-		Version:        version,
+		Version:        s.version,
+		Leftovers:      s.leftovers,
 		Parallelism:    defaultParallelism,
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,

@@ -70,3 +70,43 @@ var _ = Describe("a signal during a backup", Ordered, func() {
 		Entry("SIGINT (Ctrl-C)", syscall.SIGINT),
 	)
 })
+
+var _ = Describe("a second signal", Ordered, func() {
+	BeforeAll(func() {
+		// The unlock hangs while /var/vcap/store/hang exists, so the first
+		// signal's unlock is still running when the second one comes.
+		labUp("basic", writeDeployment("stuck", 1, map[string]string{
+			"pre-backup-lock":    `true`,
+			"backup":             `touch /var/vcap/store/backup-started; sleep 600`,
+			"post-backup-unlock": `touch /var/vcap/store/unlock-started; while [ -e /var/vcap/store/hang ]; do sleep 0.1; done`,
+		}))
+	})
+
+	It("aborts at once and lists exactly what is left, which backup-cleanup then undoes", func() {
+		root := instance("stuck", "worker", 0).Root
+		hang := filepath.Join(root, "store", "hang")
+		Expect(os.WriteFile(hang, nil, 0o644)).To(Succeed())
+		cmd := exec.Command(bbrBin, "deployment", "backup")
+		cmd.Dir = GinkgoT().TempDir()
+		cmd.Env = append(os.Environ(), bbrEnv("stuck")...)
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(filepath.Join(root, "store", "backup-started")).Should(BeAnExistingFile())
+
+		session.Signal(syscall.SIGINT)
+		Eventually(filepath.Join(root, "store", "unlock-started")).Should(BeAnExistingFile())
+		session.Signal(syscall.SIGINT)
+		Eventually(session, time.Minute).Should(gexec.Exit(1))
+		id := instance("stuck", "worker", 0).ID
+		Expect(session.Err).To(gbytes.Say("Aborted at once. Left behind:\nDeployment stuck:\n"))
+		Expect(session.Err).To(gbytes.Say("may still be locked: stuck-job on worker/" + id))
+		Expect(session.Err).To(gbytes.Say("/var/vcap/store/bbr-backup left on: worker/" + id))
+		Expect(session.Err).To(gbytes.Say(`SSH user bosh_[0-9a-f]+ left on: worker/` + id))
+		Expect(session.Err).To(gbytes.Say("backup-cleanup"))
+		Expect(stagingLeft("stuck")).NotTo(BeEmpty(), "it really was left")
+
+		Expect(os.Remove(hang)).To(Succeed())
+		runIn(cmd.Dir, bbrEnv("stuck"), bbrBin, "deployment", "backup-cleanup").expectSuccess()
+		Expect(stagingLeft("stuck")).To(BeEmpty())
+	})
+})

@@ -171,6 +171,7 @@ func (o *Orchestrator) lockBackup(ctx context.Context, layers [][]*Job) error {
 		// would then need unlocking.
 		err := forEach(withScript(layer, ScriptPreBackupLock), o.Parallelism, func(j *Job) error {
 			o.Logger.Info("bbr", "Locking %s on %s for backup...", j.Name, j.Instance.Name())
+			j.locked.Store(true)
 			if err := runScript(ctx, j, ScriptPreBackupLock, nil, nil); err != nil {
 				o.Logger.Info("bbr", "Error locking %s on %s.", j.Name, j.Instance.Name())
 				return lockError(fmt.Errorf("Error attempting to run pre-backup-lock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
@@ -222,6 +223,7 @@ func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succee
 				o.Logger.Info("bbr", "Error unlocking %s on %s.", j.Name, j.Instance.Name())
 				return unlockError(fmt.Errorf("Error attempting to run post-backup-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
 			}
+			j.locked.Store(false)
 			o.Logger.Info("bbr", "Finished unlocking %s on %s.", j.Name, j.Instance.Name())
 			return nil
 		}))

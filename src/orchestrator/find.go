@@ -57,6 +57,7 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 		defer cancel()
 		return nil, errors.Join(setupErr, o.cleanupInstances(cctx, d, hostsWithoutConnection(hosts, d.Instances)))
 	}
+	o.Leftovers.watch(d)
 	sort.Slice(d.Instances, func(i, j int) bool {
 		a, b := d.Instances[i], d.Instances[j]
 		if a.Group != b.Group {
@@ -241,8 +242,8 @@ func (o *Orchestrator) cleanup(d *Deployment) error {
 
 func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unconnected []director.SSHHost) error {
 	all := append(slices.Clone(d.Instances), d.skipped...)
-	errs := []error{forEach(all, o.Parallelism, func(inst *Instance) error {
-		var err error
+	errs := []error{forEach(all, o.Parallelism, func(inst *Instance) (err error) {
+		defer func() { inst.cleaned.Store(err == nil) }()
 		if inst.stagingCreated.Load() {
 			if rmErr := removeRemote(ctx, inst.runner, StagingRoot); rmErr != nil {
 				err = fmt.Errorf("removing %s on %s: %w", StagingRoot, inst.Name(), rmErr)

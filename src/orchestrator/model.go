@@ -54,6 +54,8 @@ type Orchestrator struct {
 	// ScriptTimeout bounds each bbr script (lock, backup, unlock, restore,
 	// metadata); zero means no limit, as upstream.
 	ScriptTimeout time.Duration
+	// Leftovers, when set, follows what the runs have not yet undone.
+	Leftovers *Leftovers
 	// Standalone, when set, is director mode: Director is then unused.
 	Standalone *Standalone
 }
@@ -71,6 +73,8 @@ type Instance struct {
 	// stagingCreated records that /var/vcap/store/bbr-backup may exist
 	// on the instance because of this run, so cleanup removes it.
 	stagingCreated atomic.Bool
+	// cleaned records that cleanup has visited the instance.
+	cleaned atomic.Bool
 }
 
 // Name is "group/id", the way upstream names instances in logs.
@@ -86,6 +90,9 @@ type Job struct {
 	// BackupOneRestoreAll is the manifest property bbr.backup_one_restore_all.
 	BackupOneRestoreAll bool
 	Instance            *Instance
+	// locked is set when a lock script starts and cleared when the unlock
+	// script succeeds.
+	locked atomic.Bool
 }
 
 // Has says whether the job ships script.

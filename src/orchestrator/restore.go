@@ -195,6 +195,7 @@ func (o *Orchestrator) lockRestore(ctx context.Context, layers [][]*Job) error {
 	for _, layer := range layers {
 		for _, j := range withScript(layer, ScriptPreRestoreLock) {
 			o.Logger.Info("bbr", "Locking %s on %s for restore...", j.Name, j.Instance.Name())
+			j.locked.Store(true)
 			if err := runScript(ctx, j, ScriptPreRestoreLock, nil, nil); err != nil {
 				return fmt.Errorf("Error attempting to run pre-restore-lock for job %s on %s: %w", j.Name, j.Instance.Name(), err)
 			}
@@ -217,6 +218,7 @@ func (o *Orchestrator) unlockRestore(ctx context.Context, layers [][]*Job) error
 				errs = append(errs, unlockError(fmt.Errorf("Error attempting to run post-restore-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err)))
 				continue
 			}
+			j.locked.Store(false)
 			o.Logger.Info("bbr", "Finished unlocking %s on %s.", j.Name, j.Instance.Name())
 		}
 	}

@@ -172,6 +172,18 @@ var _ = Describe("Workflows", func() {
 			Expect(err).NotTo(HaveOccurred())
 		})
 
+		It("follows what is left to undo, for a report on an immediate abort", func() {
+			o.Leftovers = &orchestrator.Leftovers{}
+			var midRun string
+			w.instances[2].jobs["api"].onLock = func() { midRun = o.Leftovers.Report() }
+			_, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(midRun).To(ContainSubstring("Deployment dep:\n  may still be locked: api on api/api-id-0\n"))
+			Expect(midRun).To(ContainSubstring("/var/vcap/store/bbr-backup left on: api/api-id-0, redis/redis-id-0, redis/redis-id-1"))
+			Expect(midRun).To(MatchRegexp(`SSH user bosh_[0-9a-f]{15} left on: api/api-id-0, redis/redis-id-0, redis/redis-id-1`))
+			Expect(o.Leftovers.Report()).To(BeEmpty(), "everything was undone")
+		})
+
 		It("unlocks even when the run is cancelled during the backup scripts", func() {
 			cctx, cancel := context.WithCancel(ctx)
 			ctx = cctx
