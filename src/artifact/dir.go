@@ -169,18 +169,21 @@ func (d *Dir) Finish(now time.Time, failure error) error {
 		failure = err
 	}
 	target := d.final
+	var markErr error
 	if failure != nil {
+		// The name is the mark that always works (a full disk may refuse
+		// the FAILED file); the file says why.
 		target = d.final + FailedSuffix
 		note := "This backup failed and is incomplete: do not restore it.\n" + failure.Error() + "\n"
 		if err := writeFileAtomic(filepath.Join(d.Path, FailedFile), []byte(note)); err != nil {
-			return fmt.Errorf("marking %s as failed: %w", d.Path, err)
+			markErr = fmt.Errorf("writing the reason into the failed artifact: %w", err)
 		}
 	}
 	if err := os.Rename(d.Path, target); err != nil {
-		return fmt.Errorf("naming the artifact %s: %w", target, err)
+		return errors.Join(markErr, fmt.Errorf("naming the artifact %s: %w", target, err))
 	}
 	d.Path = target
-	return syncPath(filepath.Dir(target))
+	return errors.Join(markErr, syncPath(filepath.Dir(target)))
 }
 
 // syncPath fsyncs a file or a directory (for the names in it).

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
@@ -271,6 +272,9 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir) 
 	pr.CloseWithError(writeErr) // unblocks the stream if writing failed
 	if err := errors.Join(<-streamErr, writeErr); err != nil {
 		<-remoteSums
+		if errors.Is(writeErr, syscall.ENOSPC) {
+			return fmt.Errorf("Error streaming backup from remote instance %s for job %s: the disk holding the artifact is full (free space or choose another --artifact-path): %w", inst.Name(), j.Name, writeErr)
+		}
 		return fmt.Errorf("Error streaming backup from remote instance %s for job %s: %w", inst.Name(), j.Name, err)
 	}
 	o.Logger.Info("bbr", "Finished copying backup -- %s for job %s on %s/%s...", humanBytes(size), j.Name, inst.Group, inst.ID)
