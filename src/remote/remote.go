@@ -4,6 +4,7 @@
 package remote
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -110,7 +111,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	deadline, _ := dialCtx.Deadline()
 	_ = tcp.SetDeadline(deadline)
 	stop := context.AfterFunc(dialCtx, func() { _ = tcp.SetDeadline(time.Unix(1, 0)) })
-	c, chans, reqs, err := ssh.NewClientConn(tcp, addr, clientCfg)
+	c, chans, reqs, err := ssh.NewClientConn(newBufferedConn(tcp), addr, clientCfg)
 	stop()
 	if err != nil {
 		tcp.Close()
@@ -329,3 +330,21 @@ func (c *closeOnErrorWriter) Write(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// readBufferSize is the socket read size. x/crypto/ssh reads each packet
+// through a 4 KiB bufio.Reader, in two or three reads: without this buffer a
+// 1 GiB transfer costs about 100 000 read syscalls, a large share of the
+// client's CPU time on a fast link.
+const readBufferSize = 256 << 10
+
+// bufferedConn reads the socket in large chunks.
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func newBufferedConn(c net.Conn) *bufferedConn {
+	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBufferSize)}
+}
+
+func (c *bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
