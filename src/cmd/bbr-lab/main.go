@@ -21,6 +21,7 @@ func main() {
 		statusCommand(),
 		sshCommand(),
 		operatorKeyCommand(),
+		runErrandCommand(),
 		directorServeCommand(),
 		instanceInitCommand(),
 		sampleAPICommand(),

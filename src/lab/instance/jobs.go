@@ -8,13 +8,21 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/bbr-release/bbr/src/lab/jobrender"
 )
 
-// installJob copies a release's job directory to /var/vcap/jobs/<name> and
-// writes the job's manifest properties to config/properties.json, which is
-// the lab's stand-in for rendered templates.
-func installJob(root, name string, job Job) error {
+// installJob puts a job on the instance. A real BOSH release job (a spec
+// and ERB templates) is rendered into /var/vcap/jobs/<name> as the
+// Director would, and the packages its spec names are copied from the
+// release's packages/ directory to /var/vcap/packages. A lab job (bin/
+// scripts) is copied, with its manifest properties in
+// config/properties.json, the lab's stand-in for rendered templates.
+func installJob(root, name string, job Job, inst jobrender.Instance) error {
 	dst := filepath.Join(root, "jobs", name)
+	if jobrender.IsJob(job.Source) {
+		return installReleaseJob(root, dst, job, inst)
+	}
 	if err := copyTree(job.Source, dst); err != nil {
 		return fmt.Errorf("installing job %s from %s: %w", name, job.Source, err)
 	}
@@ -32,6 +40,28 @@ func installJob(root, name string, job Job) error {
 	file := filepath.Join(dst, "config", "properties.json")
 	if err := os.WriteFile(file, append(raw, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", file, err)
+	}
+	return nil
+}
+
+func installReleaseJob(root, dst string, job Job, inst jobrender.Instance) error {
+	spec, err := jobrender.ReadSpec(job.Source)
+	if err != nil {
+		return err
+	}
+	if err := jobrender.Render(job.Source, dst, inst, job.Properties); err != nil {
+		return err
+	}
+	// <release>/jobs/<job> -> <release>/packages/<package>
+	packages := filepath.Join(filepath.Dir(filepath.Dir(job.Source)), "packages")
+	for _, pkg := range spec.Packages {
+		src := filepath.Join(packages, pkg)
+		if _, err := os.Stat(src); err != nil {
+			return fmt.Errorf("job %s needs package %s: no directory %s with its compiled contents", spec.Name, pkg, src)
+		}
+		if err := copyTree(src, filepath.Join(root, "packages", pkg)); err != nil {
+			return fmt.Errorf("installing package %s: %w", pkg, err)
+		}
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package instance
 
 import (
+	"github.com/bbr-release/bbr/src/lab/jobrender"
+
 	"encoding/json"
 	"fmt"
 	"os"
@@ -37,7 +39,9 @@ func prepare(s Spec, p Paths) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("job %s of %s/%d has no release directory", name, s.Instance.Group, s.Instance.Index)
 		}
-		if err := installJob(p.Root, name, job); err != nil {
+		inst := jobrender.Instance{Deployment: s.Deployment, Group: s.Instance.Group, Index: s.Instance.Index,
+			ID: s.Instance.ID, AZ: s.Instance.AZ, IP: s.Instance.IP, Bootstrap: s.Instance.Bootstrap}
+		if err := installJob(p.Root, name, job, inst); err != nil {
 			return "", err
 		}
 	}
