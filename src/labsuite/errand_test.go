@@ -28,8 +28,8 @@ set -e
 /var/vcap/packages/greeter/bin/greet '<%= p("greeting") %> from <%= spec.name %>/<%= spec.index %>' > <%= p("target") %>
 <% if p("greeting") == "fail" %>exit 3<% end %>
 `,
-		"releases/tools/packages/greeter/bin/greet":  "#!/bin/sh\necho \"$1\"\n",
-		"releases/tools/jobs/other/bin/bbr/backup":   "#!/bin/sh\ntrue\n",
+		"releases/tools/packages/greeter/bin/greet": "#!/bin/sh\necho \"$1\"\n",
+		"releases/tools/jobs/other/bin/bbr/backup":  "#!/bin/sh\ntrue\n",
 	}
 	for path, content := range files {
 		full := filepath.Join(dir, path)
