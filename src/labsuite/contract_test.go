@@ -94,7 +94,15 @@ var _ = Describe("the release-author script contract", Ordered, func() {
 				"restore":  "touch /var/vcap/store/restored",
 			}},
 		})
-		labUp("basic", contract, named)
+		cyclic := writeContractDeployment("cyclic", map[string]map[string]contractJob{
+			"g": {
+				"a": {"metadata": "echo 'backup_should_be_locked_before: [{job_name: b, release: r}]'", "pre-backup-lock": "touch /var/vcap/store/locked-a", "backup": "true"},
+				"b": {"metadata": "echo 'backup_should_be_locked_before: [{job_name: a, release: r}]'", "pre-backup-lock": "touch /var/vcap/store/locked-b", "backup": "true"},
+				// A dependency on a job the deployment does not have is ignored.
+				"c": {"metadata": "echo 'backup_should_be_locked_before: [{job_name: absent, release: r}]'", "backup": "true", "restore": "touch /var/vcap/store/restored"},
+			},
+		})
+		labUp("basic", contract, named, cyclic)
 		ordered, many = instance("contract", "ordered", 0).Root, instance("contract", "many", 0).Root
 		workDir = GinkgoT().TempDir()
 	})
@@ -103,6 +111,7 @@ var _ = Describe("the release-author script contract", Ordered, func() {
 		Expect(labUsers()).To(BeEmpty())
 		Expect(stagingLeft("contract")).To(BeEmpty())
 		Expect(stagingLeft("named")).To(BeEmpty())
+		Expect(stagingLeft("cyclic")).To(BeEmpty())
 	})
 
 	read := func(path string) string {
@@ -153,5 +162,21 @@ var _ = Describe("the release-author script contract", Ordered, func() {
 		Expect(r.code).To(Equal(1))
 		Expect(r.err).To(ContainSubstring("restore_name"))
 		Expect(filepath.Join(instance("named", "old", 0).Root, "store", "restored")).NotTo(BeAnExistingFile())
+	})
+
+	It("refuses a lock-order cycle before locking anything", func() {
+		r := bbr(GinkgoT().TempDir(), "cyclic", "deployment", "backup")
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("job locking dependency graph is cyclic: jobs [r/a r/b] depend on each other"))
+		root := instance("cyclic", "g", 0).Root
+		Expect(filepath.Join(root, "store", "locked-a")).NotTo(BeAnExistingFile())
+		Expect(filepath.Join(root, "store", "locked-b")).NotTo(BeAnExistingFile())
+	})
+
+	It("refuses to restore an artifact into a deployment of another shape, before locking", func() {
+		r := bbr(GinkgoT().TempDir(), "cyclic", "deployment", "restore", "--artifact-path", art)
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("Deployment 'cyclic' does not match the structure of the provided backup: it has no instance many/0"))
+		Expect(filepath.Join(instance("cyclic", "g", 0).Root, "store", "restored")).NotTo(BeAnExistingFile())
 	})
 })
