@@ -236,6 +236,19 @@ instance_groups:
 			Expect(w.eventsFor("metadata")[0].Env).To(HaveKeyWithValue("BBR_VERSION", "1.2.3"))
 		})
 
+		It("reads job releases from a v1 manifest (jobs with templates) too", func() {
+			w.manifest = `
+jobs:
+- name: db
+  templates: [{name: db, release: rel}]
+- name: api
+  templates: [{name: api, release: rel}]
+`
+			_, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.ran()[:2]).To(Equal([]string{"api/0 api pre-backup-lock", "db/0 db pre-backup-lock"}))
+		})
+
 		It("refuses a cycle before anything is locked", func() {
 			w.instances[0].jobs["db"].withMetadata("backup_should_be_locked_before:\n- job_name: api\n  release: rel\n")
 			_, err := backup()
