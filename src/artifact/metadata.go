@@ -110,8 +110,10 @@ func (m Metadata) validate() error {
 }
 
 // Marshal renders the metadata as upstream does (yaml.v2 layout, instances
-// sorted by group and index so the file is stable).
+// sorted by group and index so the file is stable). It sorts a copy: the
+// caller's slice (which Dir.Metadata shares with readers) is left alone.
 func (m Metadata) Marshal() ([]byte, error) {
+	m.Instances = append([]InstanceMetadata(nil), m.Instances...)
 	sort.SliceStable(m.Instances, func(i, j int) bool {
 		a, b := m.Instances[i], m.Instances[j]
 		if a.Name != b.Name {

@@ -194,6 +194,8 @@ func remoteChecksums(ctx context.Context, r Runner, dir string) (artifact.Checks
 
 // ParseChecksums parses the checksum script's output: openssl lines after
 // the marker, or `sha256sum -z` records ("<hex>  <name>\0").
+// Every name must be one `find .` prints ("./" and a clean relative path),
+// every sum a lowercase sha256, and no name may repeat.
 func ParseChecksums(out []byte) (artifact.Checksums, error) {
 	if rest, ok := bytes.CutPrefix(out, []byte(opensslMarker+"\n")); ok {
 		return parseRecords(bytes.Split(rest, []byte{'\n'}), " *")
@@ -208,7 +210,7 @@ func parseRecords(records [][]byte, sep string) (artifact.Checksums, error) {
 			continue
 		}
 		sum, name, ok := bytes.Cut(rec, []byte(sep))
-		if !ok || len(name) == 0 || !artifact.IsSHA256Hex(string(sum)) {
+		if !ok || !artifact.ValidFileName(string(name)) || !artifact.IsSHA256Hex(string(sum)) {
 			return nil, fmt.Errorf("unexpected checksum output %q", truncate(string(rec), 120))
 		}
 		if _, dup := sums[string(name)]; dup {

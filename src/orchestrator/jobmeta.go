@@ -2,6 +2,8 @@ package orchestrator
 
 import (
 	"fmt"
+	"unicode"
+	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v2"
 
@@ -24,9 +26,16 @@ type LockBefore struct {
 	Release string `yaml:"release"`
 }
 
+// MaxJobMetadata bounds a metadata script's output: a few lines in
+// practice; anything this big is not metadata.
+const MaxJobMetadata = 1 << 20
+
 // ParseJobMetadata parses and validates a metadata script's output.
 func ParseJobMetadata(out []byte) (JobMetadata, error) {
 	var m JobMetadata
+	if len(out) > MaxJobMetadata {
+		return m, fmt.Errorf("job metadata is %d bytes, more than the %d a metadata script may print", len(out), MaxJobMetadata)
+	}
 	if err := yaml.Unmarshal(out, &m); err != nil {
 		return m, fmt.Errorf("failed to unmarshal job metadata: %w", err)
 	}
@@ -34,8 +43,25 @@ func ParseJobMetadata(out []byte) (JobMetadata, error) {
 		if l.JobName == "" || l.Release == "" {
 			return m, fmt.Errorf("both job name and release should be specified for should be locked before")
 		}
+		if !printable(l.JobName) || !printable(l.Release) {
+			return m, fmt.Errorf("job metadata names job %q of release %q in should be locked before: names may not hold control characters or invalid UTF-8", l.JobName, l.Release)
+		}
 	}
 	return m, nil
+}
+
+// printable says whether s is valid UTF-8 without control characters, so
+// it can go into log lines as it is.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			return false
+		}
+	}
+	return true
 }
 
 func refs(ls []LockBefore) []lockorder.Ref {
