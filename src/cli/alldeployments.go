@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/urfave/cli"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/orchestrator"
@@ -64,18 +65,15 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 	printTimestamped(streams, "-------------------------")
 
 	results := make([]deploymentResult, len(names))
-	sem := make(chan struct{}, allDeploymentsConcurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(allDeploymentsConcurrency)
 	for i, name := range names {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			results[i] = deploymentResult{name: name, err: a.runOne(s, c, name, body)}
-		}()
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // every deployment's error is in results
 	return a.summarise(streams, results)
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -27,17 +26,7 @@ EXIT STATUS
    0 when bin/run succeeded everywhere; 1 otherwise.`,
 		Flags: []cli.Flag{dirFlag},
 		Action: func(c *cli.Context) error {
-			if err := requireRoot("run-errand"); err != nil {
-				return err
-			}
-			if c.NArg() != 2 {
-				return errors.New("usage: bbr-lab run-errand DEPLOYMENT JOB")
-			}
-			dir, err := labDirPath(c.String("dir"))
-			if err != nil {
-				return err
-			}
-			lab, err := model.Load(dir)
+			lab, err := loadLab(c, "run-errand", "DEPLOYMENT JOB")
 			if err != nil {
 				return err
 			}

@@ -6,8 +6,11 @@ package main
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/urfave/cli"
+
+	"github.com/bbr-release/bbr/src/lab/model"
 )
 
 func main() {
@@ -46,4 +49,20 @@ func requireRoot(what string) error {
 		return fmt.Errorf("%s must run as root (it uses namespaces, sshd, useradd and sudoers); try: sudo bbr-lab %s", what, what)
 	}
 	return nil
+}
+
+// loadLab is the start of every command on a running lab: root, exactly
+// the arguments usage names, and the lab's description from --dir.
+func loadLab(c *cli.Context, command, usage string) (model.Lab, error) {
+	if err := requireRoot(command); err != nil {
+		return model.Lab{}, err
+	}
+	if c.NArg() != len(strings.Fields(usage)) {
+		return model.Lab{}, fmt.Errorf("usage: bbr-lab %s %s", command, usage)
+	}
+	dir, err := labDirPath(c.String("dir"))
+	if err != nil {
+		return model.Lab{}, err
+	}
+	return model.Load(dir)
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -35,17 +34,7 @@ func operatorKeyCommand() cli.Command {
    bbr-lab down removes the user.`,
 		Flags: []cli.Flag{dirFlag},
 		Action: func(c *cli.Context) error {
-			if err := requireRoot("operator-key"); err != nil {
-				return err
-			}
-			if c.NArg() != 3 {
-				return errors.New("usage: bbr-lab operator-key DEPLOYMENT GROUP/INDEX OUT_DIR")
-			}
-			dir, err := labDirPath(c.String("dir"))
-			if err != nil {
-				return err
-			}
-			lab, err := model.Load(dir)
+			lab, err := loadLab(c, "operator-key", "DEPLOYMENT GROUP/INDEX OUT_DIR")
 			if err != nil {
 				return err
 			}
