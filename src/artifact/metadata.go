@@ -5,7 +5,9 @@
 package artifact
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -148,6 +150,9 @@ func (m Metadata) Files() map[string]Checksums {
 
 func readMetadata(dir string) (Metadata, error) {
 	raw, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return Metadata{}, fmt.Errorf("%s is not a bbr backup: it has no metadata file (give the <deployment>_<timestamp> directory a backup created)", dir)
+	}
 	if err != nil {
 		return Metadata{}, fmt.Errorf("reading artifact metadata: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	"github.com/urfave/cli"
 
+	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/orchestrator"
 )
@@ -88,7 +89,7 @@ func deploymentCommand(s session) cli.Command {
 					if c.Bool("with-manifest") {
 						fmt.Fprintln(streams.Err, "Warning: --with-manifest saves the deployment manifest in the artifact; it contains the deployment's credentials, so store the artifact securely.")
 					}
-					return nil
+					return checkArtifactParent(streams, c)
 				},
 				Action: run(backupCleanupAdvice, func(c *cli.Context) allDeployments {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
@@ -111,7 +112,7 @@ func deploymentCommand(s session) cli.Command {
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
 					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
 				},
-				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
+				Before: func(c *cli.Context) error { return checkRestoreArtifact(streams, c) },
 				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return o.Restore(ctx, orchestrator.RestoreOptions{
 						Deployment:   name,
@@ -138,6 +139,28 @@ func deploymentCommand(s session) cli.Command {
 			},
 		},
 	}
+}
+
+// checkArtifactParent refuses, before anything is contacted, a backup
+// destination that is not an existing directory.
+func checkArtifactParent(streams Streams, c *cli.Context) error {
+	if info, err := os.Stat(artifactParent(c)); err != nil || !info.IsDir() {
+		return exitError(streams, fmt.Errorf("artifact path %s is not a directory: create it, or pass an existing directory with --artifact-path", artifactParent(c)), "")
+	}
+	return nil
+}
+
+// checkRestoreArtifact refuses, before anything is contacted, an artifact
+// that cannot be restored: missing, not a backup, failed or incomplete.
+// Its checksums are verified later, still before anything is locked.
+func checkRestoreArtifact(streams Streams, c *cli.Context) error {
+	if err := requireFlags(c, "artifact-path"); err != nil {
+		return err
+	}
+	if _, err := artifact.Open(c.String("artifact-path")); err != nil {
+		return exitError(streams, err, "")
+	}
+	return nil
 }
 
 // artifactParent is --artifact-path, or the working directory as upstream.

@@ -63,6 +63,7 @@ func directorCommand(s session) cli.Command {
 				Flags: []cli.Flag{
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
 				},
+				Before: func(c *cli.Context) error { return checkArtifactParent(streams, c) },
 				Action: run(backupCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: name, ArtifactParent: artifactParent(c)})
 					return err
@@ -75,7 +76,7 @@ func directorCommand(s session) cli.Command {
 				Flags: []cli.Flag{
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
 				},
-				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
+				Before: func(c *cli.Context) error { return checkRestoreArtifact(streams, c) },
 				Action: run(restoreCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: name, ArtifactPath: c.String("artifact-path")})
 				}),
