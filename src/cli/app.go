@@ -70,6 +70,7 @@ func newApp(s session) *cli.App {
 	app.Commands = []cli.Command{
 		deploymentCommand(s),
 		directorCommand(s),
+		errandCommand(s),
 		{
 			Name:    "help",
 			Aliases: []string{"h"},

@@ -1,0 +1,89 @@
+package cli
+
+import (
+	"context"
+	"time"
+
+	boshlog "github.com/cloudfoundry/bosh-utils/logger"
+	"github.com/urfave/cli"
+
+	"github.com/bbr-release/bbr/src/director"
+	"github.com/bbr-release/bbr/src/errand"
+	"github.com/bbr-release/bbr/src/orchestrator"
+)
+
+// errandCommand is what the release's errand jobs run: `bbr errand backup
+// --config FILE` and `bbr errand restore --config FILE`. Credentials come
+// from the config file (mode 0600 on the VM), never from arguments.
+func errandCommand(s session) cli.Command {
+	sub := func(name, usage string, run func(errand.Runner, context.Context) error) cli.Command {
+		return cli.Command{
+			Name:  name,
+			Usage: usage,
+			Flags: []cli.Flag{cli.StringFlag{Name: "config", Usage: "the errand config file the job template rendered"}},
+			Before: func(c *cli.Context) error {
+				return requireFlags(c, "config")
+			},
+			Action: func(c *cli.Context) error {
+				r, err := newErrandRunner(s, c.String("config"))
+				if err == nil {
+					err = run(r, s.ctx)
+				}
+				if err != nil {
+					return exitError(s.streams, err, "")
+				}
+				return nil
+			},
+		}
+	}
+	return cli.Command{
+		Name:   "errand",
+		Usage:  "Run the BOSH release's backup or restore errand (used by the jobs' bin/run)",
+		Hidden: true,
+		Subcommands: []cli.Command{
+			sub("backup", "Back up the configured deployments, then apply retention", errand.Runner.RunBackup),
+			sub("restore", "Restore the configured deployment from its newest (or the named) backup", errand.Runner.RunRestore),
+		},
+	}
+}
+
+func newErrandRunner(s session, path string) (errand.Runner, error) {
+	cfg, err := errand.LoadConfig(path)
+	if err != nil {
+		return errand.Runner{}, err
+	}
+	logger := boshlog.NewWriterLogger(boshlog.LevelInfo, s.streams.Out)
+	dir, err := director.New(director.Config{
+		URL:          cfg.Director.URL,
+		Client:       cfg.Director.Client,
+		ClientSecret: cfg.Director.ClientSecret,
+		CACert:       cfg.Director.CACert,
+	}, boshlog.NewWriterLogger(boshlog.LevelNone, s.streams.Out))
+	if err != nil {
+		return errand.Runner{}, err
+	}
+	o := &orchestrator.Orchestrator{
+		Director:       dir,
+		Dial:           sshDialer(),
+		Logger:         logger,
+		Version:        s.version,
+		Leftovers:      s.leftovers,
+		Parallelism:    cfg.Parallelism,
+		Now:            time.Now,
+		CleanupTimeout: 10 * time.Minute,
+		ScriptTimeout:  cfg.ScriptTimeoutDuration(),
+	}
+	return errand.Runner{
+		Config: cfg,
+		Backup: func(ctx context.Context, deployment, parent string) (string, error) {
+			return o.Backup(ctx, orchestrator.BackupOptions{Deployment: deployment, ArtifactParent: parent,
+				WithManifest: cfg.WithManifest, UnsafeLockFree: cfg.UnsafeLockFree})
+		},
+		Restore: func(ctx context.Context, deployment, artifactPath string) error {
+			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: deployment, ArtifactPath: artifactPath})
+		},
+		Deployments: dir.Deployments,
+		Out:         s.streams.Out,
+		Now:         time.Now,
+	}, nil
+}

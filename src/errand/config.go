@@ -1,0 +1,153 @@
+// Package errand is what the release's backup and restore errands run: a
+// config file rendered by the job templates, the orchestrator run for each
+// deployment, retention of the newest good backups on the jumpbox's
+// persistent disk, and a summary an operator can read in the errand output.
+package errand
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	yaml "go.yaml.in/yaml/v2"
+)
+
+// Config is the errand's config file (the job templates render it).
+type Config struct {
+	Director struct {
+		URL    string `yaml:"url"`
+		CACert string `yaml:"ca_cert"`
+		// Client and ClientSecret are a UAA client or a basic-auth user
+		// and password, as bbr's --username/--password.
+		Client       string `yaml:"client"`
+		ClientSecret string `yaml:"client_secret"`
+	} `yaml:"director"`
+	// Deployments to back up; AllDeployments backs up every deployment
+	// the Director lists.
+	Deployments    []string `yaml:"deployments"`
+	AllDeployments bool     `yaml:"all_deployments"`
+	// ArtifactDirectory holds one folder per deployment with its backups.
+	ArtifactDirectory string `yaml:"artifact_directory"`
+	// KeepLast is how many good backups per deployment retention keeps;
+	// 0 keeps them all.
+	KeepLast       int  `yaml:"keep_last"`
+	WithManifest   bool `yaml:"with_manifest"`
+	Parallelism    int  `yaml:"parallelism"`
+	ScriptTimeout  int  `yaml:"script_timeout_seconds"`
+	UnsafeLockFree bool `yaml:"unsafe_lock_free"`
+	// Restore names what the restore errand restores.
+	Restore struct {
+		Deployment string `yaml:"deployment"`
+		// Artifact is a backup's directory name; empty means the newest
+		// good backup of the deployment.
+		Artifact string `yaml:"artifact"`
+	} `yaml:"restore"`
+}
+
+// MaxConfig bounds the config file: it is a few lines.
+const MaxConfig = 1 << 20
+
+var deploymentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+
+// ParseConfig parses and validates a config file's content.
+func ParseConfig(raw []byte) (Config, error) {
+	var c Config
+	if len(raw) > MaxConfig {
+		return c, fmt.Errorf("config is %d bytes, more than %d", len(raw), MaxConfig)
+	}
+	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
+		return c, fmt.Errorf("parsing the errand config: %w", err)
+	}
+	if c.ArtifactDirectory == "" {
+		c.ArtifactDirectory = DefaultArtifactDirectory
+	}
+	if c.Parallelism == 0 {
+		c.Parallelism = DefaultParallelism
+	}
+	return c, c.validate()
+}
+
+// LoadConfig reads and parses path.
+func LoadConfig(path string) (Config, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return Config{}, fmt.Errorf("reading the errand config: %w", err)
+	}
+	return ParseConfig(raw)
+}
+
+// Defaults, as the job specs document them.
+const (
+	DefaultArtifactDirectory = "/var/vcap/store/bbr/artifacts"
+	DefaultParallelism       = 20
+)
+
+func (c Config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	if u, err := url.Parse(c.Director.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+		bad("director.url %q: give the Director's https URL, e.g. https://10.0.0.6:25555", c.Director.URL)
+	}
+	if c.Director.Client == "" || c.Director.ClientSecret == "" {
+		bad("director.client and director.client_secret are both required (a UAA client or a Director user)")
+	}
+	if c.Director.CACert != "" && !strings.Contains(c.Director.CACert, "-----BEGIN CERTIFICATE-----") {
+		bad("director.ca_cert must be a PEM certificate")
+	}
+	if c.AllDeployments && len(c.Deployments) > 0 {
+		bad("give either deployments or all_deployments, not both")
+	}
+	for _, d := range c.Deployments {
+		if !deploymentName.MatchString(d) {
+			bad("deployment name %q is not a BOSH deployment name", d)
+		}
+	}
+	if !strings.HasPrefix(c.ArtifactDirectory, "/") {
+		bad("artifact_directory %q must be an absolute path", c.ArtifactDirectory)
+	}
+	if c.KeepLast < 0 {
+		bad("keep_last must be 0 (keep every backup) or more, got %d", c.KeepLast)
+	}
+	if c.Parallelism < 1 || c.Parallelism > 1000 {
+		bad("parallelism must be between 1 and 1000, got %d", c.Parallelism)
+	}
+	if c.ScriptTimeout < 0 {
+		bad("script_timeout_seconds must be 0 (no limit) or more, got %d", c.ScriptTimeout)
+	}
+	if c.UnsafeLockFree && c.AllDeployments {
+		bad("unsafe_lock_free cannot be combined with all_deployments")
+	}
+	if r := c.Restore.Deployment; r != "" && !deploymentName.MatchString(r) {
+		bad("restore.deployment %q is not a BOSH deployment name", r)
+	}
+	if a := c.Restore.Artifact; a != "" && (strings.Contains(a, "/") || a == "." || a == "..") {
+		bad("restore.artifact %q must be a backup's directory name, not a path", a)
+	}
+	return errors.Join(errs...)
+}
+
+// CheckBackup says what is missing for the backup errand.
+func (c Config) CheckBackup() error {
+	if !c.AllDeployments && len(c.Deployments) == 0 {
+		return errors.New("nothing to back up: set deployments (a list) or all_deployments: true")
+	}
+	return nil
+}
+
+// CheckRestore says what is missing for the restore errand: it never
+// guesses which deployment to restore.
+func (c Config) CheckRestore() error {
+	if c.Restore.Deployment == "" {
+		return errors.New("restore.deployment is required: the restore errand restores one named deployment and never guesses")
+	}
+	return nil
+}
+
+// ScriptTimeoutDuration is the script timeout as a duration.
+func (c Config) ScriptTimeoutDuration() time.Duration {
+	return time.Duration(c.ScriptTimeout) * time.Second
+}

@@ -1,0 +1,167 @@
+package errand_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/errand"
+)
+
+const validConfig = `
+director: {url: "https://10.0.0.6:25555", client: admin, client_secret: s3cret}
+deployments: [cf, redis]
+keep_last: 2
+`
+
+var _ = Describe("the errand config", func() {
+	It("applies the documented defaults", func() {
+		c, err := errand.ParseConfig([]byte(validConfig))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.ArtifactDirectory).To(Equal(errand.DefaultArtifactDirectory))
+		Expect(c.Parallelism).To(Equal(errand.DefaultParallelism))
+		Expect(c.CheckBackup()).To(Succeed())
+		Expect(c.CheckRestore()).To(MatchError(ContainSubstring("restore.deployment is required")))
+	})
+
+	DescribeTable("names every mistake and what to do",
+		func(config, want string) {
+			_, err := errand.ParseConfig([]byte(config))
+			Expect(err).To(MatchError(ContainSubstring(want)))
+		},
+		Entry("no URL", `director: {client: a, client_secret: b}`, "give the Director's https URL"),
+		Entry("no credentials", `director: {url: "https://d:25555"}`, "director.client and director.client_secret are both required"),
+		Entry("a CA that is not PEM", `director: {url: "https://d:25555", client: a, client_secret: b, ca_cert: nope}`, "director.ca_cert must be a PEM certificate"),
+		Entry("both lists", `{director: {url: "https://d:25555", client: a, client_secret: b}, deployments: [x], all_deployments: true}`, "not both"),
+		Entry("a bad deployment name", `{director: {url: "https://d:25555", client: a, client_secret: b}, deployments: ["../x"]}`, `deployment name "../x"`),
+		Entry("negative retention", `{director: {url: "https://d:25555", client: a, client_secret: b}, keep_last: -1}`, "keep_last must be 0"),
+		Entry("a relative artifact directory", `{director: {url: "https://d:25555", client: a, client_secret: b}, artifact_directory: rel}`, "must be an absolute path"),
+		Entry("an unknown key (a typo)", `{director: {url: "https://d:25555", client: a, client_secret: b}, keep_lsat: 3}`, "keep_lsat"),
+		Entry("a restore artifact that is a path", `{director: {url: "https://d:25555", client: a, client_secret: b}, restore: {deployment: x, artifact: ../y}}`, "must be a backup's directory name"),
+	)
+})
+
+// backupNamed writes a good backup of dep at stamp under root (what bbr
+// writes), or a failed one.
+func backupNamed(root, dep string, stamp time.Time, good bool) string {
+	dir, err := errand.Store{Root: root}.Dir(dep)
+	Expect(err).NotTo(HaveOccurred())
+	a, err := artifact.Create(dir, dep, stamp)
+	Expect(err).NotTo(HaveOccurred())
+	var failure error
+	if !good {
+		failure = errors.New("drain failed")
+	}
+	Expect(a.Finish(stamp, failure)).To(Succeed())
+	return a.Path
+}
+
+var _ = Describe("the backup errand", func() {
+	var (
+		root    string
+		out     bytes.Buffer
+		clock   time.Time
+		runner  errand.Runner
+		backups []string
+		failing map[string]bool
+	)
+
+	BeforeEach(func() {
+		root = GinkgoT().TempDir()
+		out.Reset()
+		backups, failing = nil, map[string]bool{}
+		clock = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+		cfg, err := errand.ParseConfig([]byte(validConfig + "artifact_directory: " + root + "\n"))
+		Expect(err).NotTo(HaveOccurred())
+		runner = errand.Runner{
+			Config: cfg,
+			Backup: func(_ context.Context, dep, parent string) (string, error) {
+				Expect(parent).To(Equal(filepath.Join(root, dep)))
+				backups = append(backups, dep)
+				clock = clock.Add(time.Minute)
+				path := backupNamed(root, dep, clock, !failing[dep])
+				if failing[dep] {
+					return path, errors.New("Error attempting to run backup for job redis\nmore detail")
+				}
+				return path, nil
+			},
+			Out: &out,
+			Now: func() time.Time { return clock },
+		}
+	})
+
+	It("backs up each deployment, keeps the newest good backups and prints a summary", func() {
+		for i := 0; i < 3; i++ {
+			Expect(runner.RunBackup(context.Background())).To(Succeed())
+		}
+		Expect(backups).To(Equal([]string{"cf", "redis", "cf", "redis", "cf", "redis"}))
+		entries, _ := os.ReadDir(filepath.Join(root, "cf"))
+		Expect(entries).To(HaveLen(2), "keep_last: 2")
+		Expect(entries[1].Name()).To(Equal("cf_20261125T080500Z"), "the newest stays")
+		Expect(out.String()).To(ContainSubstring("Retention: removed " + filepath.Join(root, "cf", "cf_20261125T080100Z")))
+		Expect(out.String()).To(MatchRegexp(`cf\s+ok\s+\S+ B\s+\S+\s+\S+\s+` + filepath.Join(root, "cf", "cf_")))
+	})
+
+	It("fails when a deployment fails, never counts its artifact as a backup, and still backs up the others", func() {
+		Expect(runner.RunBackup(context.Background())).To(Succeed())
+		failing["cf"] = true
+		for i := 0; i < 3; i++ {
+			Expect(runner.RunBackup(context.Background())).To(MatchError("1 of 2 deployments failed: cf"))
+		}
+		Expect(out.String()).To(MatchRegexp(`cf\s+FAILED\s+-\s+\S+\s+-\s+Error attempting to run backup for job redis\n`))
+		newest, err := errand.Store{Root: root}.Newest("cf")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(filepath.Base(newest)).To(Equal("cf_20261125T080100Z"), "the only good one, kept although keep_last is 2 and newer failed ones exist")
+		entries, _ := os.ReadDir(filepath.Join(root, "redis"))
+		Expect(entries).To(HaveLen(2))
+
+		failing["cf"] = false
+		Expect(runner.RunBackup(context.Background())).To(Succeed())
+		entries, _ = os.ReadDir(filepath.Join(root, "cf"))
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		Expect(names).To(Equal([]string{"cf_20261125T080100Z", "cf_20261125T080900Z"}), "failed backups older than the newest good one are removed")
+	})
+
+	It("backs up every deployment the Director lists with all_deployments", func() {
+		runner.Config.Deployments, runner.Config.AllDeployments = nil, true
+		runner.Deployments = func(context.Context) ([]string, error) { return []string{"a", "b", "c"}, nil }
+		Expect(runner.RunBackup(context.Background())).To(Succeed())
+		Expect(backups).To(Equal([]string{"a", "b", "c"}))
+	})
+})
+
+var _ = Describe("the restore errand", func() {
+	It("restores the newest good backup, or the named one, and refuses without a deployment", func() {
+		root := GinkgoT().TempDir()
+		day := time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+		first := backupNamed(root, "cf", day, true)
+		newest := backupNamed(root, "cf", day.Add(time.Hour), true)
+		backupNamed(root, "cf", day.Add(2*time.Hour), false)
+		var restored []string
+		r := errand.Runner{
+			Config:  errand.Config{ArtifactDirectory: root},
+			Restore: func(_ context.Context, dep, path string) error { restored = append(restored, dep+" "+path); return nil },
+			Out:     GinkgoWriter,
+			Now:     time.Now,
+		}
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("never guesses")))
+		r.Config.Restore.Deployment = "cf"
+		Expect(r.RunRestore(context.Background())).To(Succeed())
+		r.Config.Restore.Artifact = filepath.Base(first)
+		Expect(r.RunRestore(context.Background())).To(Succeed())
+		Expect(restored).To(Equal([]string{"cf " + newest, "cf " + first}))
+		r.Config.Restore.Deployment = "redis"
+		r.Config.Restore.Artifact = ""
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("no good backup of redis")))
+	})
+})

@@ -1,0 +1,111 @@
+package errand
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// Store is the errand's artifact directory: one folder per deployment,
+// holding that deployment's backups as bbr names them
+// (<deployment>_<timestamp>, or with .failed / .in-progress when they are
+// not good).
+type Store struct{ Root string }
+
+// Dir is the deployment's folder (created 0700 when missing).
+func (s Store) Dir(deployment string) (string, error) {
+	dir := filepath.Join(s.Root, deployment)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("creating the artifact folder of %s: %w", deployment, err)
+	}
+	return dir, nil
+}
+
+var backupName = regexp.MustCompile(`_(\d{8}T\d{6}Z)(\.failed|\.in-progress)?$`)
+
+type stored struct {
+	path, stamp string
+	good        bool
+}
+
+// list returns the deployment's backups, newest first. A backup is good
+// only under its final name and when bbr can open it (metadata valid, no
+// FAILED marker).
+func (s Store) list(deployment string) ([]stored, error) {
+	dir := filepath.Join(s.Root, deployment)
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing the backups of %s: %w", deployment, err)
+	}
+	var out []stored
+	for _, e := range entries {
+		m := backupName.FindStringSubmatch(e.Name())
+		if !e.IsDir() || m == nil || !strings.HasPrefix(e.Name(), deployment+"_") {
+			continue
+		}
+		b := stored{path: filepath.Join(dir, e.Name()), stamp: m[1]}
+		if m[2] == "" {
+			_, err := artifact.Open(b.path)
+			b.good = err == nil
+		}
+		out = append(out, b)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].stamp > out[j].stamp })
+	return out, nil
+}
+
+// Newest returns the newest good backup of the deployment.
+func (s Store) Newest(deployment string) (string, error) {
+	all, err := s.list(deployment)
+	if err != nil {
+		return "", err
+	}
+	for _, b := range all {
+		if b.good {
+			return b.path, nil
+		}
+	}
+	return "", fmt.Errorf("no good backup of %s under %s", deployment, filepath.Join(s.Root, deployment))
+}
+
+// Prune keeps the newest keep good backups of the deployment (all when
+// keep is 0) and removes the older ones, and every failed or unfinished
+// backup older than the newest good one. Failed backups never count
+// toward keep. It returns what it removed.
+func (s Store) Prune(deployment string, keep int) ([]string, error) {
+	all, err := s.list(deployment)
+	if err != nil {
+		return nil, err
+	}
+	var removed []string
+	var errs []error
+	goodSeen := 0
+	for _, b := range all {
+		drop := false
+		if b.good {
+			goodSeen++
+			drop = keep > 0 && goodSeen > keep
+		} else {
+			drop = goodSeen > 0 // a newer good backup exists
+		}
+		if !drop {
+			continue
+		}
+		if err := os.RemoveAll(b.path); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", b.path, err))
+			continue
+		}
+		removed = append(removed, b.path)
+	}
+	return removed, errors.Join(errs...)
+}
