@@ -67,7 +67,7 @@ func ReadSpec(dir string) (Spec, error) {
 
 // Render renders every template of the job in dir into dst (the job's
 // /var/vcap/jobs/<name>), with the manifest's properties. Files under bin/
-// are made executable, as the agent does.
+// are made executable (0755), the others 0640.
 func Render(dir, dst string, inst Instance, properties map[string]any) error {
 	spec, err := ReadSpec(dir)
 	if err != nil {
@@ -93,7 +93,9 @@ func Render(dir, dst string, inst Instance, properties map[string]any) error {
 		if err := renderer.Render(filepath.Join(dir, "templates", src), out, ctx); err != nil {
 			return fmt.Errorf("rendering %s of job %s: %w", src, spec.Name, err)
 		}
-		mode := os.FileMode(0o644)
+		// Rendered config often holds credentials: not world-readable,
+		// as the agent renders it.
+		mode := os.FileMode(0o640)
 		if filepath.Base(filepath.Dir(out)) == "bin" {
 			mode = 0o755
 		}
