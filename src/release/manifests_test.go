@@ -1,0 +1,132 @@
+package release
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/bbr-release/bbr/src/errand"
+	"github.com/bbr-release/bbr/src/lab/jobrender"
+)
+
+// boshCLI is the real bosh CLI scripts/test builds into BBR_TEST_BIN.
+func boshCLI() string {
+	bin := os.Getenv("BBR_TEST_BIN")
+	if bin == "" {
+		Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")
+	}
+	path := filepath.Join(bin, "bosh")
+	Expect(path).To(BeAnExistingFile(), "scripts/test builds the bosh CLI into BBR_TEST_BIN")
+	return path
+}
+
+// Every manifest and ops-file combination interpolates with exactly the
+// variables it declares (bosh int --var-errs --var-errs-unused), and the
+// errand jobs' properties it produces render into a config the errand
+// accepts.
+var _ = Describe("manifests and ops-files", func() {
+	base := map[string]any{
+		"director_url":       "https://10.0.0.6:25555",
+		"director_ca_cert":   "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n",
+		"bbr_client":         "admin",
+		"bbr_client_secret":  "secret",
+		"deployments":        []string{"cf", "redis"},
+		"restore_deployment": "cf",
+	}
+	standalone := map[string]any{"deployment_name": "bbr", "az": "z1", "vm_type": "default", "persistent_disk_type": "10GB", "network": "default"}
+
+	DescribeTable("interpolate and render",
+		func(manifest string, ops []string, check func(backup, restore errand.Config)) {
+			root := repoRoot()
+			vars := map[string]any{}
+			for k, v := range base {
+				vars[k] = v
+			}
+			if manifest == "manifests/bbr.yml" {
+				for k, v := range standalone {
+					vars[k] = v
+				}
+			}
+			if slices.Contains(ops, "uaa-client") {
+				delete(vars, "bbr_client")
+				delete(vars, "bbr_client_secret")
+				vars["bbr_uaa_client"], vars["bbr_uaa_client_secret"] = "bbr-uaa", "uaa-secret"
+			}
+			if slices.Contains(ops, "all-deployments") {
+				delete(vars, "deployments")
+			}
+			if slices.Contains(ops, "retention") {
+				vars["keep_last"] = 3
+			}
+			raw, err := yaml.Marshal(vars)
+			Expect(err).NotTo(HaveOccurred())
+			varsFile := filepath.Join(GinkgoT().TempDir(), "vars.yml")
+			Expect(os.WriteFile(varsFile, raw, 0o600)).To(Succeed())
+
+			args := []string{"int", filepath.Join(root, manifest), "--vars-file", varsFile, "--var-errs", "--var-errs-unused"}
+			for _, o := range ops {
+				args = append(args, "-o", filepath.Join(root, "manifests", "ops", o+".yml"))
+			}
+			out, err := exec.Command(boshCLI(), args...).CombinedOutput()
+			Expect(err).NotTo(HaveOccurred(), "bosh %s:\n%s", strings.Join(args, " "), out)
+
+			var m struct {
+				Releases       []struct{ Name string } `yaml:"releases"`
+				InstanceGroups []struct {
+					Name string `yaml:"name"`
+					Jobs []struct {
+						Name       string         `yaml:"name"`
+						Release    string         `yaml:"release"`
+						Properties map[string]any `yaml:"properties"`
+					} `yaml:"jobs"`
+				} `yaml:"instance_groups"`
+			}
+			Expect(yaml.Unmarshal(out, &m)).To(Succeed())
+			Expect(m.Releases).To(ContainElement(HaveField("Name", "bbr")))
+			configs := map[string]errand.Config{}
+			for _, g := range m.InstanceGroups {
+				for _, j := range g.Jobs {
+					if j.Release != "bbr" {
+						continue
+					}
+					Expect(g.Name).To(Equal("jumpbox"))
+					dst := GinkgoT().TempDir()
+					inst := jobrender.Instance{Deployment: "d", Group: g.Name, ID: "id", IP: "10.0.0.5", Bootstrap: true}
+					Expect(jobrender.Render(filepath.Join(root, "jobs", j.Name), dst, inst, j.Properties)).To(Succeed())
+					cfg, err := errand.LoadConfig(filepath.Join(dst, "config", "config.yml"))
+					Expect(err).NotTo(HaveOccurred())
+					configs[j.Name] = cfg
+				}
+			}
+			Expect(configs).To(HaveKey("backup"))
+			Expect(configs).To(HaveKey("restore"))
+			Expect(configs["restore"].CheckRestore()).To(Succeed())
+			Expect(configs["backup"].CheckBackup()).To(Succeed())
+			check(configs["backup"], configs["restore"])
+		},
+		Entry("standalone", "manifests/bbr.yml", nil, func(b, r errand.Config) {
+			Expect(b.Deployments).To(Equal([]string{"cf", "redis"}))
+			Expect(b.KeepLast).To(Equal(7))
+			Expect(r.Restore.Deployment).To(Equal("cf"))
+		}),
+		Entry("standalone, UAA client, all deployments, retention", "manifests/bbr.yml", []string{"uaa-client", "all-deployments", "retention"}, func(b, r errand.Config) {
+			Expect(b.Director.Client).To(Equal("bbr-uaa"))
+			Expect(r.Director.ClientSecret).To(Equal("uaa-secret"))
+			Expect(b.AllDeployments).To(BeTrue())
+			Expect(b.KeepLast).To(Equal(3))
+		}),
+		Entry("colocated on jumpbox-deployment", "src/release/testdata/jumpbox.yml", []string{"colocate-on-jumpbox"}, func(b, r errand.Config) {
+			Expect(b.Director.URL).To(Equal("https://10.0.0.6:25555"))
+		}),
+		Entry("colocated, UAA client, all deployments, retention", "src/release/testdata/jumpbox.yml", []string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention"}, func(b, r errand.Config) {
+			Expect(b.AllDeployments).To(BeTrue())
+			Expect(b.Director.Client).To(Equal("bbr-uaa"))
+		}),
+	)
+})
