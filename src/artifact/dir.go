@@ -212,8 +212,8 @@ func firstLine(s string) string {
 func (d *Dir) RecordLockWindow(locked, unlocked time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.meta.BackupActivity.LockStartTime = locked.Format(TimeFormat)
-	d.meta.BackupActivity.UnlockFinishTime = unlocked.Format(TimeFormat)
+	d.meta.BackupActivity.LockStartTime = locked.UTC().Format(LockTimeFormat)
+	d.meta.BackupActivity.UnlockFinishTime = unlocked.UTC().Format(LockTimeFormat)
 	return d.save()
 }
 

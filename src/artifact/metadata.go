@@ -23,6 +23,10 @@ const (
 	ManifestFile = "manifest.yml"
 	// TimeFormat is the format of backup_activity times (local time zone).
 	TimeFormat = "2006/01/02 15:04:05 MST"
+	// LockTimeFormat is for the lock window keys, which are ours (upstream
+	// ignores them): milliseconds, since a lock window is often shorter
+	// than a second.
+	LockTimeFormat = "2006-01-02T15:04:05.000Z07:00"
 	// DirTimeFormat is the UTC timestamp suffix of an artifact directory.
 	DirTimeFormat = "20060102T150405Z"
 )

@@ -117,8 +117,8 @@ func describe(path string) (int64, time.Duration) {
 	var window time.Duration
 	if a, err := artifact.Open(path); err == nil {
 		act := a.Metadata().BackupActivity
-		from, err1 := time.Parse(artifact.TimeFormat, act.LockStartTime)
-		to, err2 := time.Parse(artifact.TimeFormat, act.UnlockFinishTime)
+		from, err1 := time.Parse(artifact.LockTimeFormat, act.LockStartTime)
+		to, err2 := time.Parse(artifact.LockTimeFormat, act.UnlockFinishTime)
 		if err1 == nil && err2 == nil {
 			window = to.Sub(from)
 		}

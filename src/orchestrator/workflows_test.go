@@ -66,8 +66,8 @@ var _ = Describe("Workflows", func() {
 			Expect(files).To(HaveKey("redis-0-redis.tar"))
 			Expect(files["redis-1-redis.tar"]).To(HaveKey("./sub dir/with space"))
 			Expect(art.Metadata().BackupActivity.FinishTime).To(Equal("2026/11/25 03:23:27 UTC"))
-			Expect(art.Metadata().BackupActivity.LockStartTime).To(Equal("2026/11/25 03:23:27 UTC"))
-			Expect(art.Metadata().BackupActivity.UnlockFinishTime).To(Equal("2026/11/25 03:23:27 UTC"))
+			Expect(art.Metadata().BackupActivity.LockStartTime).To(Equal("2026-11-25T03:23:27.000Z"))
+			Expect(art.Metadata().BackupActivity.UnlockFinishTime).To(Equal("2026-11-25T03:23:27.000Z"))
 		})
 
 		It("locks, backs up, unlocks in that order, then cleans up every instance", func() {

@@ -145,7 +145,50 @@ func prepareLab(o upOptions, dir, self string) ([]plannedDeployment, *pki.CA, st
 	if err != nil {
 		return nil, nil, "", err
 	}
+	labVariables(plans, map[string]string{
+		"((lab_director_url))":           "https://" + o.DirectorAddress,
+		"((lab_director_ca_cert))":       string(ca.CertPEM()),
+		"((lab_director_client))":        "admin",
+		"((lab_director_client_secret))": secret,
+	})
 	return plans, ca, secret, ensureVarVcap(dir)
+}
+
+// labVariables stands in for the Director's config server: a job property
+// whose whole value is one of vars' names (e.g. "((lab_director_url))")
+// gets the lab's value, which exists only once up has made it. This is how
+// a deployment in the lab (a jumpbox with bbr's errands) points at the
+// lab's own Director.
+func labVariables(plans []plannedDeployment, vars map[string]string) {
+	var resolve func(v any) any
+	resolve = func(v any) any {
+		switch t := v.(type) {
+		case string:
+			if val, ok := vars[t]; ok {
+				return val
+			}
+		case map[string]any:
+			for k, e := range t {
+				t[k] = resolve(e)
+			}
+		case map[any]any:
+			for k, e := range t {
+				t[k] = resolve(e)
+			}
+		case []any:
+			for i, e := range t {
+				t[i] = resolve(e)
+			}
+		}
+		return v
+	}
+	for _, p := range plans {
+		for _, spec := range p.Specs {
+			for _, job := range spec.Jobs {
+				resolve(job.Properties)
+			}
+		}
+	}
 }
 
 func checkUpOptions(o upOptions) error {

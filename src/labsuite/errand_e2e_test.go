@@ -1,0 +1,111 @@
+package labsuite_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// writeJumpboxDeployment makes a lab deployment from the release's own
+// manifest: jumpbox-deployment's jumpbox (stand-in) with
+// manifests/ops/colocate-on-jumpbox.yml, interpolated by the real bosh CLI,
+// and the release's jobs and the built bbr as its package.
+func writeJumpboxDeployment(root string, vars map[string]any) string {
+	dir := filepath.Join(GinkgoT().TempDir(), "jumpbox")
+	raw, err := yaml.Marshal(vars)
+	Expect(err).NotTo(HaveOccurred())
+	varsFile := filepath.Join(GinkgoT().TempDir(), "vars.yml")
+	Expect(os.WriteFile(varsFile, raw, 0o600)).To(Succeed())
+	manifest := runIn("", nil, boshBin, "int", filepath.Join(root, "src", "release", "testdata", "jumpbox.yml"),
+		"-o", filepath.Join(root, "manifests", "ops", "colocate-on-jumpbox.yml"), "--vars-file", varsFile, "--var-errs", "--var-errs-unused").expectSuccess().out
+	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+	Expect(os.WriteFile(filepath.Join(dir, "manifest.yml"), []byte(manifest), 0o644)).To(Succeed())
+	for _, job := range []string{"backup", "restore"} {
+		Expect(copyTree(filepath.Join(root, "jobs", job), filepath.Join(dir, "releases", "bbr", "jobs", job))).To(Succeed())
+	}
+	pkg := filepath.Join(dir, "releases", "bbr", "packages", "bbr", "bin")
+	Expect(os.MkdirAll(pkg, 0o755)).To(Succeed())
+	raw, err = os.ReadFile(bbrBin)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(os.WriteFile(filepath.Join(pkg, "bbr"), raw, 0o755)).To(Succeed())
+	// The jumpbox's own job (os-conf's user_add) as a lab job.
+	Expect(os.MkdirAll(filepath.Join(dir, "releases", "os-conf", "jobs", "user_add", "bin"), 0o755)).To(Succeed())
+	return dir
+}
+
+func copyTree(src, dst string) error {
+	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if info.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), raw, info.Mode())
+	})
+}
+
+var _ = Describe("the backup and restore errands on a jumpbox", Ordered, func() {
+	var jumpbox string // the jumpbox instance's /var/vcap
+
+	BeforeAll(func() {
+		if boshBin == "" {
+			Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")
+		}
+		root, err := filepath.Abs(filepath.Join("..", ".."))
+		Expect(err).NotTo(HaveOccurred())
+		small := writeDeployment("small", 1, map[string]string{
+			"backup":  `cp /var/vcap/store/data "${BBR_ARTIFACT_DIRECTORY}data"`,
+			"restore": `cp "${BBR_ARTIFACT_DIRECTORY}data" /var/vcap/store/data`,
+		})
+		// The lab resolves ((lab_director_*)) as a config server would:
+		// the jumpbox's errands talk to the lab's own Director.
+		vars := map[string]any{
+			"director_url": "((lab_director_url))", "director_ca_cert": "((lab_director_ca_cert))",
+			"bbr_client": "((lab_director_client))", "bbr_client_secret": "((lab_director_client_secret))",
+			"deployments": []string{"sample", "small"}, "restore_deployment": "sample",
+		}
+		labUp("basic", "sample", small, writeJumpboxDeployment(root, vars))
+		jumpbox = instance("jumpbox", "jumpbox", 0).Root
+	})
+
+	It("backs up both siblings onto the jumpbox's disk, then restores one with its data", func() {
+		redis0 := instance("sample", "redis", 0)
+		for k := 0; k < 20; k++ {
+			redis(redis0, fmt.Sprintf("SET errand-key-%d value-%d", k, k))
+		}
+		Expect(os.WriteFile(filepath.Join(instance("small", "worker", 0).Root, "store", "data"), []byte("small data\n"), 0o644)).To(Succeed())
+
+		r := run(labBin, "run-errand", "--dir", labDir, "jumpbox", "backup").expectSuccess()
+		Expect(r.out).To(MatchRegexp(`sample\s+ok\s+`))
+		Expect(r.out).To(MatchRegexp(`small\s+ok\s+`))
+		for _, dep := range []string{"sample", "small"} {
+			arts, _ := filepath.Glob(filepath.Join(jumpbox, "store", "bbr", "artifacts", dep, dep+"_*Z"))
+			Expect(arts).To(HaveLen(1), dep)
+			a, err := artifact.Open(arts[0])
+			Expect(err).NotTo(HaveOccurred())
+			Expect(a.Verify()).To(Succeed())
+		}
+		Expect(filepath.Join(jumpbox, "sys", "log", "backup", "backup.log")).To(BeAnExistingFile())
+		Expect(labUsers()).To(BeEmpty())
+
+		redis(redis0, "FLUSHALL")
+		Expect(redis(redis0, "DBSIZE")).To(Equal("0"))
+		r = run(labBin, "run-errand", "--dir", labDir, "jumpbox", "restore").expectSuccess()
+		Expect(r.out).To(ContainSubstring("Restored sample from " + "/var/vcap/store/bbr/artifacts/sample/sample_"))
+		Expect(redis(redis0, "GET errand-key-7")).To(Equal("value-7"))
+		Expect(labUsers()).To(BeEmpty())
+		Expect(stagingLeft("sample")).To(BeEmpty())
+	})
+})
