@@ -21,6 +21,8 @@ const (
 	restoreCleanupAdvice = "It is recommended that you run `bbr restore-cleanup` to ensure that any temp files are cleaned up and all jobs are unlocked."
 )
 
+const allDeploymentsUnsupported = "--all-deployments is supported only for pre-backup-check, backup and backup-cleanup: name the deployment with --deployment."
+
 // body is one subcommand's work on one deployment; it returns the raw
 // workflow error, which the caller turns into output and an exit code.
 type body = func(c *cli.Context, o *orchestrator.Orchestrator, name string) error
@@ -34,7 +36,7 @@ func deploymentCommand(s session) cli.Command {
 			parent := c.Parent()
 			if parent.Bool("all-deployments") {
 				if all == nil {
-					return cli.NewExitError("--all-deployments is supported only for pre-backup-check, backup and backup-cleanup: name the deployment with --deployment.", 1)
+					return cli.NewExitError(allDeploymentsUnsupported, 1)
 				}
 				return all(c).runAll(s, parent, func(o *orchestrator.Orchestrator, name string) error {
 					return b(c, o, name)
@@ -112,7 +114,12 @@ func deploymentCommand(s session) cli.Command {
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
 					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
 				},
-				Before: func(c *cli.Context) error { return checkRestoreArtifact(streams, c) },
+				Before: func(c *cli.Context) error {
+					if c.Parent().Bool("all-deployments") {
+						return cli.NewExitError(allDeploymentsUnsupported, 1)
+					}
+					return checkRestoreArtifact(streams, c)
+				},
 				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return o.Restore(ctx, orchestrator.RestoreOptions{
 						Deployment:   name,
