@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 
 	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
@@ -174,7 +176,7 @@ func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKe
 		}
 		res, err := dep.SetUpSSH(boshdir.NewAllOrInstanceGroupOrInstanceSlug(group, ""), boshdir.SSHOpts{Username: user, PublicKey: publicKey})
 		if err != nil {
-			return nil, fmt.Errorf("setting up ssh on %s: %w", group, err)
+			return nil, fmt.Errorf("setting up ssh on %s: %w", group, c.taskError(err))
 		}
 		hosts := make([]SSHHost, 0, len(res.Hosts))
 		for _, h := range res.Hosts {
@@ -197,6 +199,23 @@ func (c *Client) CleanUpSSH(ctx context.Context, deployment, group, id, user str
 		return struct{}{}, nil
 	})
 	return err
+}
+
+// failedTask is how bosh-cli reports a task that ended in error.
+var failedTask = regexp.MustCompile(`Expected task '(\d+)' to succeed`)
+
+// taskError adds a failed task's own message to bosh-cli's "Expected task
+// 'N' to succeed but state is 'error'", as `bosh task N` would show it.
+func (c *Client) taskError(err error) error {
+	m := failedTask.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	id, _ := strconv.Atoi(m[1])
+	if t, ferr := c.dir.FindTask(id); ferr == nil && t.Result() != "" {
+		return fmt.Errorf("%w: %s (see `bosh task %d`)", err, t.Result(), id)
+	}
+	return fmt.Errorf("%w (see `bosh task %d`)", err, id)
 }
 
 // call runs a blocking bosh-cli call so that the caller can stop waiting

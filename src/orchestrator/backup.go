@@ -47,10 +47,17 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	if err != nil {
 		return "", err
 	}
-	// The artifact gets its final name only if the whole backup succeeded;
-	// otherwise it is renamed <name>.failed, with the reason inside.
+	// The artifact gets its final name only if every file was drained and
+	// verified; otherwise it is renamed <name>.failed, with the reason
+	// inside. A failed unlock after a complete drain leaves a good backup
+	// (and exit bit 8), as upstream.
+	drained := false
 	defer func() {
-		if ferr := art.Finish(o.Now(), err); ferr != nil {
+		failure := err
+		if drained {
+			failure = nil
+		}
+		if ferr := art.Finish(o.Now(), failure); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
 		artifactPath = art.Path
@@ -82,6 +89,7 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		o.Logger.Info("bbr", "Failed to create backup of %s on %v, failed during drain step\n", d.Name, o.Now())
 		return art.Path, errors.Join(unlockErr, adviseCleanup(err))
 	}
+	drained = true
 	o.Logger.Info("bbr", "Backup created of %s on %v\n", d.Name, o.Now())
 	return art.Path, unlockErr
 }

@@ -254,14 +254,24 @@ func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unco
 			return err // director mode: the operator's own user stays
 		}
 		if sshErr := o.Director.CleanUpSSH(ctx, d.Name, inst.Group, inst.ID, d.sshUser); sshErr != nil {
-			err = errors.Join(err, sshErr)
+			err = errors.Join(err, userLeft(d.Name, d.sshUser, inst.Group+"/"+inst.ID, sshErr))
 		}
 		return err
 	})}
 	for _, h := range unconnected {
-		errs = append(errs, o.Director.CleanUpSSH(ctx, d.Name, h.Group, h.IndexOrID, d.sshUser))
+		if err := o.Director.CleanUpSSH(ctx, d.Name, h.Group, h.IndexOrID, d.sshUser); err != nil {
+			errs = append(errs, userLeft(d.Name, d.sshUser, h.Group+"/"+h.IndexOrID, err))
+		}
 	}
 	return cleanupError(errors.Join(errs...))
+}
+
+// userLeft says which SSH user a failed Director cleanup may have left,
+// and where: backup-cleanup makes and removes a user of its own, so the
+// operator needs the name to remove this one.
+func userLeft(deployment, user, instance string, err error) error {
+	return fmt.Errorf("SSH user %s may be left on %s (the Director did not remove it; remove it with `bosh -d %s ssh %s -c 'sudo userdel -r %s'` or recreate the instance): %w",
+		user, instance, deployment, instance, user, err)
 }
 
 func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []director.SSHHost {

@@ -113,6 +113,7 @@ var _ = Describe("Workflows", func() {
 			path, err := backup()
 			Expect(orchestrator.ExitCode(err)).To(Equal(8))
 			Expect(orchestrator.CleanupAdvised(err)).To(BeTrue())
+			Expect(filepath.Base(path)).To(Equal("dep_20261125T032327Z"), "the drained backup is good")
 			Expect(filepath.Join(path, "redis-1-redis.tar")).To(BeAnExistingFile())
 		})
 

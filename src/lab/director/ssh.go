@@ -71,6 +71,9 @@ func (s *Server) ssh(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, codeValidation, fmt.Sprintf("Unknown ssh command '%s'", req.Command))
 		return
 	}
+	if s.injectSSHFault(w, r, d.Name, req) {
+		return
+	}
 	t := s.tasks.start(s.taskMeta(r, "ssh: "+req.Command+":"+targetString(req.Target), d.Name), func(ctx context.Context, t *task) (string, []byte, error) {
 		return s.runSSH(ctx, t, d, req)
 	})
