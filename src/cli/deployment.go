@@ -281,17 +281,23 @@ func newDeploymentOrchestrator(c *cli.Context, s session, logger boshlog.Logger)
 	if err != nil {
 		return nil, err
 	}
+	return s.orchestrator(dir, logger, c.Int("parallelism"), c.Duration("script-timeout")), nil
+}
+
+// orchestrator is the workflows against a Director, as every command of
+// this process (deployment, errand) sets them up.
+func (s session) orchestrator(dir orchestrator.Director, logger boshlog.Logger, parallelism int, scriptTimeout time.Duration) *orchestrator.Orchestrator {
 	return &orchestrator.Orchestrator{
 		Director:       dir,
 		Dial:           sshDialer(),
 		Logger:         logger,
 		Version:        s.version,
 		Leftovers:      s.leftovers,
-		Parallelism:    c.Int("parallelism"),
+		Parallelism:    parallelism,
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,
-		ScriptTimeout:  c.Duration("script-timeout"),
-	}, nil
+		ScriptTimeout:  scriptTimeout,
+	}
 }
 
 // readCACert accepts a path or the PEM itself, as upstream does.

@@ -53,26 +53,17 @@ func newErrandRunner(s session, path string) (errand.Runner, error) {
 		return errand.Runner{}, err
 	}
 	logger := boshlog.NewWriterLogger(boshlog.LevelInfo, s.streams.Out)
+	id, secret := cfg.Director.Credentials()
 	dir, err := director.New(director.Config{
 		URL:          cfg.Director.URL,
-		Client:       cfg.Director.Client,
-		ClientSecret: cfg.Director.ClientSecret,
+		Client:       id,
+		ClientSecret: secret,
 		CACert:       cfg.Director.CACert,
 	}, boshlog.NewWriterLogger(boshlog.LevelNone, s.streams.Out))
 	if err != nil {
 		return errand.Runner{}, err
 	}
-	o := &orchestrator.Orchestrator{
-		Director:       dir,
-		Dial:           sshDialer(),
-		Logger:         logger,
-		Version:        s.version,
-		Leftovers:      s.leftovers,
-		Parallelism:    cfg.Parallelism,
-		Now:            time.Now,
-		CleanupTimeout: 10 * time.Minute,
-		ScriptTimeout:  cfg.ScriptTimeoutDuration(),
-	}
+	o := s.orchestrator(dir, logger, cfg.Parallelism, cfg.ScriptTimeoutDuration())
 	return errand.Runner{
 		Config: cfg,
 		Backup: func(ctx context.Context, deployment, parent string) (string, error) {

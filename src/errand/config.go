@@ -7,9 +7,11 @@ package errand
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -18,14 +20,7 @@ import (
 
 // Config is the errand's config file (the job templates render it).
 type Config struct {
-	Director struct {
-		URL    string `yaml:"url"`
-		CACert string `yaml:"ca_cert"`
-		// Client and ClientSecret are a UAA client or a basic-auth user
-		// and password, as bbr's --username/--password.
-		Client       string `yaml:"client"`
-		ClientSecret string `yaml:"client_secret"`
-	} `yaml:"director"`
+	Director Director `yaml:"director"`
 	// Deployments to back up; AllDeployments backs up every deployment
 	// the Director lists.
 	Deployments    []string `yaml:"deployments"`
@@ -48,6 +43,31 @@ type Config struct {
 	} `yaml:"restore"`
 }
 
+// Director says how to reach and authenticate to the BOSH Director. Give
+// one pair of credentials: Client and ClientSecret (a UAA client), or
+// Username and Password (a Director user, basic auth). Either pair is
+// passed to bbr as its --username/--password are: the Director's /info
+// decides whether it is used for basic auth or as UAA client credentials.
+type Director struct {
+	// URL is the Director's address; a bare host or host:port gets
+	// https:// and the default port 25555, as the bosh CLI does.
+	URL          string `yaml:"url"`
+	CACert       string `yaml:"ca_cert"`
+	Client       string `yaml:"client"`
+	ClientSecret string `yaml:"client_secret"`
+	Username     string `yaml:"username"`
+	Password     string `yaml:"password"`
+}
+
+// Credentials returns the configured pair (client or user) as bbr's
+// --username and --password.
+func (d Director) Credentials() (id, secret string) {
+	if d.Username != "" || d.Password != "" {
+		return d.Username, d.Password
+	}
+	return d.Client, d.ClientSecret
+}
+
 // MaxConfig bounds the config file: it is a few lines.
 const MaxConfig = 1 << 20
 
@@ -67,6 +87,9 @@ func ParseConfig(raw []byte) (Config, error) {
 	}
 	if c.Parallelism == 0 {
 		c.Parallelism = DefaultParallelism
+	}
+	if u, ok := normalizeDirectorURL(c.Director.URL); ok {
+		c.Director.URL = u
 	}
 	return c, c.validate()
 }
@@ -89,11 +112,11 @@ const (
 func (c Config) validate() error {
 	var errs []error
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	if u, err := url.Parse(c.Director.URL); err != nil || u.Scheme != "https" || u.Host == "" {
+	if _, ok := normalizeDirectorURL(c.Director.URL); !ok {
 		bad("director.url %q: give the Director's https URL, e.g. https://10.0.0.6:25555", c.Director.URL)
 	}
-	if c.Director.Client == "" || c.Director.ClientSecret == "" {
-		bad("director.client and director.client_secret are both required (a UAA client or a Director user)")
+	if err := c.Director.checkCredentials(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Director.CACert != "" && !strings.Contains(c.Director.CACert, "-----BEGIN CERTIFICATE-----") {
 		bad("director.ca_cert must be a PEM certificate")
@@ -101,10 +124,18 @@ func (c Config) validate() error {
 	if c.AllDeployments && len(c.Deployments) > 0 {
 		bad("give either deployments or all_deployments, not both")
 	}
+	var badNames []string
 	for _, d := range c.Deployments {
 		if !deploymentName.MatchString(d) {
-			bad("deployment name %q is not a BOSH deployment name", d)
+			badNames = append(badNames, fmt.Sprintf("%q", d))
 		}
+	}
+	if n := len(badNames); n > 0 {
+		more := ""
+		if n > 5 {
+			badNames, more = badNames[:5], fmt.Sprintf(" and %d more", n-5)
+		}
+		bad("deployment name %s%s: not a BOSH deployment name (letters, digits, '.', '_', '-')", strings.Join(badNames, ", "), more)
 	}
 	if !strings.HasPrefix(c.ArtifactDirectory, "/") {
 		bad("artifact_directory %q must be an absolute path", c.ArtifactDirectory)
@@ -128,6 +159,46 @@ func (c Config) validate() error {
 		bad("restore.artifact %q must be a backup's directory name, not a path", a)
 	}
 	return errors.Join(errs...)
+}
+
+func (d Director) checkCredentials() error {
+	client := d.Client != "" || d.ClientSecret != ""
+	user := d.Username != "" || d.Password != ""
+	switch {
+	case client && user:
+		return errors.New("give either director.client and director.client_secret (a UAA client) or director.username and director.password (a Director user), not both")
+	case !client && !user:
+		return errors.New("no Director credentials: set director.client and director.client_secret (a UAA client), or director.username and director.password (a Director user)")
+	case client && (d.Client == "" || d.ClientSecret == ""):
+		return errors.New("director.client and director.client_secret are both required (a UAA client and its secret)")
+	case user && (d.Username == "" || d.Password == ""):
+		return errors.New("director.username and director.password are both required (a Director user and its password)")
+	}
+	return nil
+}
+
+// normalizeDirectorURL accepts what the bosh CLI accepts for a Director
+// (https://host:port, host:port, host) and returns https://host:port.
+func normalizeDirectorURL(raw string) (string, bool) {
+	if strings.TrimSpace(raw) != raw || raw == "" {
+		return "", false
+	}
+	if !strings.Contains(raw, "://") {
+		raw = "https://" + raw
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Scheme != "https" || u.Hostname() == "" || u.User != nil ||
+		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" {
+		return "", false
+	}
+	port := u.Port()
+	if port == "" {
+		port = "25555"
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", false
+	}
+	return "https://" + net.JoinHostPort(u.Hostname(), port), true
 }
 
 // CheckBackup says what is missing for the backup errand.

@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// FuzzConfig: any input either fails to parse or yields a config whose
+// FuzzConfig: any input (seeds below and in testdata/fuzz/FuzzConfig) either fails to parse or yields a config whose
 // every value is within what the errand accepts.
 func FuzzConfig(f *testing.F) {
 	f.Add([]byte("director: {url: \"https://10.0.0.6:25555\", client: admin, client_secret: s}\ndeployments: [cf]\nkeep_last: 3\n"))
@@ -28,8 +28,14 @@ func FuzzConfig(f *testing.F) {
 		if strings.Contains(c.Restore.Artifact, "/") || c.Restore.Artifact == ".." {
 			t.Fatalf("accepted restore.artifact %q", c.Restore.Artifact)
 		}
-		if c.Director.Client == "" || c.Director.ClientSecret == "" {
+		if id, secret := c.Director.Credentials(); id == "" || secret == "" {
 			t.Fatalf("accepted a config without credentials")
+		}
+		if (c.Director.Client != "" || c.Director.ClientSecret != "") && (c.Director.Username != "" || c.Director.Password != "") {
+			t.Fatalf("accepted both a client and a user")
+		}
+		if u, ok := normalizeDirectorURL(c.Director.URL); !ok || u != c.Director.URL {
+			t.Fatalf("accepted director.url %q, which does not normalise to itself (%q)", c.Director.URL, u)
 		}
 	})
 }

@@ -31,13 +31,54 @@ var _ = Describe("the errand config", func() {
 		Expect(c.CheckRestore()).To(MatchError(ContainSubstring("restore.deployment is required")))
 	})
 
+	It("names every mistake at once", func() {
+		_, err := errand.ParseConfig([]byte(`{director: {url: "ftp://d"}, keep_last: -2, parallelism: 5000}`))
+		Expect(err).To(MatchError(SatisfyAll(ContainSubstring("director.url"), ContainSubstring("no Director credentials"),
+			ContainSubstring("keep_last"), ContainSubstring("parallelism"))))
+	})
+
+	It("takes a Director user instead of a UAA client, as bbr's --username/--password", func() {
+		c, err := errand.ParseConfig([]byte(`director: {url: "https://d:25555", username: admin, password: pw}`))
+		Expect(err).NotTo(HaveOccurred())
+		id, secret := c.Director.Credentials()
+		Expect([]string{id, secret}).To(Equal([]string{"admin", "pw"}))
+		c, err = errand.ParseConfig([]byte(validConfig))
+		Expect(err).NotTo(HaveOccurred())
+		id, secret = c.Director.Credentials()
+		Expect([]string{id, secret}).To(Equal([]string{"admin", "s3cret"}))
+	})
+
+	DescribeTable("takes the Director's address as the bosh CLI does",
+		func(given, want string) {
+			c, err := errand.ParseConfig([]byte(`director: {url: "` + given + `", client: a, client_secret: b}`))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(c.Director.URL).To(Equal(want))
+		},
+		Entry("a full URL", "https://10.0.0.6:25555", "https://10.0.0.6:25555"),
+		Entry("no port", "https://bosh.example.com", "https://bosh.example.com:25555"),
+		Entry("a bare host", "10.0.0.6", "https://10.0.0.6:25555"),
+		Entry("host and port", "10.0.0.6:443", "https://10.0.0.6:443"),
+		Entry("IPv6", "https://[fd00::6]", "https://[fd00::6]:25555"),
+		Entry("a trailing slash", "https://10.0.0.6:25555/", "https://10.0.0.6:25555"),
+	)
+
 	DescribeTable("names every mistake and what to do",
 		func(config, want string) {
 			_, err := errand.ParseConfig([]byte(config))
 			Expect(err).To(MatchError(ContainSubstring(want)))
 		},
 		Entry("no URL", `director: {client: a, client_secret: b}`, "give the Director's https URL"),
-		Entry("no credentials", `director: {url: "https://d:25555"}`, "director.client and director.client_secret are both required"),
+		Entry("no credentials", `director: {url: "https://d:25555"}`, "no Director credentials: set director.client and director.client_secret"),
+		Entry("a client without a secret", `director: {url: "https://d:25555", client: a}`, "director.client and director.client_secret are both required"),
+		Entry("a user without a password", `director: {url: "https://d:25555", username: a}`, "director.username and director.password are both required"),
+		Entry("a client and a user", `director: {url: "https://d:25555", client: a, client_secret: b, username: c, password: d}`, "not both"),
+		Entry("an http URL", `director: {url: "http://d:25555", client: a, client_secret: b}`, "give the Director's https URL"),
+		Entry("a URL with a path", `director: {url: "https://d:25555/x", client: a, client_secret: b}`, "give the Director's https URL"),
+		Entry("a bad port", `director: {url: "d:99999", client: a, client_secret: b}`, "give the Director's https URL"),
+		Entry("no parallelism", `{director: {url: "https://d:25555", client: a, client_secret: b}, parallelism: -1}`, "parallelism must be between 1 and 1000"),
+		Entry("a negative script timeout", `{director: {url: "https://d:25555", client: a, client_secret: b}, script_timeout_seconds: -1}`, "script_timeout_seconds must be 0"),
+		Entry("lock-free for all", `{director: {url: "https://d:25555", client: a, client_secret: b}, all_deployments: true, unsafe_lock_free: true}`, "unsafe_lock_free cannot be combined"),
+		Entry("a bad restore deployment", `{director: {url: "https://d:25555", client: a, client_secret: b}, restore: {deployment: "a/b"}}`, `restore.deployment "a/b"`),
 		Entry("a CA that is not PEM", `director: {url: "https://d:25555", client: a, client_secret: b, ca_cert: nope}`, "director.ca_cert must be a PEM certificate"),
 		Entry("both lists", `{director: {url: "https://d:25555", client: a, client_secret: b}, deployments: [x], all_deployments: true}`, "not both"),
 		Entry("a bad deployment name", `{director: {url: "https://d:25555", client: a, client_secret: b}, deployments: ["../x"]}`, `deployment name "../x"`),

@@ -139,6 +139,21 @@ func (r Runner) summarise(results []result) {
 			res.lockWindow.Round(time.Second/1000), res.path)
 	}
 	_ = w.Flush()
+	// What failed, in full, and what became of its artifact.
+	for _, res := range results {
+		if res.err == nil {
+			continue
+		}
+		fmt.Fprintf(r.Out, "\n%s failed:\n%s\n", res.deployment, strings.TrimSpace(res.err.Error()))
+		if res.path == "" {
+			continue
+		}
+		if _, err := artifact.Open(res.path); err == nil {
+			fmt.Fprintf(r.Out, "Its backup is complete and kept: %s\n", res.path)
+		} else {
+			fmt.Fprintf(r.Out, "Its artifact is incomplete (never restored, never counted toward keep_last): %s\n", res.path)
+		}
+	}
 }
 
 // RunRestore restores the configured deployment from its newest good
@@ -149,12 +164,15 @@ func (r Runner) RunRestore(ctx context.Context) error {
 	}
 	d := r.Config.Restore.Deployment
 	store := Store{Root: r.Config.ArtifactDirectory}
-	path := filepath.Join(store.Root, d, r.Config.Restore.Artifact)
+	var path string
+	var err error
 	if r.Config.Restore.Artifact == "" {
-		var err error
-		if path, err = store.Newest(d); err != nil {
-			return err
-		}
+		path, err = store.Newest(d)
+	} else {
+		path, err = store.Named(d, r.Config.Restore.Artifact)
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(r.Out, "[%s] Restoring %s from %s\n", r.Now().UTC().Format(time.TimeOnly), d, path)
 	start := r.Now()

@@ -109,3 +109,38 @@ func (s Store) Prune(deployment string, keep int) ([]string, error) {
 	}
 	return removed, errors.Join(errs...)
 }
+
+// Named returns the deployment's backup called name when it is good, and
+// otherwise says why it cannot be restored and which good ones exist.
+func (s Store) Named(deployment, name string) (string, error) {
+	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
+		return "", fmt.Errorf("restore.artifact %q must be a backup's directory name", name)
+	}
+	path := filepath.Join(s.Root, deployment, name)
+	if _, err := os.Stat(path); err != nil {
+		return "", fmt.Errorf("no backup %s of %s under %s%s", name, deployment, filepath.Join(s.Root, deployment), s.goodHint(deployment))
+	}
+	if !strings.HasPrefix(name, deployment+"_") {
+		return "", fmt.Errorf("%s is not a backup of %s (its name must start with %s_)", path, deployment, deployment)
+	}
+	if _, err := artifact.Open(path); err != nil {
+		return "", fmt.Errorf("%w%s", err, s.goodHint(deployment))
+	}
+	return path, nil
+}
+
+// goodHint lists the deployment's good backups, newest first, for an
+// error message.
+func (s Store) goodHint(deployment string) string {
+	all, _ := s.list(deployment)
+	var good []string
+	for _, b := range all {
+		if b.good {
+			good = append(good, filepath.Base(b.path))
+		}
+	}
+	if len(good) == 0 {
+		return "; it has no good backup"
+	}
+	return "; its good backups, newest first: " + strings.Join(good, ", ")
+}

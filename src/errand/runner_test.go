@@ -1,0 +1,183 @@
+package errand_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/errand"
+)
+
+func names(dir string) []string {
+	entries, err := os.ReadDir(dir)
+	Expect(err).NotTo(HaveOccurred())
+	var out []string
+	for _, e := range entries {
+		out = append(out, e.Name())
+	}
+	return out
+}
+
+var _ = Describe("the backup errand's edge cases", func() {
+	var (
+		root  string
+		out   bytes.Buffer
+		clock time.Time
+		cfg   errand.Config
+	)
+
+	BeforeEach(func() {
+		root = GinkgoT().TempDir()
+		out.Reset()
+		clock = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+		var err error
+		cfg, err = errand.ParseConfig([]byte(validConfig + "artifact_directory: " + root + "\n"))
+		Expect(err).NotTo(HaveOccurred())
+		cfg.Deployments = []string{"cf"}
+	})
+
+	runner := func(backup func(ctx context.Context, dep, parent string) (string, error)) errand.Runner {
+		return errand.Runner{Config: cfg, Backup: backup, Out: &out, Now: func() time.Time { return clock }}
+	}
+	good := func(_ context.Context, dep, parent string) (string, error) {
+		clock = clock.Add(time.Minute)
+		return backupNamed(root, dep, clock, true), nil
+	}
+
+	It("reports a run whose backup completed but whose unlock failed as failed, keeps the backup and prunes nothing", func() {
+		r := runner(good)
+		Expect(r.RunBackup(context.Background())).To(Succeed())
+		Expect(r.RunBackup(context.Background())).To(Succeed())
+		r.Backup = func(ctx context.Context, dep, parent string) (string, error) {
+			path, _ := good(ctx, dep, parent)
+			return path, errors.New("Error attempting to run post-backup-unlock for job redis on redis/0: exit 1")
+		}
+		out.Reset()
+		Expect(r.RunBackup(context.Background())).To(MatchError("1 of 1 deployments failed: cf"))
+		Expect(out.String()).To(ContainSubstring("cf failed:\nError attempting to run post-backup-unlock"))
+		Expect(out.String()).To(ContainSubstring("Its backup is complete and kept: " + filepath.Join(root, "cf", "cf_20261125T080300Z")))
+		Expect(out.String()).NotTo(ContainSubstring("Retention"), "no pruning after a failed run")
+		Expect(names(filepath.Join(root, "cf"))).To(HaveLen(3))
+	})
+
+	It("says where the incomplete artifact of a failed run is", func() {
+		r := runner(func(_ context.Context, dep, parent string) (string, error) {
+			return backupNamed(root, dep, clock, false), errors.New("drain failed\nsecond line")
+		})
+		Expect(r.RunBackup(context.Background())).To(HaveOccurred())
+		Expect(out.String()).To(ContainSubstring("cf failed:\ndrain failed\nsecond line\n"))
+		Expect(out.String()).To(ContainSubstring("Its artifact is incomplete (never restored, never counted toward keep_last): " +
+			filepath.Join(root, "cf", "cf_20261125T080000Z"+artifact.FailedSuffix)))
+	})
+
+	It("keeps every good backup with keep_last 0", func() {
+		cfg.KeepLast = 0
+		r := runner(good)
+		for i := 0; i < 4; i++ {
+			Expect(r.RunBackup(context.Background())).To(Succeed())
+		}
+		Expect(names(filepath.Join(root, "cf"))).To(HaveLen(4))
+	})
+
+	It("removes a crashed (in-progress) backup once a newer good one exists, and keeps one newer than the newest good", func() {
+		dir, err := errand.Store{Root: root}.Dir("cf")
+		Expect(err).NotTo(HaveOccurred())
+		_, err = artifact.Create(dir, "cf", clock.Add(-time.Hour)) // a crash left it
+		Expect(err).NotTo(HaveOccurred())
+		_, err = artifact.Create(dir, "cf", clock.Add(time.Hour)) // newer than any good one
+		Expect(err).NotTo(HaveOccurred())
+		Expect(runner(good).RunBackup(context.Background())).To(Succeed())
+		Expect(names(dir)).To(Equal([]string{"cf_20261125T080100Z", "cf_20261125T090000Z" + artifact.InProgressSuffix}))
+	})
+
+	It("starts nothing more once the errand is stopped, and says so", func() {
+		cfg.Deployments = []string{"cf", "redis"}
+		ctx, cancel := context.WithCancel(context.Background())
+		var started []string
+		r := runner(func(ctx context.Context, dep, parent string) (string, error) {
+			started = append(started, dep)
+			cancel()
+			return "", context.Canceled
+		})
+		Expect(r.RunBackup(ctx)).To(MatchError("2 of 2 deployments failed: cf, redis"))
+		Expect(started).To(Equal([]string{"cf"}))
+		Expect(out.String()).To(MatchRegexp(`redis\s+FAILED\s+-\s+0s\s+-\s+not started: the errand was stopped`))
+	})
+
+	It("fails clearly when all_deployments finds nothing or the Director cannot list", func() {
+		cfg.Deployments, cfg.AllDeployments = nil, true
+		r := runner(good)
+		r.Deployments = func(context.Context) ([]string, error) { return nil, nil }
+		Expect(r.RunBackup(context.Background())).To(MatchError("the Director has no deployments to back up"))
+		r.Deployments = func(context.Context) ([]string, error) { return nil, errors.New("401 Unauthorized") }
+		Expect(r.RunBackup(context.Background())).To(MatchError("listing the Director's deployments: 401 Unauthorized"))
+	})
+
+	It("refuses to run without deployments", func() {
+		cfg.Deployments = nil
+		Expect(runner(good).RunBackup(context.Background())).To(MatchError(ContainSubstring("nothing to back up")))
+	})
+})
+
+var _ = Describe("the restore errand's choice of backup", func() {
+	var (
+		root     string
+		day      time.Time
+		restored []string
+		r        errand.Runner
+	)
+
+	BeforeEach(func() {
+		root = GinkgoT().TempDir()
+		day = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
+		restored = nil
+		r = errand.Runner{
+			Config:  errand.Config{ArtifactDirectory: root},
+			Restore: func(_ context.Context, dep, path string) error { restored = append(restored, path); return nil },
+			Out:     GinkgoWriter,
+			Now:     time.Now,
+		}
+		r.Config.Restore.Deployment = "cf"
+	})
+
+	It("refuses a named backup that failed, listing the good ones", func() {
+		backupNamed(root, "cf", day, true)
+		failed := backupNamed(root, "cf", day.Add(time.Hour), false)
+		r.Config.Restore.Artifact = filepath.Base(failed)
+		Expect(r.RunRestore(context.Background())).To(MatchError(SatisfyAll(
+			ContainSubstring("is a failed backup"), ContainSubstring("its good backups, newest first: cf_20261125T080000Z"))))
+		Expect(restored).To(BeEmpty())
+	})
+
+	It("refuses a named backup that does not exist, or is another deployment's", func() {
+		r.Config.Restore.Artifact = "cf_20261125T080000Z"
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("no backup cf_20261125T080000Z of cf under " + filepath.Join(root, "cf") + "; it has no good backup")))
+		backupNamed(root, "cf", day, true)
+		Expect(os.Rename(filepath.Join(root, "cf", "cf_20261125T080000Z"), filepath.Join(root, "cf", "redis_20261125T080000Z"))).To(Succeed())
+		r.Config.Restore.Artifact = "redis_20261125T080000Z"
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("is not a backup of cf")))
+		Expect(restored).To(BeEmpty())
+	})
+
+	It("never picks a failed or unfinished backup as the newest", func() {
+		good := backupNamed(root, "cf", day, true)
+		backupNamed(root, "cf", day.Add(time.Hour), false)
+		_, err := artifact.Create(filepath.Join(root, "cf"), "cf", day.Add(2*time.Hour))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(r.RunRestore(context.Background())).To(Succeed())
+		Expect(restored).To(Equal([]string{good}))
+	})
+
+	It("reports a failed restore with the deployment and the backup", func() {
+		good := backupNamed(root, "cf", day, true)
+		r.Restore = func(context.Context, string, string) error { return errors.New("restore script failed") }
+		Expect(r.RunRestore(context.Background())).To(MatchError("restoring cf from " + good + ": restore script failed"))
+	})
+})

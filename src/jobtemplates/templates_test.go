@@ -1,0 +1,225 @@
+package jobtemplates_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/bbr-release/bbr/src/errand"
+	"github.com/bbr-release/bbr/src/lab/jobrender"
+)
+
+var jobsDir = filepath.Join("..", "..", "jobs")
+
+type rendered struct {
+	run, config string
+	cfg         errand.Config
+}
+
+// render renders job with the manifest's properties as the Director
+// would, and parses the config with the errand's parser.
+func render(job string, props map[string]any) (rendered, error) {
+	inst := jobrender.Instance{Deployment: "jumpbox", Group: "jumpbox", ID: "0b1c", AZ: "z1", IP: "10.0.0.5", Bootstrap: true}
+	dst := GinkgoT().TempDir()
+	if err := jobrender.Render(filepath.Join(jobsDir, job), dst, inst, props); err != nil {
+		return rendered{}, err
+	}
+	run, err := os.ReadFile(filepath.Join(dst, "bin", "run"))
+	Expect(err).NotTo(HaveOccurred())
+	raw, err := os.ReadFile(filepath.Join(dst, "config", "config.yml"))
+	Expect(err).NotTo(HaveOccurred())
+	cfg, err := errand.ParseConfig(raw)
+	Expect(err).NotTo(HaveOccurred(), "the errand must accept what its template rendered:\n%s", raw)
+	Expect(exec.Command("bash", "-n", filepath.Join(dst, "bin", "run")).CombinedOutput()).To(BeEmpty(), "bin/run must be valid bash")
+	return rendered{run: string(run), config: string(raw), cfg: cfg}, nil
+}
+
+func mustRender(job string, props map[string]any) rendered {
+	r, err := render(job, props)
+	Expect(err).NotTo(HaveOccurred())
+	return r
+}
+
+func uaa() map[string]any {
+	return map[string]any{"url": "https://10.0.0.6:25555", "client": "bbr-client", "client_secret": "s3cret"}
+}
+
+func basic() map[string]any {
+	return map[string]any{"url": "https://10.0.0.6:25555", "username": "admin", "password": "p4ss"}
+}
+
+const ca = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUJx\n-----END CERTIFICATE-----\n"
+
+var _ = Describe("the job specs", func() {
+	for _, job := range []string{"backup", "restore"} {
+		It(job+": is an errand named "+job+" with the bbr package, an empty monit and a description and default for every property", func() {
+			raw, err := os.ReadFile(filepath.Join(jobsDir, job, "spec"))
+			Expect(err).NotTo(HaveOccurred())
+			var spec struct {
+				Name        string                    `yaml:"name"`
+				Description string                    `yaml:"description"`
+				Packages    []string                  `yaml:"packages"`
+				Templates   map[string]string         `yaml:"templates"`
+				Properties  map[string]map[string]any `yaml:"properties"`
+			}
+			Expect(yaml.UnmarshalStrict(raw, &spec)).To(Succeed())
+			Expect(spec.Name).To(Equal(job))
+			Expect(spec.Packages).To(Equal([]string{"bbr"}))
+			Expect(spec.Templates).To(Equal(map[string]string{"run.erb": "bin/run", "config.yml.erb": "config/config.yml"}))
+			for name, p := range spec.Properties {
+				Expect(p).To(HaveKey("description"), name)
+				Expect(p["description"]).NotTo(BeEmpty(), name)
+				Expect(p).To(HaveKey("default"), name)
+			}
+			monit, err := os.ReadFile(filepath.Join(jobsDir, job, "monit"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(monit).To(BeEmpty(), "an errand runs no process under monit")
+		})
+	}
+})
+
+var _ = Describe("the backup job's templates", func() {
+	It("renders a Director user (basic auth) and a list of deployments with the spec's defaults", func() {
+		r := mustRender("backup", map[string]any{"director": basic(), "deployments": []any{"cf", "redis-1"}})
+		Expect(r.cfg.Director.Username).To(Equal("admin"))
+		Expect(r.cfg.Director.Password).To(Equal("p4ss"))
+		Expect(r.cfg.Director.Client).To(BeEmpty())
+		id, secret := r.cfg.Director.Credentials()
+		Expect([]string{id, secret}).To(Equal([]string{"admin", "p4ss"}))
+		Expect(r.cfg.Deployments).To(Equal([]string{"cf", "redis-1"}))
+		Expect(r.cfg.AllDeployments).To(BeFalse())
+		Expect(r.cfg.ArtifactDirectory).To(Equal("/var/vcap/store/bbr/artifacts"))
+		Expect(r.cfg.KeepLast).To(Equal(7))
+		Expect(r.cfg.Parallelism).To(Equal(20))
+		Expect(r.cfg.ScriptTimeout).To(Equal(0))
+		Expect(r.cfg.WithManifest).To(BeFalse())
+		Expect(r.cfg.CheckBackup()).To(Succeed())
+
+		Expect(r.run).To(ContainSubstring("\nexec /var/vcap/packages/bbr/bin/bbr errand backup --config /var/vcap/jobs/backup/config/config.yml\n"))
+		Expect(r.run).To(ContainSubstring("/var/vcap/sys/log/backup/backup.log"))
+		Expect(r.run).To(ContainSubstring("\ncd /var/vcap/sys/log/backup\n"), "bbr-<time>.err.log lands with the logs")
+		Expect(r.run).NotTo(ContainSubstring("p4ss"), "no secret on a command line")
+	})
+
+	It("renders a UAA client, all deployments, a CA, retention, parallelism, timeouts and the manifest option", func() {
+		d := uaa()
+		d["ca_cert"] = ca
+		r := mustRender("backup", map[string]any{"director": d, "all_deployments": true, "keep_last": 3, "with_manifest": true,
+			"script_timeout_seconds": 1800, "parallelism": 50, "artifact_directory": "/var/vcap/store/bbr's backups"})
+		Expect(r.cfg.Director.Client).To(Equal("bbr-client"))
+		Expect(r.cfg.Director.ClientSecret).To(Equal("s3cret"))
+		Expect(r.cfg.Director.CACert).To(Equal(ca))
+		Expect(r.cfg.AllDeployments).To(BeTrue())
+		Expect(r.cfg.Deployments).To(BeEmpty())
+		Expect(r.cfg.KeepLast).To(Equal(3))
+		Expect(r.cfg.WithManifest).To(BeTrue())
+		Expect(r.cfg.ScriptTimeout).To(Equal(1800))
+		Expect(r.cfg.ScriptTimeoutDuration().Minutes()).To(Equal(30.0))
+		Expect(r.cfg.Parallelism).To(Equal(50))
+		Expect(r.cfg.ArtifactDirectory).To(Equal("/var/vcap/store/bbr's backups"))
+		Expect(r.run).To(ContainSubstring(`/var/vcap/store/bbr\'s\ backups`), "the directory is shell-quoted in bin/run")
+	})
+
+	It("keeps every value as given, whatever YAML would make of it unquoted", func() {
+		d := uaa()
+		d["client_secret"] = "*x: \"y\" # {z}, [w]\n- 'v'\\\t"
+		d["client"] = "yes"
+		d["url"] = "10.0.0.6"
+		r := mustRender("backup", map[string]any{"director": d, "deployments": []any{"no", "1.0", "null"}})
+		Expect(r.cfg.Director.ClientSecret).To(Equal("*x: \"y\" # {z}, [w]\n- 'v'\\\t"))
+		Expect(r.cfg.Director.Client).To(Equal("yes"))
+		Expect(r.cfg.Deployments).To(Equal([]string{"no", "1.0", "null"}))
+		Expect(r.cfg.Director.URL).To(Equal("https://10.0.0.6:25555"), "a bare host, as the bosh CLI takes it")
+	})
+
+	DescribeTable("fails at render time on an invalid combination, saying what to fix",
+		func(props map[string]any, want string) {
+			_, err := render("backup", props)
+			Expect(err).To(MatchError(SatisfyAll(ContainSubstring("backup errand: "), ContainSubstring(want))))
+		},
+		Entry("no Director URL", map[string]any{"director": map[string]any{"client": "c", "client_secret": "s"}, "deployments": []any{"a"}},
+			"director.url is required"),
+		Entry("an http URL", map[string]any{"director": map[string]any{"url": "http://d:25555", "client": "c", "client_secret": "s"}, "deployments": []any{"a"}},
+			`director.url "http://d:25555" must be an https URL`),
+		Entry("a CA that is not PEM", map[string]any{"director": map[string]any{"url": "https://d", "client": "c", "client_secret": "s", "ca_cert": "/path/ca.pem"}, "deployments": []any{"a"}},
+			"director.ca_cert must be the PEM of a CA certificate"),
+		Entry("no credentials", map[string]any{"director": map[string]any{"url": "https://d"}, "deployments": []any{"a"}},
+			"no Director credentials: set director.client and director.client_secret"),
+		Entry("a client and a user", map[string]any{"director": map[string]any{"url": "https://d", "client": "c", "client_secret": "s", "username": "u", "password": "p"}, "deployments": []any{"a"}},
+			"not both"),
+		Entry("a client without its secret", map[string]any{"director": map[string]any{"url": "https://d", "client": "c"}, "deployments": []any{"a"}},
+			"director.client and director.client_secret are both required"),
+		Entry("a user without a password", map[string]any{"director": map[string]any{"url": "https://d", "username": "u"}, "deployments": []any{"a"}},
+			"director.username and director.password are both required"),
+		Entry("nothing to back up", map[string]any{"director": uaa()},
+			"there is nothing to back up"),
+		Entry("both a list and all", map[string]any{"director": uaa(), "deployments": []any{"a"}, "all_deployments": true},
+			"set deployments or all_deployments, not both"),
+		Entry("deployments not a list", map[string]any{"director": uaa(), "deployments": "cf"},
+			"deployments must be a list"),
+		Entry("a bad deployment name", map[string]any{"director": uaa(), "deployments": []any{"cf", "../etc"}},
+			`deployments: "../etc" is not a BOSH deployment name`),
+		Entry("negative retention", map[string]any{"director": uaa(), "deployments": []any{"a"}, "keep_last": -1},
+			"keep_last must be a whole number, 0 or more (got -1)"),
+		Entry("retention as text", map[string]any{"director": uaa(), "deployments": []any{"a"}, "keep_last": "7"},
+			`keep_last must be a whole number, 0 or more (got "7")`),
+		Entry("no parallelism", map[string]any{"director": uaa(), "deployments": []any{"a"}, "parallelism": 0},
+			"parallelism must be a whole number from 1 to 1000"),
+		Entry("a negative timeout", map[string]any{"director": uaa(), "deployments": []any{"a"}, "script_timeout_seconds": -5},
+			"script_timeout_seconds must be a whole number, 0 (no limit) or more"),
+		Entry("a relative artifact directory", map[string]any{"director": uaa(), "deployments": []any{"a"}, "artifact_directory": "backups"},
+			"must be an absolute path"),
+		Entry("lock-free for all deployments", map[string]any{"director": uaa(), "all_deployments": true, "unsafe_lock_free": true},
+			"unsafe_lock_free cannot be combined with all_deployments"),
+	)
+})
+
+var _ = Describe("the restore job's templates", func() {
+	It("renders one named deployment, restored from its newest good backup", func() {
+		r := mustRender("restore", map[string]any{"director": uaa(), "restore": map[string]any{"deployment": "cf"}})
+		Expect(r.cfg.Restore.Deployment).To(Equal("cf"))
+		Expect(r.cfg.Restore.Artifact).To(BeEmpty())
+		Expect(r.cfg.CheckRestore()).To(Succeed())
+		Expect(r.cfg.ArtifactDirectory).To(Equal("/var/vcap/store/bbr/artifacts"), "where the backup errand puts them by default")
+		Expect(r.run).To(ContainSubstring("\nexec /var/vcap/packages/bbr/bin/bbr errand restore --config /var/vcap/jobs/restore/config/config.yml\n"))
+		Expect(r.run).To(ContainSubstring("/var/vcap/sys/log/restore/restore.log"))
+	})
+
+	It("deploys without a deployment to restore, and the errand then refuses to run", func() {
+		r := mustRender("restore", map[string]any{"director": uaa()})
+		Expect(r.cfg.Restore.Deployment).To(BeEmpty())
+		Expect(r.cfg.CheckRestore()).To(MatchError(ContainSubstring("restore.deployment is required")))
+		err := errand.Runner{Config: r.cfg}.RunRestore(context.Background())
+		Expect(err).To(MatchError(ContainSubstring("never guesses")))
+	})
+
+	It("renders a named backup and a Director user", func() {
+		r := mustRender("restore", map[string]any{"director": basic(),
+			"restore": map[string]any{"deployment": "cf", "artifact": "cf_20261125T080000Z"}, "artifact_directory": "/var/vcap/store/elsewhere"})
+		Expect(r.cfg.Restore.Artifact).To(Equal("cf_20261125T080000Z"))
+		Expect(r.cfg.Director.Username).To(Equal("admin"))
+		Expect(r.cfg.ArtifactDirectory).To(Equal("/var/vcap/store/elsewhere"))
+	})
+
+	DescribeTable("fails at render time on an invalid combination, saying what to fix",
+		func(props map[string]any, want string) {
+			_, err := render("restore", props)
+			Expect(err).To(MatchError(SatisfyAll(ContainSubstring("restore errand: "), ContainSubstring(want))))
+		},
+		Entry("a backup named without its deployment", map[string]any{"director": uaa(), "restore": map[string]any{"artifact": "cf_20261125T080000Z"}},
+			"restore.artifact names a backup but restore.deployment is empty"),
+		Entry("a bad deployment name", map[string]any{"director": uaa(), "restore": map[string]any{"deployment": "a b"}},
+			`restore.deployment "a b" is not a BOSH deployment name`),
+		Entry("an artifact path", map[string]any{"director": uaa(), "restore": map[string]any{"deployment": "cf", "artifact": "/tmp/cf_20261125T080000Z"}},
+			"must be a backup's directory name (cf_<timestamp>), not a path"),
+		Entry("no credentials", map[string]any{"director": map[string]any{"url": "https://d"}, "restore": map[string]any{"deployment": "cf"}},
+			"no Director credentials"),
+		Entry("a client and a user", map[string]any{"director": map[string]any{"url": "https://d", "client": "c", "client_secret": "s", "username": "u", "password": "p"}, "restore": map[string]any{"deployment": "cf"}},
+			"not both"),
+	)
+})
