@@ -216,6 +216,9 @@ func extract(t *testing.T, entries []tarEntry) {
 				t.Fatalf("entry %q would be written through %s (%v)", e.name, p, info.Mode())
 			}
 		}
+		if len(target) >= 4096 {
+			continue // the scratch root's own prefix pushes it past PATH_MAX
+		}
 		if err := os.MkdirAll(filepath.Dir(target), 0o700); err != nil {
 			t.Fatalf("creating parents of %q: %v", e.name, err)
 		}

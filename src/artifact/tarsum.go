@@ -163,11 +163,25 @@ func entryPath(name string, isDir bool) (string, bool) {
 }
 
 // cleanRelative says whether p is a non-empty relative path in clean form
-// with no "." or ".." component and no NUL.
+// with no "." or ".." component, no NUL and no component longer than
+// NAME_MAX.
 func cleanRelative(p string) bool {
-	return p != "" && p != "." && p != ".." && path.Clean(p) == p &&
-		!strings.HasPrefix(p, "/") && !strings.HasPrefix(p, "../") && !strings.ContainsRune(p, 0)
+	if p == "" || p == "." || p == ".." || path.Clean(p) != p ||
+		strings.HasPrefix(p, "/") || strings.HasPrefix(p, "../") || strings.ContainsRune(p, 0) {
+		return false
+	}
+	// No file system holds a longer name (NAME_MAX): tar -x on the
+	// instance would fail on it part-way through a restore.
+	for _, c := range strings.Split(p, "/") {
+		if len(c) > MaxNameComponent {
+			return false
+		}
+	}
+	return true
 }
+
+// MaxNameComponent is Linux's NAME_MAX.
+const MaxNameComponent = 255
 
 // fileKey is the checksum key of a regular file's entry name: "./" and
 // its clean relative path, as `find .` on the instance prints it.
