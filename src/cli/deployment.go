@@ -31,13 +31,19 @@ func deploymentCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
 	// run runs b against --deployment, or with --all-deployments against
 	// every deployment when the subcommand supports it (all is not nil).
-	run := func(advice string, all func(*cli.Context) allDeployments, b body) func(*cli.Context) error {
+	// The local checks run first, before the Director is contacted.
+	run := func(advice string, all func(*cli.Context) allDeployments, b body, checks ...func(Streams, *cli.Context) error) func(*cli.Context) error {
 		return func(c *cli.Context) error {
 			parent := c.Parent()
-			if parent.Bool("all-deployments") {
-				if all == nil {
-					return cli.NewExitError(allDeploymentsUnsupported, 1)
+			if parent.Bool("all-deployments") && all == nil {
+				return cli.NewExitError(allDeploymentsUnsupported, 1)
+			}
+			for _, check := range checks {
+				if err := check(streams, c); err != nil {
+					return err
 				}
+			}
+			if parent.Bool("all-deployments") {
 				return all(c).runAll(s, parent, func(o *orchestrator.Orchestrator, name string) error {
 					return b(c, o, name)
 				})
@@ -91,7 +97,7 @@ func deploymentCommand(s session) cli.Command {
 					if c.Bool("with-manifest") {
 						fmt.Fprintln(streams.Err, "Warning: --with-manifest saves the deployment manifest in the artifact; it contains the deployment's credentials, so store the artifact securely.")
 					}
-					return checkArtifactParent(streams, c)
+					return nil
 				},
 				Action: run(backupCleanupAdvice, func(c *cli.Context) allDeployments {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
@@ -104,7 +110,7 @@ func deploymentCommand(s session) cli.Command {
 						UnsafeLockFree: c.Bool("unsafe-lock-free"),
 					})
 					return err
-				}),
+				}, checkArtifactParent),
 			},
 			{
 				Name:    "restore",
@@ -114,19 +120,14 @@ func deploymentCommand(s session) cli.Command {
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
 					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
 				},
-				Before: func(c *cli.Context) error {
-					if c.Parent().Bool("all-deployments") {
-						return cli.NewExitError(allDeploymentsUnsupported, 1)
-					}
-					return checkRestoreArtifact(streams, c)
-				},
+				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
 				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return o.Restore(ctx, orchestrator.RestoreOptions{
 						Deployment:   name,
 						ArtifactPath: c.String("artifact-path"),
 						Serial:       c.Bool("serial-restore"),
 					})
-				}),
+				}, checkRestoreArtifact),
 			},
 			{
 				Name:  "backup-cleanup",
@@ -161,9 +162,6 @@ func checkArtifactParent(streams Streams, c *cli.Context) error {
 // that cannot be restored: missing, not a backup, failed or incomplete.
 // Its checksums are verified later, still before anything is locked.
 func checkRestoreArtifact(streams Streams, c *cli.Context) error {
-	if err := requireFlags(c, "artifact-path"); err != nil {
-		return err
-	}
 	if _, err := artifact.Open(c.String("artifact-path")); err != nil {
 		return exitError(streams, err, "")
 	}

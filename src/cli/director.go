@@ -76,7 +76,12 @@ func directorCommand(s session) cli.Command {
 				Flags: []cli.Flag{
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
 				},
-				Before: func(c *cli.Context) error { return checkRestoreArtifact(streams, c) },
+				Before: func(c *cli.Context) error {
+					if err := requireFlags(c, "artifact-path"); err != nil {
+						return err
+					}
+					return checkRestoreArtifact(streams, c)
+				},
 				Action: run(restoreCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: name, ArtifactPath: c.String("artifact-path")})
 				}),
