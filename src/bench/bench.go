@@ -28,7 +28,8 @@ type Options struct {
 	BBR, Upstream, Lab string // binaries; Upstream may be empty
 	Work               string // scratch directory (artifacts, lab)
 	Rounds             int
-	Scale              int // divide data sizes (a quick smoke run)
+	Scale              int    // divide data sizes (a quick smoke run)
+	Only               string // comma-separated scenario keys; empty = all
 	Log                io.Writer
 }
 
@@ -42,7 +43,10 @@ type Bench struct {
 
 // Measure brings the lab up, measures, takes the lab down, returns the runs.
 func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
-	scenarios := Scenarios(opts.Scale)
+	scenarios, err := Select(Scenarios(opts.Scale), opts.Only)
+	if err != nil {
+		return nil, nil, err
+	}
 	labDir := filepath.Join(opts.Work, "lab")
 	args := []string{"up", "--dir", labDir, "--director-address", "127.0.0.1:25640", "--uaa-address", "127.0.0.1:8640", "--subnet", "127.81"}
 	for _, s := range scenarios {

@@ -38,6 +38,43 @@ func Scenarios(scale int) []Scenario {
 	}
 }
 
+// Select keeps the scenarios named in keys (comma-separated; s4 is the
+// restore of s2, so it selects s2). An empty keys keeps them all.
+func Select(all []Scenario, keys string) ([]Scenario, error) {
+	if keys == "" {
+		return all, nil
+	}
+	var out []Scenario
+	for _, k := range strings.Split(keys, ",") {
+		k = strings.TrimSpace(k)
+		if k == "s4" {
+			k = "s2"
+		}
+		found := false
+		for _, s := range all {
+			if s.Key == k {
+				found = true
+				if !containsKey(out, k) {
+					out = append(out, s)
+				}
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("unknown scenario %q: use s1, s2, s3 or s4", k)
+		}
+	}
+	return out, nil
+}
+
+func containsKey(ss []Scenario, key string) bool {
+	for _, s := range ss {
+		if s.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 func jobName(s Scenario, j int) string {
 	if s.Jobs == 1 {
 		return "blob"
