@@ -3,9 +3,6 @@ package director_test
 import (
 	"context"
 	"errors"
-	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 
@@ -15,6 +12,7 @@ import (
 
 	"github.com/bbr-release/bbr/src/director"
 	labdirector "github.com/bbr-release/bbr/src/lab/director"
+	"github.com/bbr-release/bbr/src/lab/director/labtest"
 	"github.com/bbr-release/bbr/src/lab/model"
 	"github.com/bbr-release/bbr/src/lab/pki"
 )
@@ -57,28 +55,10 @@ var testLab = model.Lab{
 	}},
 }
 
-// startLabDirector serves the lab Director (and UAA) over TLS from the lab CA.
+// startLabDirector serves testLab's Director (and UAA) until the spec ends.
 func startLabDirector(auth string, agent labdirector.Agent) (url, caPEM string) {
-	ca, err := pki.NewCA("test CA")
-	Expect(err).NotTo(HaveOccurred())
-	tlsCfg, err := ca.ServerTLSConfig([]string{"127.0.0.1"})
-	Expect(err).NotTo(HaveOccurred())
-
-	lab := testLab
-	lab.Director.Auth = auth
-	uaaLn, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	lab.Director.UAAAddress = uaaLn.Addr().String()
-	srv := labdirector.New(labdirector.Config{Lab: lab, Agent: agent, Log: GinkgoWriter, TLS: tlsCfg})
-
-	uaa := &httptest.Server{Listener: uaaLn, Config: &http.Server{Handler: srv.UAAHandler()}, TLS: tlsCfg}
-	uaa.StartTLS()
-	DeferCleanup(uaa.Close)
-	dir := httptest.NewUnstartedServer(srv.Handler())
-	dir.TLS = tlsCfg
-	dir.StartTLS()
-	DeferCleanup(dir.Close)
-	return dir.URL, string(ca.CertPEM())
+	srv := labtest.Start(testLab, auth, agent, GinkgoWriter)
+	return srv.URL, srv.CA
 }
 
 var _ = Describe("the Director client against the lab Director", func() {

@@ -6,21 +6,18 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"sync"
 
 	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
 	boshuaa "github.com/cloudfoundry/bosh-cli/v7/uaa"
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
-	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
 	"github.com/bbr-release/bbr/src/lab/director"
+	"github.com/bbr-release/bbr/src/lab/director/labtest"
 	"github.com/bbr-release/bbr/src/lab/model"
-	"github.com/bbr-release/bbr/src/lab/pki"
 )
 
 const (
@@ -156,41 +153,17 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// labDirector is a running lab Director (and UAA) for one spec.
+// labDirector is a running lab Director (and UAA) for one spec, with its
+// request log.
 type labDirector struct {
-	URL    string
-	UAAURL string
-	CA     string
-	Log    *syncBuffer
-	Lab    model.Lab
+	labtest.Server
+	Log *syncBuffer
 }
 
-// startDirector serves the Director and its UAA over TLS from a fresh CA,
-// on loopback, until the spec ends.
+// startDirector serves testLab's Director and UAA until the spec ends.
 func startDirector(auth string, agent director.Agent) labDirector {
-	ca, err := pki.NewCA("test CA")
-	Expect(err).NotTo(HaveOccurred())
-	tlsCfg, err := ca.ServerTLSConfig([]string{"127.0.0.1"})
-	Expect(err).NotTo(HaveOccurred())
-
-	// The UAA's address goes into /info, so it is taken before New.
-	uaaLn, err := net.Listen("tcp", "127.0.0.1:0")
-	Expect(err).NotTo(HaveOccurred())
-	lab := testLab()
-	lab.Director.Auth = auth
-	lab.Director.UAAAddress = uaaLn.Addr().String()
 	log := &syncBuffer{}
-	srv := director.New(director.Config{Lab: lab, Agent: agent, Log: log, TLS: tlsCfg})
-
-	uaa := &httptest.Server{Listener: uaaLn, Config: &http.Server{Handler: srv.UAAHandler()}, TLS: tlsCfg}
-	uaa.StartTLS()
-	DeferCleanup(uaa.Close)
-	dir := httptest.NewUnstartedServer(srv.Handler())
-	dir.TLS = tlsCfg
-	dir.StartTLS()
-	DeferCleanup(dir.Close)
-	lab.Director.Address = dir.Listener.Addr().String()
-	return labDirector{URL: dir.URL, UAAURL: uaa.URL, CA: string(ca.CertPEM()), Log: log, Lab: lab}
+	return labDirector{Server: labtest.Start(testLab(), auth, agent, log), Log: log}
 }
 
 var logger = boshlog.NewLogger(boshlog.LevelNone)

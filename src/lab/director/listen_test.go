@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/bbr-release/bbr/src/lab/director"
+	"github.com/bbr-release/bbr/src/lab/director/labtest"
 	"github.com/bbr-release/bbr/src/lab/pki"
 )
 
@@ -41,7 +42,7 @@ var _ = Describe("ListenAndServe", func() {
 		go func() { done <- srv.ListenAndServe(ctx) }()
 
 		// The certificate is valid for localhost too, which clients may use.
-		d := labDirector{URL: "https://localhost:" + port(lab.Director.Address), UAAURL: "https://" + lab.Director.UAAAddress, CA: string(ca.CertPEM()), Lab: lab}
+		d := labDirector{Server: labtest.Server{URL: "https://localhost:" + port(lab.Director.Address), UAAURL: "https://" + lab.Director.UAAAddress, CA: string(ca.CertPEM()), Lab: lab}}
 		Eventually(func() error { _, err := d.anonymousClient().Info(); return err }).Should(Succeed())
 		deps, err := d.boshClient(client, secret, nil).Deployments()
 		Expect(err).NotTo(HaveOccurred())
