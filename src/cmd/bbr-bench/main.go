@@ -29,6 +29,10 @@ func main() {
 		fmt.Fprintln(os.Stderr, "--rounds and --scale must be at least 1")
 		os.Exit(2)
 	}
+	if _, err := bench.Select(bench.Scenarios(opts.Scale), opts.Only); err != nil {
+		fmt.Fprintln(os.Stderr, "--scenarios:", err)
+		os.Exit(2)
+	}
 	if os.Geteuid() != 0 {
 		fmt.Fprintln(os.Stderr, "the benchmark runs the lab, which needs root: sudo scripts/bench")
 		os.Exit(2)
