@@ -1,7 +1,9 @@
 // Package director is what bbr needs from the BOSH Director: a deployment's
 // instances, its manifest, and ephemeral SSH users on its instances. It is a
 // thin layer over bosh-cli's director and uaa packages, the same client the
-// bosh CLI and upstream bbr use.
+// bosh CLI and upstream bbr use; only the SSH cleanup request is made here,
+// with bosh-cli's TLS settings and credentials, to follow its task
+// (cleanup.go).
 package director
 
 import (
@@ -12,6 +14,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
 	boshuaa "github.com/cloudfoundry/bosh-cli/v7/uaa"
@@ -55,6 +58,7 @@ var ErrUnreachable = errors.New("bosh director unreachable or unhealthy")
 // Client talks to one Director.
 type Client struct {
 	dir boshdir.Director
+	raw *rawClient // the SSH cleanup, whose task bosh-cli drops
 }
 
 // New checks that the Director answers (GET /info, unauthenticated), picks
@@ -93,7 +97,11 @@ func New(cfg Config, logger boshlog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building director client: %w", err)
 	}
-	return &Client{dir: dir}, nil
+	raw, err := newRawClient(factoryCfg)
+	if err != nil {
+		return nil, fmt.Errorf("building director client: %w", err)
+	}
+	return &Client{dir: dir, raw: raw}, nil
 }
 
 func uaaTokenFunc(info boshdir.Info, cfg Config, logger boshlog.Logger) (func(bool) (string, error), error) {
@@ -112,7 +120,15 @@ func uaaTokenFunc(info boshdir.Info, cfg Config, logger boshlog.Logger) (func(bo
 	if err != nil {
 		return nil, fmt.Errorf("building UAA client: %w", err)
 	}
-	return boshuaa.NewClientTokenSession(uaa).TokenFunc, nil
+	// bosh-cli's token session is not safe for concurrent use, and bbr
+	// talks to the Director from many goroutines.
+	session := boshuaa.NewClientTokenSession(uaa)
+	var mu sync.Mutex
+	return func(retried bool) (string, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return session.TokenFunc(retried)
+	}, nil
 }
 
 // Deployments lists the names of all deployments.
@@ -184,21 +200,6 @@ func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKe
 		}
 		return hosts, nil
 	})
-}
-
-// CleanUpSSH removes the user from one instance.
-func (c *Client) CleanUpSSH(ctx context.Context, deployment, group, id, user string) error {
-	_, err := call(ctx, func() (struct{}, error) {
-		dep, err := c.dir.FindDeployment(deployment)
-		if err != nil {
-			return struct{}{}, err
-		}
-		if err := dep.CleanUpSSH(boshdir.NewAllOrInstanceGroupOrInstanceSlug(group, id), boshdir.SSHOpts{Username: user}); err != nil {
-			return struct{}{}, fmt.Errorf("cleaning up ssh user on %s/%s: %w", group, id, err)
-		}
-		return struct{}{}, nil
-	})
-	return err
 }
 
 // failedTask is how bosh-cli reports a task that ended in error.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	. "github.com/onsi/ginkgo/v2"
@@ -22,10 +23,13 @@ import (
 // Director's wire format, and that the client handles it.
 
 type recordingAgent struct {
-	mu       sync.Mutex
-	setUps   []string
-	cleanUps []string
-	fail     error
+	mu          sync.Mutex
+	setUps      []string
+	cleanUps    []string
+	fail        error
+	failCleanup error
+	// holdCleanup, if set, is received from before a cleanup answers.
+	holdCleanup chan struct{}
 }
 
 func (a *recordingAgent) SetUpSSH(_ context.Context, dep string, inst model.Instance, user, key string) error {
@@ -36,10 +40,13 @@ func (a *recordingAgent) SetUpSSH(_ context.Context, dep string, inst model.Inst
 }
 
 func (a *recordingAgent) CleanUpSSH(_ context.Context, dep string, inst model.Instance, regex string) error {
+	if a.holdCleanup != nil {
+		<-a.holdCleanup
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.cleanUps = append(a.cleanUps, dep+" "+inst.Slug()+" "+regex)
-	return nil
+	return a.failCleanup
 }
 
 var testLab = model.Lab{
@@ -105,13 +112,29 @@ var _ = Describe("the Director client against the lab Director", func() {
 				Expect(agent.setUps).To(ConsistOf("sample redis/id-r0 bosh_abc ssh-ed25519", "sample redis/id-r1 bosh_abc ssh-ed25519"))
 			})
 
-			It("cleans up the user on one instance", func() {
+			It("cleans up the user on one instance and returns once the Director's task is done", func() {
 				Expect(client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")).To(Succeed())
-				Eventually(func() []string {
-					agent.mu.Lock()
-					defer agent.mu.Unlock()
-					return agent.cleanUps
-				}).Should(Equal([]string{"sample redis/id-r1 ^bosh_abc"}))
+				agent.mu.Lock()
+				defer agent.mu.Unlock()
+				Expect(agent.cleanUps).To(Equal([]string{"sample redis/id-r1 ^bosh_abc"}))
+			})
+
+			It("reports a cleanup task that fails, with the task's error", func() {
+				agent.failCleanup = errors.New("userdel: user bosh_abc is currently used by process 42")
+				err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
+				Expect(err).To(MatchError(MatchRegexp(`cleaning up ssh user on redis/id-r1: task \d+ ended in state error: .*userdel: user bosh_abc is currently used .*see .bosh task \d+.`)))
+				Expect(errors.Is(err, director.ErrCleanupUnconfirmed)).To(BeFalse())
+			})
+
+			It("stops waiting for a cleanup task that takes too long and says it is unconfirmed", func() {
+				hold := make(chan struct{})
+				agent.holdCleanup = hold
+				DeferCleanup(func() { close(hold) })
+				DeferCleanup(func(d time.Duration) { director.CleanupWait = d }, director.CleanupWait)
+				director.CleanupWait = 300 * time.Millisecond
+				err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
+				Expect(err).To(MatchError(director.ErrCleanupUnconfirmed))
+				Expect(err).To(MatchError(MatchRegexp(`task \d+ still running after 300ms`)))
 			})
 
 			It("reports an unknown deployment", func() {

@@ -256,27 +256,25 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 			Expect(good).To(HaveLen(1), "the backup itself is good")
 		})
 
-		// BUG: when the SSH cleanup fails, bbr says "cleaning up ssh user
-		// on worker/<id>: ... 500" but not which user is left (unlike the
-		// second-signal report, "SSH user bosh_... left on: ..."), and
-		// advises `bbr backup-cleanup`, which creates and removes a user
-		// of its own and does not remove the one left.
+		// backup-cleanup makes and removes a user of its own, so the
+		// operator needs the name of the one left.
 		It("an SSH cleanup that fails names the user left behind", func() {
 			r, users := cleanupFault("500")
 			Expect(users).To(HaveLen(1))
 			Expect(r.err).To(ContainSubstring(users[0]))
 		})
 
-		// KNOWN LIMITATION (left pending on purpose): bosh-cli posts the SSH
-		// cleanup and does not wait for its task ("we don't want to wait
-		// for cleanup to finish", director/ssh.go), as upstream bbr; the
-		// task id is not returned, so a cleanup task that fails goes
-		// unseen: bbr exits 0 and the SSH user stays on the instance.
-		PIt("an SSH cleanup task that errors gives the cleanup bit and names the user left", func() {
+		// bosh-cli posts the SSH cleanup without waiting for its task, as
+		// upstream bbr; bbr tags the request with a context id and waits
+		// for that task, so a failed cleanup task is seen.
+		It("an SSH cleanup task that errors gives the cleanup bit and names the user left", func() {
 			r, users := cleanupFault("task-error")
 			Expect(users).To(HaveLen(1), "the fault really left the user")
 			Expect(r.code).To(Equal(16), "stdout:\n%s\nstderr:\n%s", r.out, r.err)
 			Expect(r.err).To(ContainSubstring(users[0]))
+			Expect(r.err).To(MatchRegexp(`task \d+ ended in state error: .*injected fault: ssh cleanup task failed`))
+			good, _ := artifactsIn(workDir)
+			Expect(good).To(HaveLen(1), "the backup itself is good")
 		})
 	})
 

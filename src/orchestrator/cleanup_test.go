@@ -2,12 +2,16 @@ package orchestrator_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 
+	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
@@ -32,6 +36,20 @@ var _ = Describe("the cleanup commands", func() {
 		Expect(w.eventsFor("post-backup-unlock")[0].Env).To(HaveKeyWithValue("BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL", "false"))
 		Expect(w.instances[0].staging).To(BeFalse())
 		Expect(w.cleanUps).To(HaveLen(2))
+	})
+
+	It("warns, and does not fail, when the Director has not confirmed an SSH user's removal in time", func() {
+		log := gbytes.NewBuffer()
+		o.Logger = boshlog.NewWriterLogger(boshlog.LevelDebug, log)
+		w.cleanUpErr = fmt.Errorf("cleaning up ssh user on redis/0: %w: task 7 still running", director.ErrCleanupUnconfirmed)
+		Expect(o.BackupCleanup(context.Background(), "dep")).To(Succeed())
+		Expect(log).To(gbytes.Say(`WARN - cleaning up ssh user on redis/0: the Director has not finished removing the SSH user yet: task 7 still running`))
+	})
+
+	It("fails with the user's name when the Director says the removal failed", func() {
+		w.cleanUpErr = errors.New("cleaning up ssh user on redis/0: task 7 ended in state error: userdel failed")
+		err := o.BackupCleanup(context.Background(), "dep")
+		Expect(err).To(MatchError(MatchRegexp(`SSH user bosh_\w+ may be left on redis/redis-id-0 .*task 7 ended in state error: userdel failed`)))
 	})
 
 	It("restore-cleanup runs post-restore-unlock and removes the staging directory", func() {

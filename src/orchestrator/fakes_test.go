@@ -33,16 +33,17 @@ type event struct {
 // world is a fake deployment: a Director and instances that keep files in
 // memory and understand the commands bbr sends.
 type world struct {
-	mu        sync.Mutex
-	name      string
-	manifest  string
-	instances []*fakeInstance
-	events    []event
-	setUps    []string // groups
-	cleanUps  []string // group/id
-	dialErr   map[string]error
-	vmsErr    error
-	users     map[string]bool // SSH users set up and not yet cleaned up
+	mu         sync.Mutex
+	name       string
+	manifest   string
+	instances  []*fakeInstance
+	events     []event
+	setUps     []string // groups
+	cleanUps   []string // group/id
+	cleanUpErr error    // what CleanUpSSH returns
+	dialErr    map[string]error
+	vmsErr     error
+	users      map[string]bool // SSH users set up and not yet cleaned up
 }
 
 type fakeInstance struct {
@@ -166,7 +167,7 @@ func (w *world) CleanUpSSH(_ context.Context, _, group, id, user string) error {
 	defer w.mu.Unlock()
 	w.cleanUps = append(w.cleanUps, group+"/"+id)
 	delete(w.users, user)
-	return nil
+	return w.cleanUpErr
 }
 
 func (w *world) dial(_ context.Context, host director.SSHHost, _ string, _ ssh.Signer) (orchestrator.Runner, error) {

@@ -253,17 +253,27 @@ func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unco
 		if d.sshUser == "" {
 			return err // director mode: the operator's own user stays
 		}
-		if sshErr := o.Director.CleanUpSSH(ctx, d.Name, inst.Group, inst.ID, d.sshUser); sshErr != nil {
-			err = errors.Join(err, userLeft(d.Name, d.sshUser, inst.Group+"/"+inst.ID, sshErr))
-		}
-		return err
+		return errors.Join(err, o.cleanUpSSH(ctx, d, inst.Group, inst.ID))
 	})}
 	for _, h := range unconnected {
-		if err := o.Director.CleanUpSSH(ctx, d.Name, h.Group, h.IndexOrID, d.sshUser); err != nil {
-			errs = append(errs, userLeft(d.Name, d.sshUser, h.Group+"/"+h.IndexOrID, err))
-		}
+		errs = append(errs, o.cleanUpSSH(ctx, d, h.Group, h.IndexOrID))
 	}
 	return cleanupError(errors.Join(errs...))
+}
+
+// cleanUpSSH asks the Director to remove the run's SSH user from one
+// instance. A cleanup the Director has not finished when bbr stops
+// waiting is a warning, not a failure: it is queued and runs later.
+func (o *Orchestrator) cleanUpSSH(ctx context.Context, d *Deployment, group, id string) error {
+	err := o.Director.CleanUpSSH(ctx, d.Name, group, id, d.sshUser)
+	if errors.Is(err, director.ErrCleanupUnconfirmed) {
+		o.Logger.Warn("bbr", "%v", err)
+		return nil
+	}
+	if err != nil {
+		return userLeft(d.Name, d.sshUser, group+"/"+id, err)
+	}
+	return nil
 }
 
 // userLeft says which SSH user a failed Director cleanup may have left,
