@@ -186,6 +186,7 @@ func deploymentFlags() []cli.Flag {
 		cli.BoolFlag{Name: "all-deployments", Usage: "Run on all deployments (pre-backup-check, backup and backup-cleanup only)"},
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
 		scriptTimeoutFlag,
+		progressIntervalFlag,
 		cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
 			Usage: "How many remote operations (scripts, copies) run at once across instances (not tied to sshd's MaxStartups: one connection per instance)"},
 	}
@@ -217,15 +218,22 @@ func validateDeploymentFlags(c *cli.Context) error {
 	if p := c.Int("parallelism"); p < 1 || p > 1000 {
 		return cli.NewExitError(fmt.Sprintf("--parallelism must be between 1 and 1000, got %d.", p), 1)
 	}
-	return validateScriptTimeout(c)
+	return validateDurations(c)
 }
 
 var scriptTimeoutFlag = cli.DurationFlag{Name: "script-timeout", EnvVar: "BBR_SCRIPT_TIMEOUT",
 	Usage: "Fail any bbr script (lock, backup, unlock, restore, metadata) running longer than this, e.g. 30m; jobs are still unlocked (default: no limit)"}
 
-func validateScriptTimeout(c *cli.Context) error {
+var progressIntervalFlag = cli.DurationFlag{Name: "progress-interval", EnvVar: "BBR_PROGRESS_INTERVAL", Value: orchestrator.DefaultProgressInterval,
+	Usage: "While copying backups to or from the instances, log the bytes copied and the rate this often; 0 turns it off"}
+
+// validateDurations checks the duration flags both commands share.
+func validateDurations(c *cli.Context) error {
 	if t := c.Duration("script-timeout"); t != 0 && t < time.Second {
 		return cli.NewExitError(fmt.Sprintf("--script-timeout must be at least 1s (or 0 for no limit), got %s.", t), 1)
+	}
+	if t := c.Duration("progress-interval"); t != 0 && t < time.Second {
+		return cli.NewExitError(fmt.Sprintf("--progress-interval must be at least 1s (or 0 for none), got %s.", t), 1)
 	}
 	return nil
 }
@@ -279,7 +287,9 @@ func newDeploymentOrchestrator(c *cli.Context, s session, logger boshlog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return s.orchestrator(dir, logger, c.Int("parallelism"), c.Duration("script-timeout")), nil
+	o := s.orchestrator(dir, logger, c.Int("parallelism"), c.Duration("script-timeout"))
+	o.ProgressInterval = c.Duration("progress-interval")
+	return o, nil
 }
 
 // orchestrator is the workflows against a Director, as every command of
@@ -295,6 +305,8 @@ func (s session) orchestrator(dir orchestrator.Director, logger boshlog.Logger, 
 		Now:            time.Now,
 		CleanupTimeout: 10 * time.Minute,
 		ScriptTimeout:  scriptTimeout,
+		// The errand keeps the default; the deployment command has a flag.
+		ProgressInterval: orchestrator.DefaultProgressInterval,
 	}
 }
 

@@ -40,7 +40,7 @@ func directorCommand(s session) cli.Command {
 			if err := requireFlags(c, "host", "username", "private-key-path"); err != nil {
 				return err
 			}
-			return validateScriptTimeout(c)
+			return validateDurations(c)
 		},
 		Subcommands: []cli.Command{
 			{
@@ -112,6 +112,7 @@ func directorFlags() []cli.Flag {
 		cli.StringFlag{Name: "known-hosts", EnvVar: "BBR_KNOWN_HOSTS",
 			Usage: "known_hosts file holding the Director VM's host key (default ~/.ssh/known_hosts when it lists the host)"},
 		scriptTimeoutFlag,
+		progressIntervalFlag,
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
 	}
 }
@@ -145,14 +146,15 @@ func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestra
 		})
 	}
 	return &orchestrator.Orchestrator{
-		Logger:         logger,
-		Version:        s.version,
-		Leftovers:      s.leftovers,
-		Parallelism:    defaultParallelism,
-		Now:            time.Now,
-		CleanupTimeout: 10 * time.Minute,
-		ScriptTimeout:  c.Duration("script-timeout"),
-		Standalone:     &orchestrator.Standalone{Name: directorName(c.String("host")), Dial: dial},
+		Logger:           logger,
+		Version:          s.version,
+		Leftovers:        s.leftovers,
+		Parallelism:      defaultParallelism,
+		Now:              time.Now,
+		CleanupTimeout:   10 * time.Minute,
+		ScriptTimeout:    c.Duration("script-timeout"),
+		ProgressInterval: c.Duration("progress-interval"),
+		Standalone:       &orchestrator.Standalone{Name: directorName(c.String("host")), Dial: dial},
 	}, nil
 }
 

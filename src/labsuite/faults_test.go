@@ -12,6 +12,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"github.com/onsi/gomega/gexec"
 
 	"github.com/bbr-release/bbr/src/artifact"
@@ -393,6 +394,15 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 			Entry("SIGTERM in restore", syscall.SIGTERM, true, "restore", "post-restore-unlock"),
 			Entry("SIGINT in post-restore-unlock", syscall.SIGINT, true, "post-restore-unlock", "post-restore-unlock"),
 		)
+
+		It("a long drain says how far it got, every --progress-interval", func() {
+			setFault(worker(), "alpha-huge", "x")
+			session := start("--progress-interval", "1s", "backup")
+			Eventually(session.Out, time.Minute).Should(gbytes.Say(`INFO - Copying: \d+(\.\d)?[KMG] so far at \d+(\.\d)?[KMG]/s, \d of 2 jobs done`))
+			session.Signal(syscall.SIGTERM)
+			Eventually(session, 2*time.Minute).Should(gexec.Exit())
+			nothingLeft("faulty")
+		})
 	})
 
 	// These run last: they kill fragile's worker/0 for good.

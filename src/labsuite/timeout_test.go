@@ -56,6 +56,15 @@ var _ = Describe("--script-timeout", Ordered, func() {
 		Expect(r.code).To(Equal(1))
 		Expect(r.err).To(ContainSubstring("--script-timeout must be at least 1s (or 0 for no limit), got 10ms."))
 	})
+
+	It("rejects a progress interval below one second the same way, for both commands", func() {
+		r := bbr(workDir, "slow", "deployment", "--progress-interval", "100ms", "backup")
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("--progress-interval must be at least 1s (or 0 for none), got 100ms."))
+		r = bbr(workDir, "slow", "director", "--host", "127.0.0.1", "--username", "u", "--private-key-path", "/nonexistent", "--progress-interval", "-1s", "backup")
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("--progress-interval must be at least 1s (or 0 for none), got -1s."))
+	})
 })
 
 // commandsIn lists the command lines of the processes running in the

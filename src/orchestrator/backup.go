@@ -243,15 +243,22 @@ func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succee
 
 // drain copies every job's staged backup into the artifact.
 func (o *Orchestrator) drain(ctx context.Context, d *Deployment, art *artifact.Dir) error {
-	return forEach(d.JobsWith(ScriptBackup), o.Parallelism, func(j *Job) error {
-		return o.drainJob(ctx, j, art)
+	jobs := d.JobsWith(ScriptBackup)
+	progress := &copyProgress{jobs: len(jobs)}
+	defer o.reportProgress(progress)()
+	return forEach(jobs, o.Parallelism, func(j *Job) error {
+		err := o.drainJob(ctx, j, art, progress)
+		if err == nil {
+			progress.done.Add(1)
+		}
+		return err
 	})
 }
 
 // drainJob streams the job's staging directory into a local tar, hashing
 // each file as it is written, while the instance hashes the same files:
 // one read on each side, and both sides must agree.
-func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir) error {
+func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, progress *copyProgress) error {
 	inst := j.Instance
 	file := artifact.InstanceFileName(inst.Group, strconv.Itoa(inst.Index), j.Name)
 	if j.customArtifact() {
@@ -276,7 +283,7 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir) 
 		pw.CloseWithError(err)
 		streamErr <- err
 	}()
-	localSums, size, writeErr := art.WriteTar(file, pr)
+	localSums, size, writeErr := art.WriteTar(file, progress.reader(pr))
 	pr.CloseWithError(writeErr) // unblocks the stream if writing failed
 	if err := errors.Join(<-streamErr, writeErr); err != nil {
 		<-remoteSums

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strings"
@@ -76,8 +77,9 @@ type fakeJob struct {
 	metadata string
 	fail     map[string]error
 	// onRestore and onLock run inside the restore and pre-backup-lock
-	// scripts, without the world lock.
-	onRestore, onLock func()
+	// scripts, without the world lock; onCopy once the job's data has been
+	// streamed out (backup) or in (restore), before the copy returns.
+	onRestore, onLock, onCopy func()
 }
 
 func newWorld(name string) *world {
@@ -261,7 +263,12 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 		}
 		return nil
 	case tarOutCmd.MatchString(cmd):
-		return writeTar(stdout, i.files[tarOutCmd.FindStringSubmatch(cmd)[1]])
+		dir := tarOutCmd.FindStringSubmatch(cmd)[1]
+		if err := writeTar(stdout, i.files[dir]); err != nil {
+			return err
+		}
+		i.copied(dir)
+		return nil
 	case checksumCmd.MatchString(cmd):
 		files := i.files[checksumCmd.FindStringSubmatch(cmd)[1]]
 		for _, p := range sortedPaths(files) {
@@ -277,6 +284,7 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 		}
 		i.staging = true
 		i.files[dir] = files
+		i.copied(dir)
 		return nil
 	case rmCmd.MatchString(cmd):
 		dir := rmCmd.FindStringSubmatch(cmd)[1]
@@ -291,6 +299,16 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 		return nil
 	}
 	return fmt.Errorf("fake instance does not understand %q", cmd)
+}
+
+// copied runs the onCopy hook of the job whose staging dir is dir, without
+// the world lock (Run holds it).
+func (i *fakeInstance) copied(dir string) {
+	if j := i.jobs[filepath.Base(dir)]; j != nil && j.onCopy != nil {
+		i.w.mu.Unlock()
+		j.onCopy()
+		i.w.mu.Lock()
+	}
 }
 
 func (i *fakeInstance) runScript(cmd string, stdout io.Writer) error {

@@ -54,6 +54,9 @@ type Orchestrator struct {
 	// ScriptTimeout bounds each bbr script (lock, backup, unlock, restore,
 	// metadata); zero means no limit, as upstream.
 	ScriptTimeout time.Duration
+	// ProgressInterval is how often a backup's drain or a restore's upload
+	// reports the bytes copied and the rate; zero means never.
+	ProgressInterval time.Duration
 	// Leftovers, when set, follows what the runs have not yet undone.
 	Leftovers *Leftovers
 	// Standalone, when set, is director mode: Director is then unused.

@@ -113,7 +113,10 @@ func restoreFile(j *Job, meta artifact.Metadata) string {
 func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.Dir) error {
 	meta := art.Metadata()
 	files := meta.Files()
-	return forEach(d.JobsWith(ScriptRestore), o.Parallelism, func(j *Job) error {
+	jobs := d.JobsWith(ScriptRestore)
+	progress := &copyProgress{jobs: len(jobs), total: uploadSize(art.Path, jobs, meta)}
+	defer o.reportProgress(progress)()
+	return forEach(jobs, o.Parallelism, func(j *Job) error {
 		inst := j.Instance
 		file := restoreFile(j, meta)
 		want, ok := files[file]
@@ -128,7 +131,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 		defer f.Close()
 		inst.stagingCreated.Store(true)
 		dir := j.StagingDir()
-		if err := streamIn(ctx, inst.runner, dir, bufio.NewReaderSize(f, 256<<10)); err != nil {
+		if err := streamIn(ctx, inst.runner, dir, progress.reader(bufio.NewReaderSize(f, 256<<10))); err != nil {
 			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
 		}
 		got, err := remoteChecksums(ctx, inst.runner, dir)
@@ -139,8 +142,21 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 			return fmt.Errorf("Backup couldn't be transferred, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, firstN(diff, 10))
 		}
 		o.Logger.Info("bbr", "Finished copying backup for job %s on %s/%d.", j.Name, inst.Group, inst.Index)
+		progress.done.Add(1)
 		return nil
 	})
+}
+
+// uploadSize is what a restore uploads: the size of each job's tar (a job
+// restored on several instances counts each time).
+func uploadSize(dir string, jobs []*Job, meta artifact.Metadata) int64 {
+	var total int64
+	for _, j := range jobs {
+		if info, err := os.Stat(filepath.Join(dir, restoreFile(j, meta))); err == nil {
+			total += info.Size()
+		}
+	}
+	return total
 }
 
 // lockedRestore locks serially in order, runs the restore scripts (jobs of

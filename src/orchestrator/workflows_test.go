@@ -3,13 +3,18 @@ package orchestrator_test
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/orchestrator"
@@ -43,6 +48,49 @@ var _ = Describe("Workflows", func() {
 	backup := func() (string, error) {
 		return o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: dir})
 	}
+
+	Describe("progress of a long copy", func() {
+		var (
+			log     *gbytes.Buffer
+			release chan struct{}
+		)
+
+		BeforeEach(func() {
+			log = gbytes.NewBuffer()
+			o.Logger = boshlog.NewWriterLogger(boshlog.LevelDebug, io.MultiWriter(log, GinkgoWriter))
+			o.ProgressInterval = 5 * time.Millisecond
+			release = make(chan struct{})
+			w.add("redis", 0, map[string]*fakeJob{"redis": job("backup", "restore").withData(map[string]string{"dump.rdb": strings.Repeat("x", 3000)})})
+		})
+
+		It("says how much the drain copied, at what rate, and how many jobs are done", func() {
+			w.instances[0].jobs["redis"].onCopy = func() { <-release }
+			errc := make(chan error, 1)
+			go func() { _, err := backup(); errc <- err }()
+			Eventually(log).Should(gbytes.Say(`INFO - Copying: \d+(\.\d)?[BKM] so far at \S+/s, 0 of 1 jobs done`))
+			close(release)
+			Expect(<-errc).To(Succeed())
+		})
+
+		It("says how far the restore's upload is, out of what the artifact holds", func() {
+			path, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			size := fileSize(filepath.Join(path, "redis-0-redis.tar"))
+			w.instances[0].jobs["redis"].onCopy = func() { <-release }
+			errc := make(chan error, 1)
+			go func() { errc <- o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path}) }()
+			Eventually(log).Should(gbytes.Say(`INFO - Copying: \S+ of ` + regexp.QuoteMeta(humanSize(size)) + ` \(\d+%\) at \S+/s, 0 of 1 jobs done`))
+			close(release)
+			Expect(<-errc).To(Succeed())
+		})
+
+		It("says nothing more than upstream when the interval is zero", func() {
+			o.ProgressInterval = 0
+			_, err := backup()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(log.Contents())).NotTo(ContainSubstring("Copying:"))
+		})
+	})
 
 	Describe("Backup", func() {
 		BeforeEach(func() {
@@ -379,4 +427,18 @@ func bytes_index(b []byte, s string) int {
 		}
 	}
 	return -1
+}
+
+func fileSize(path string) int64 {
+	info, err := os.Stat(path)
+	Expect(err).NotTo(HaveOccurred())
+	return info.Size()
+}
+
+// humanSize is bbr's log format for a size ("2.5K"), as upstream prints it.
+func humanSize(n int64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%dB", n)
+	}
+	return fmt.Sprintf("%.1fK", float64(n)/1024)
 }
