@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -50,29 +51,15 @@ func Select(all []Scenario, keys string) ([]Scenario, error) {
 		if k == "s4" {
 			k = "s2"
 		}
-		found := false
-		for _, s := range all {
-			if s.Key == k {
-				found = true
-				if !containsKey(out, k) {
-					out = append(out, s)
-				}
-			}
-		}
-		if !found {
+		i := slices.IndexFunc(all, func(s Scenario) bool { return s.Key == k })
+		if i < 0 {
 			return nil, fmt.Errorf("unknown scenario %q: use s1, s2, s3 or s4", k)
+		}
+		if !slices.ContainsFunc(out, func(s Scenario) bool { return s.Key == k }) {
+			out = append(out, all[i])
 		}
 	}
 	return out, nil
-}
-
-func containsKey(ss []Scenario, key string) bool {
-	for _, s := range ss {
-		if s.Key == key {
-			return true
-		}
-	}
-	return false
 }
 
 func jobName(s Scenario, j int) string {
