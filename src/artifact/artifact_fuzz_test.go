@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -68,7 +69,7 @@ func FuzzParseMetadata(f *testing.F) {
 
 func deepCopy(t *testing.T, m Metadata) Metadata {
 	c := m
-	c.Instances = append([]InstanceMetadata(nil), m.Instances...)
+	c.Instances = slices.Clone(m.Instances) // keeps nil and empty apart, as DeepEqual does
 	return c
 }
 
