@@ -79,13 +79,17 @@ type modelInstance = model.Instance
 
 // setFault creates (content != "") or removes the switch file on inst.
 func setFault(inst model.Instance, name, content string) {
-	path := filepath.Join(inst.Root, "store", "faults", name)
+	setSwitch(filepath.Join(inst.Root, "store", "faults", name), content)
+}
+
+// setSwitch writes a fault switch file (content != "") or removes it.
+func setSwitch(path, content string) {
 	if content == "" {
-		ExpectWithOffset(1, os.RemoveAll(path)).To(Succeed())
+		ExpectWithOffset(2, os.RemoveAll(path)).To(Succeed())
 		return
 	}
-	ExpectWithOffset(1, os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
-	ExpectWithOffset(1, os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
+	ExpectWithOffset(2, os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
+	ExpectWithOffset(2, os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
 }
 
 // resetFaults removes every switch and script log of every instance of
@@ -113,13 +117,7 @@ func scriptLog(inst model.Instance, job string) string {
 // setDirectorFault makes the lab Director misbehave on "ssh-setup" or
 // "ssh-cleanup" ("500" or "task-error"; "" removes the fault).
 func setDirectorFault(name, content string) {
-	path := filepath.Join(labDir, "faults", name)
-	if content == "" {
-		ExpectWithOffset(1, os.RemoveAll(path)).To(Succeed())
-		return
-	}
-	ExpectWithOffset(1, os.MkdirAll(filepath.Dir(path), 0o755)).To(Succeed())
-	ExpectWithOffset(1, os.WriteFile(path, []byte(content), 0o644)).To(Succeed())
+	setSwitch(filepath.Join(labDir, "faults", name), content)
 }
 
 // directorCleanUpSSH asks the lab Director to remove every bosh_ user on

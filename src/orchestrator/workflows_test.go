@@ -3,7 +3,6 @@ package orchestrator_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -79,7 +78,7 @@ var _ = Describe("Workflows", func() {
 			w.instances[0].jobs["redis"].onCopy = func() { <-release }
 			errc := make(chan error, 1)
 			go func() { errc <- o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path}) }()
-			Eventually(log).Should(gbytes.Say(`INFO - Copying: \S+ of ` + regexp.QuoteMeta(humanSize(size)) + ` \(\d+%\) at \S+/s, 0 of 1 jobs done`))
+			Eventually(log).Should(gbytes.Say(`INFO - Copying: \S+ of ` + regexp.QuoteMeta(orchestrator.HumanBytes(size)) + ` \(\d+%\) at \S+/s, 0 of 1 jobs done`))
 			close(release)
 			Expect(<-errc).To(Succeed())
 		})
@@ -433,12 +432,4 @@ func fileSize(path string) int64 {
 	info, err := os.Stat(path)
 	Expect(err).NotTo(HaveOccurred())
 	return info.Size()
-}
-
-// humanSize is bbr's log format for a size ("2.5K"), as upstream prints it.
-func humanSize(n int64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%dB", n)
-	}
-	return fmt.Sprintf("%.1fK", float64(n)/1024)
 }

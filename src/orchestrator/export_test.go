@@ -1,0 +1,4 @@
+package orchestrator
+
+// HumanBytes lets the external specs write sizes the way bbr logs them.
+var HumanBytes = humanBytes
