@@ -27,6 +27,10 @@ type testServer struct {
 	// freeze the connection (a dead peer that keeps the TCP socket).
 	mu     sync.Mutex
 	frozen bool
+	// running holds the process group of every command still running, so
+	// close can end them: a frozen connection never hangs up on its
+	// commands, and a leftover `sleep 600` would outlive the test binary.
+	running map[int]bool
 }
 
 func newTestServer(clientKey ssh.PublicKey) *testServer {
@@ -45,7 +49,7 @@ func newTestServer(clientKey ssh.PublicKey) *testServer {
 	if err != nil {
 		panic(err)
 	}
-	s := &testServer{addr: ln.Addr().String(), hostKey: hostKey, ln: ln}
+	s := &testServer{addr: ln.Addr().String(), hostKey: hostKey, ln: ln, running: map[int]bool{}}
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -64,7 +68,25 @@ func (s *testServer) freeze() {
 	s.mu.Unlock()
 }
 
-func (s *testServer) close() { s.ln.Close() }
+// close stops accepting connections and kills every command still running.
+func (s *testServer) close() {
+	s.ln.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for pgid := range s.running {
+		syscall.Kill(-pgid, syscall.SIGKILL)
+	}
+}
+
+func (s *testServer) track(pgid int, running bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if running {
+		s.running[pgid] = true
+	} else {
+		delete(s.running, pgid)
+	}
+}
 
 // freezableConn stops delivering anything to the server once frozen, as
 // a peer that vanished without closing the socket.
@@ -116,7 +138,7 @@ func (s *testServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 			continue
 		}
 		go func() {
-			handleSession(ch, chReqs)
+			s.handleSession(ch, chReqs)
 			// sshd frees the slot a little after the client saw the
 			// session end; so does this server.
 			time.Sleep(20 * time.Millisecond)
@@ -125,7 +147,7 @@ func (s *testServer) serve(c net.Conn, cfg *ssh.ServerConfig) {
 	}
 }
 
-func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *testServer) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	for r := range reqs {
 		if r.Type != "exec" {
@@ -140,33 +162,42 @@ func handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 		cmd.Stdout = ch
 		cmd.Stderr = ch.Stderr()
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		err := cmd.Start()
 		r.Reply(true, nil)
-		done := make(chan struct{})
-		go func() {
-			// The client closing the channel hangs up on the command.
-			for range reqs {
-			}
-			select {
-			case <-done:
-			default:
-				if cmd.Process != nil {
-					syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				}
-			}
-		}()
-		code := 0
-		if err := cmd.Run(); err != nil {
-			if exitErr, ok := err.(*exec.ExitError); ok {
-				code = exitErr.ExitCode()
-			} else {
-				code = 127
-			}
+		code := 127
+		if err == nil {
+			code = s.wait(cmd, reqs)
 		}
-		close(done)
 		ch.CloseWrite()
 		status := make([]byte, 4)
 		binary.BigEndian.PutUint32(status, uint32(code))
 		ch.SendRequest("exit-status", false, status)
 		return
 	}
+}
+
+// wait waits for a started command and returns its exit code. The client
+// closing the channel hangs up on the command: its process group is killed.
+func (s *testServer) wait(cmd *exec.Cmd, reqs <-chan *ssh.Request) int {
+	pgid := cmd.Process.Pid
+	s.track(pgid, true)
+	defer s.track(pgid, false)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		for range reqs {
+		}
+		select {
+		case <-done:
+		default:
+			syscall.Kill(-pgid, syscall.SIGKILL)
+		}
+	}()
+	if err := cmd.Wait(); err != nil {
+		if exitErr, ok := err.(*exec.ExitError); ok {
+			return exitErr.ExitCode()
+		}
+		return 127
+	}
+	return 0
 }
