@@ -301,7 +301,7 @@ var _ = Describe("the lab Director API", func() {
 		token := decode[map[string]any](uaa.token(url.Values{"grant_type": {"client_credentials"}, "client_id": {client}, "client_secret": {secret}}).Body)["access_token"].(string)
 		uaa.request("GET", "/deployments", "", "Authorization: bearer "+token)
 
-		log := lab.Log.String() + uaa.Log.String()
+		log := string(lab.Log.Contents()) + string(uaa.Log.Contents())
 		Expect(log).To(MatchRegexp(`(?m)^\S+ director GET /info 200 \S+$`))
 		Expect(log).To(MatchRegexp(`(?m)^\S+ director GET /deployments 401 \S+$`))
 		Expect(log).To(MatchRegexp(`(?m)^\S+ director POST /deployments/sample/ssh 302 \S+$`))

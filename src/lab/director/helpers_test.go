@@ -14,6 +14,7 @@ import (
 	boshuaa "github.com/cloudfoundry/bosh-cli/v7/uaa"
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 
 	"github.com/bbr-release/bbr/src/lab/director"
 	"github.com/bbr-release/bbr/src/lab/director/labtest"
@@ -135,34 +136,16 @@ func (a *fakeAgent) CleanUps() []agentCall {
 	return slices.Clone(a.cleanUps)
 }
 
-// syncBuffer is the server's request log; handlers write it concurrently.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // labDirector is a running lab Director (and UAA) for one spec, with its
-// request log.
+// request log (gbytes.Buffer is safe for the handlers' concurrent writes).
 type labDirector struct {
 	labtest.Server
-	Log *syncBuffer
+	Log *gbytes.Buffer
 }
 
 // startDirector serves testLab's Director and UAA until the spec ends.
 func startDirector(auth string, agent director.Agent) labDirector {
-	log := &syncBuffer{}
+	log := gbytes.NewBuffer()
 	return labDirector{Server: labtest.Start(testLab(), auth, agent, log), Log: log}
 }
 

@@ -1,7 +1,6 @@
 package sample_test
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net"
@@ -9,11 +8,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	"gopkg.in/yaml.v3"
 
 	"github.com/bbr-release/bbr/src/lab/sample"
@@ -67,24 +66,6 @@ var _ = Describe("the embedded sample", func() {
 	})
 })
 
-// syncBuffer is a log the API writes from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var _ = Describe("the sample API", func() {
 	It("answers 503 while the maintenance file exists and logs each change", func() {
 		dir := GinkgoT().TempDir()
@@ -94,7 +75,7 @@ var _ = Describe("the sample API", func() {
 		addr := ln.Addr().String()
 		ln.Close()
 
-		log := &syncBuffer{}
+		log := gbytes.NewBuffer() // safe for the API's concurrent writes
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() {
@@ -128,7 +109,7 @@ var _ = Describe("the sample API", func() {
 		cancel()
 		Eventually(done).Should(Receive(BeNil()))
 		var states []string
-		for _, line := range strings.Split(log.String(), "\n") {
+		for _, line := range strings.Split(string(log.Contents()), "\n") {
 			if _, rest, ok := strings.Cut(line, " state "); ok {
 				states = append(states, strings.Fields(rest)[0])
 			}
