@@ -39,7 +39,7 @@ var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing t
 func (c *Client) CleanUpSSH(ctx context.Context, deployment, group, id, user string) error {
 	err := c.cleanUpSSH(ctx, deployment, group, id, user)
 	if err != nil {
-		return fmt.Errorf("cleaning up ssh user on %s/%s: %w", group, id, simplify(err))
+		return fmt.Errorf("cleaning up ssh user on %s/%s: %w", group, id, err)
 	}
 	return nil
 }
@@ -56,18 +56,24 @@ func (c *Client) cleanUpSSH(ctx context.Context, deployment, group, id, user str
 	}
 	task, err := c.raw.postTask(ctx, "/deployments/"+url.PathEscape(deployment)+"/ssh", body)
 	if err != nil {
-		return err
+		return simplify(err)
 	}
 	return c.waitForTask(ctx, task)
 }
 
-// waitForTask polls task until it ends or CleanupWait passes.
+// waitForTask polls task until it ends or CleanupWait passes. A failed
+// look-up leaves the outcome unknown, like a task still running: the
+// cleanup was accepted and runs whether bbr watches it or not. Only a
+// cancelled run (a second signal) stops the wait as an error.
 func (c *Client) waitForTask(ctx context.Context, id int) error {
 	deadline := time.Now().Add(CleanupWait)
 	for delay := 20 * time.Millisecond; ; delay = min(2*delay, time.Second) {
 		t, err := call(ctx, func() (boshdir.Task, error) { return c.dir.FindTask(id) })
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return ctxErr
+		}
 		if err != nil {
-			return fmt.Errorf("%w: looking at task %d failed: %v", ErrCleanupUnconfirmed, id, err)
+			return fmt.Errorf("%w: looking at task %d failed: %w", ErrCleanupUnconfirmed, id, err)
 		}
 		if t.IsError() {
 			return fmt.Errorf("task %d ended in state %s: %s (see `bosh task %d`)", id, t.State(), t.Result(), id)

@@ -245,7 +245,9 @@ func simplify(err error) error {
 	if err == nil {
 		return nil
 	}
-	if strings.Contains(err.Error(), "401") || strings.Contains(strings.ToLower(err.Error()), "not authorized") {
+	// bosh-cli's and its UAA client's words for a 401 answer; a bare "401"
+	// would also match task ids and sizes.
+	if strings.Contains(err.Error(), "status code '401'") || strings.Contains(strings.ToLower(err.Error()), "not authorized") {
 		return fmt.Errorf("the Director refused the credentials (check --username/--password or BOSH_CLIENT/BOSH_CLIENT_SECRET): %w", err)
 	}
 	return err

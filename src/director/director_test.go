@@ -63,8 +63,8 @@ var testLab = model.Lab{
 }
 
 // startLabDirector serves testLab's Director (and UAA) until the spec ends.
-func startLabDirector(auth string, agent labdirector.Agent) (url, caPEM string) {
-	srv := labtest.Start(testLab, auth, agent, GinkgoWriter)
+func startLabDirector(auth string, agent labdirector.Agent, configure ...func(*labdirector.Config)) (url, caPEM string) {
+	srv := labtest.Start(testLab, auth, agent, GinkgoWriter, configure...)
 	return srv.URL, srv.CA
 }
 
@@ -112,29 +112,61 @@ var _ = Describe("the Director client against the lab Director", func() {
 				Expect(agent.setUps).To(ConsistOf("sample redis/id-r0 bosh_abc ssh-ed25519", "sample redis/id-r1 bosh_abc ssh-ed25519"))
 			})
 
-			It("cleans up the user on one instance and returns once the Director's task is done", func() {
-				Expect(client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")).To(Succeed())
-				agent.mu.Lock()
-				defer agent.mu.Unlock()
-				Expect(agent.cleanUps).To(Equal([]string{"sample redis/id-r1 ^bosh_abc"}))
-			})
+			// A real Director redirects to the cleanup task at once; the
+			// lab's default wait for the task would hide bbr's polling.
+			Context("when the Director redirects before the task is done, as a real one does", func() {
+				BeforeEach(func() {
+					url, ca := startLabDirector(auth, agent, func(c *labdirector.Config) { c.RedirectAtOnce = true })
+					var err error
+					client, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
+					Expect(err).NotTo(HaveOccurred())
+				})
 
-			It("reports a cleanup task that fails, with the task's error", func() {
-				agent.failCleanup = errors.New("userdel: user bosh_abc is currently used by process 42")
-				err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
-				Expect(err).To(MatchError(MatchRegexp(`cleaning up ssh user on redis/id-r1: task \d+ ended in state error: .*userdel: user bosh_abc is currently used .*see .bosh task \d+.`)))
-				Expect(errors.Is(err, director.ErrCleanupUnconfirmed)).To(BeFalse())
-			})
+				It("cleans up the user on one instance and returns once the Director's task is done", func() {
+					hold := make(chan struct{})
+					agent.holdCleanup = hold
+					done := make(chan error, 1)
+					go func() { done <- client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc") }()
+					Consistently(done, 300*time.Millisecond).ShouldNot(Receive(), "returned while the task was running")
+					close(hold)
+					Eventually(done, 5*time.Second).Should(Receive(BeNil()))
+					agent.mu.Lock()
+					defer agent.mu.Unlock()
+					Expect(agent.cleanUps).To(Equal([]string{"sample redis/id-r1 ^bosh_abc"}))
+				})
 
-			It("stops waiting for a cleanup task that takes too long and says it is unconfirmed", func() {
-				hold := make(chan struct{})
-				agent.holdCleanup = hold
-				DeferCleanup(func() { close(hold) })
-				DeferCleanup(func(d time.Duration) { director.CleanupWait = d }, director.CleanupWait)
-				director.CleanupWait = 300 * time.Millisecond
-				err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
-				Expect(err).To(MatchError(director.ErrCleanupUnconfirmed))
-				Expect(err).To(MatchError(MatchRegexp(`task \d+ still running after 300ms`)))
+				It("reports a cleanup task that fails, with the task's error", func() {
+					agent.failCleanup = errors.New("userdel: user bosh_abc is currently used by process 42")
+					err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
+					Expect(err).To(MatchError(MatchRegexp(`cleaning up ssh user on redis/id-r1: task \d+ ended in state error: .*userdel: user bosh_abc is currently used .*see .bosh task \d+.`)))
+					Expect(errors.Is(err, director.ErrCleanupUnconfirmed)).To(BeFalse())
+				})
+
+				It("stops waiting for a cleanup task that takes too long and says it is unconfirmed", func() {
+					hold := make(chan struct{})
+					agent.holdCleanup = hold
+					DeferCleanup(func() { close(hold) })
+					DeferCleanup(func(d time.Duration) { director.CleanupWait = d }, director.CleanupWait)
+					director.CleanupWait = 300 * time.Millisecond
+					err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
+					Expect(err).To(MatchError(director.ErrCleanupUnconfirmed))
+					Expect(err).To(MatchError(MatchRegexp(`task \d+ still running after 300ms`)))
+				})
+
+				It("stops waiting when the run is cancelled, as an error rather than unconfirmed", func() {
+					hold := make(chan struct{})
+					agent.holdCleanup = hold
+					DeferCleanup(func() { close(hold) })
+					cctx, cancel := context.WithCancel(ctx)
+					done := make(chan error, 1)
+					go func() { done <- client.CleanUpSSH(cctx, "sample", "redis", "id-r1", "bosh_abc") }()
+					Consistently(done, 100*time.Millisecond).ShouldNot(Receive())
+					cancel()
+					var err error
+					Eventually(done, 5*time.Second).Should(Receive(&err))
+					Expect(err).To(MatchError(context.Canceled))
+					Expect(errors.Is(err, director.ErrCleanupUnconfirmed)).To(BeFalse())
+				})
 			})
 
 			It("reports an unknown deployment", func() {
@@ -175,5 +207,22 @@ var _ = Describe("the Director client against the lab Director", func() {
 		Expect(err).NotTo(HaveOccurred())
 		_, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: string(other.CertPEM())}, logger)
 		Expect(err).To(MatchError(ContainSubstring("certificate")))
+	})
+})
+
+var _ = Describe("the credentials hint", func() {
+	It("is given for bosh-cli's and the UAA's 401 answers only", func() {
+		for _, msg := range []string{
+			"Director responded with non-successful status code '401' response 'Not authorized'",
+			"Requesting token via client credentials grant: UAA responded with non-successful status code '401' response '{}'",
+		} {
+			Expect(director.Simplify(errors.New(msg))).To(MatchError(HavePrefix("the Director refused the credentials")), msg)
+		}
+		for _, msg := range []string{
+			"task 14012 ended in state error: userdel failed (see `bosh task 14012`)",
+			"Director responded with non-successful status code '500' response 'copied 4010 bytes'",
+		} {
+			Expect(director.Simplify(errors.New(msg))).To(MatchError(msg), msg)
+		}
 	})
 })

@@ -2,6 +2,7 @@ package labsuite_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -111,7 +112,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 			Expect(good).To(HaveLen(1))
 			art, err := artifact.Open(filepath.Join(workDir, good[0]))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(art.Verify()).To(Succeed())
+			Expect(art.Verify(context.Background())).To(Succeed())
 		})
 	})
 
@@ -266,8 +267,8 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 		})
 
 		// bosh-cli posts the SSH cleanup without waiting for its task, as
-		// upstream bbr; bbr tags the request with a context id and waits
-		// for that task, so a failed cleanup task is seen.
+		// upstream bbr; bbr posts it itself, follows the redirect to the
+		// task and waits for it, so a failed cleanup task is seen.
 		It("an SSH cleanup task that errors gives the cleanup bit and names the user left", func() {
 			r, users := cleanupFault("task-error")
 			Expect(users).To(HaveLen(1), "the fault really left the user")
@@ -322,7 +323,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 		Eventually(session, time.Minute).Should(gexec.Exit(0))
 		art, err := artifact.Open(onlyDir(first.Dir))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify()).To(Succeed())
+		Expect(art.Verify(context.Background())).To(Succeed())
 		Expect(art.Metadata().Files()).To(HaveKey("worker-0-alpha.tar"))
 		unlockedBoth("post-backup-unlock after_success=true")
 		nothingLeft("faulty")

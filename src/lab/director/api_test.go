@@ -156,9 +156,8 @@ var _ = Describe("the lab Director API", func() {
 		})
 
 		It("goes from processing to done while the agent works", func() {
-			DeferCleanup(director.SetRedirectWait(0))
 			agent.block = make(chan struct{})
-			lab = startDirector("basic", agent)
+			lab = startDirector("basic", agent, func(c *director.Config) { c.RedirectAtOnce = true })
 			Expect(lab.request("POST", "/deployments/sample/ssh", setupBody).Status).To(Equal(http.StatusFound))
 			state := func() any { return decode[map[string]any](lab.request("GET", "/tasks/1", "").Body)["state"] }
 			Expect(state()).To(Equal("processing"))

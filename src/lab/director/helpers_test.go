@@ -144,9 +144,9 @@ type labDirector struct {
 }
 
 // startDirector serves testLab's Director and UAA until the spec ends.
-func startDirector(auth string, agent director.Agent) labDirector {
+func startDirector(auth string, agent director.Agent, configure ...func(*director.Config)) labDirector {
 	log := gbytes.NewBuffer()
-	return labDirector{Server: labtest.Start(testLab(), auth, agent, log), Log: log}
+	return labDirector{Server: labtest.Start(testLab(), auth, agent, log, configure...), Log: log}
 }
 
 var logger = boshlog.NewLogger(boshlog.LevelNone)

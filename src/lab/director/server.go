@@ -34,6 +34,10 @@ type Config struct {
 	Log io.Writer
 	// TLS serves both the Director and the UAA listeners.
 	TLS *tls.Config
+	// RedirectAtOnce answers a request that starts a task with its
+	// redirect at once, as the real Director does, instead of waiting up
+	// to redirectWait for the task: for specs that watch a client poll.
+	RedirectAtOnce bool
 }
 
 // Auth modes of model.Director.Auth; empty means basic.

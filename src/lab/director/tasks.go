@@ -27,9 +27,9 @@ const taskTimeout = 5 * time.Minute
 // before redirecting to it. Lab tasks finish in milliseconds, so clients
 // find them done on their first poll instead of sleeping a polling
 // interval (bosh-cli: 500 ms); and bosh-cli's SSH cleanup, which does not
-// poll at all, returns only once the users are gone. A variable so that
-// tests can watch a task run.
-var redirectWait = 2 * time.Second
+// poll at all, returns only once the users are gone (Config.RedirectAtOnce
+// turns this off).
+const redirectWait = 2 * time.Second
 
 // errorCode is the code of a failed task's error event; bosh-cli shows
 // only the message.
@@ -176,10 +176,12 @@ func (s *Server) taskMeta(r *http.Request, description, deployment string) taskM
 // redirectToTask answers a request that started t like the Director:
 // 302 to /tasks/ID, which clients follow with a GET.
 func (s *Server) redirectToTask(w http.ResponseWriter, r *http.Request, t *task) {
-	select {
-	case <-t.done:
-	case <-time.After(redirectWait):
-	case <-r.Context().Done():
+	if !s.cfg.RedirectAtOnce {
+		select {
+		case <-t.done:
+		case <-time.After(redirectWait):
+		case <-r.Context().Done():
+		}
 	}
 	http.Redirect(w, r, fmt.Sprintf("/tasks/%d", t.id), http.StatusFound)
 }

@@ -26,8 +26,8 @@ type Server struct {
 
 // Start serves lab's Director (with auth "basic" or "uaa") and its UAA over
 // TLS from a fresh CA, on loopback, until the current spec ends. Requests
-// are logged to log.
-func Start(lab model.Lab, auth string, agent director.Agent, log io.Writer) Server {
+// are logged to log. configure, if given, adjusts the Director's Config.
+func Start(lab model.Lab, auth string, agent director.Agent, log io.Writer, configure ...func(*director.Config)) Server {
 	ca, err := pki.NewCA("test CA")
 	Expect(err).NotTo(HaveOccurred())
 	tlsCfg, err := ca.ServerTLSConfig([]string{"127.0.0.1"})
@@ -38,7 +38,11 @@ func Start(lab model.Lab, auth string, agent director.Agent, log io.Writer) Serv
 	Expect(err).NotTo(HaveOccurred())
 	lab.Director.Auth = auth
 	lab.Director.UAAAddress = uaaLn.Addr().String()
-	srv := director.New(director.Config{Lab: lab, Agent: agent, Log: log, TLS: tlsCfg})
+	cfg := director.Config{Lab: lab, Agent: agent, Log: log, TLS: tlsCfg}
+	for _, f := range configure {
+		f(&cfg)
+	}
+	srv := director.New(cfg)
 
 	uaa := &httptest.Server{Listener: uaaLn, Config: &http.Server{Handler: srv.UAAHandler()}, TLS: tlsCfg}
 	uaa.StartTLS()
