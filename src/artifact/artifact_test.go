@@ -3,6 +3,7 @@ package artifact_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"os"
@@ -36,11 +37,19 @@ var _ = Describe("an upstream artifact", func() {
 	It("opens and verifies", func() {
 		d, err := artifact.Open(fixture)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(d.Verify()).To(Succeed())
+		Expect(d.Verify(context.Background())).To(Succeed())
 		files := d.Metadata().Files()
 		Expect(files).To(HaveLen(5))
 		Expect(files).To(HaveKey("cache-acc-release-backup-one-restore-all.tar"))
 		Expect(files["store-1-store.tar"]).To(HaveKeyWithValue("./a.txt", "dc3fab2dfbd2ddf8543ab79c0f83e42b07c97f0f3acda4975e1ec139d0e6da94"))
+	})
+
+	It("stops verifying once the context is done", func() {
+		d, err := artifact.Open(fixture)
+		Expect(err).NotTo(HaveOccurred())
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		Expect(d.Verify(ctx)).To(MatchError(context.Canceled))
 	})
 
 	It("re-renders its metadata with the same keys, layout and value formats", func() {
@@ -71,7 +80,7 @@ var _ = Describe("an upstream artifact", func() {
 		Expect(os.WriteFile(tarPath, raw, 0o600)).To(Succeed())
 		d, err := artifact.Open(dir)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(d.Verify()).To(MatchError(ContainSubstring("api-0-api.tar")))
+		Expect(d.Verify(context.Background())).To(MatchError(ContainSubstring("api-0-api.tar")))
 	})
 
 	It("names a missing tar and a truncated one", func() {
@@ -80,7 +89,7 @@ var _ = Describe("an upstream artifact", func() {
 		Expect(os.Truncate(filepath.Join(dir, "store-1-cache.tar"), 700)).To(Succeed())
 		d, err := artifact.Open(dir)
 		Expect(err).NotTo(HaveOccurred())
-		err = d.Verify()
+		err = d.Verify(context.Background())
 		Expect(err).To(MatchError(ContainSubstring("store-0-store.tar is missing")))
 		Expect(err).To(MatchError(ContainSubstring("store-1-cache.tar")))
 	})
@@ -131,7 +140,7 @@ var _ = Describe("writing an artifact", func() {
 
 		reopened, err := artifact.Open(d.Path)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(reopened.Verify()).To(Succeed())
+		Expect(reopened.Verify(context.Background())).To(Succeed())
 		info, err = os.Stat(filepath.Join(d.Path, "g-0-j.tar"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))

@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -237,8 +238,10 @@ func (d *Dir) save() error {
 
 // Verify re-reads every tar the metadata names and compares each file's
 // checksum, one file per CPU at a time (hashing is the cost). It returns
-// an error naming every corrupt or missing file, in name order.
-func (d *Dir) Verify() error {
+// an error naming every corrupt or missing file, in name order, or ctx's
+// error once ctx is done: a large artifact takes minutes to read, and a
+// signal should not wait for that.
+func (d *Dir) Verify(ctx context.Context) error {
 	files := d.Metadata().Files()
 	names := make([]string, 0, len(files))
 	for name := range files {
@@ -250,15 +253,18 @@ func (d *Dir) Verify() error {
 	g.SetLimit(runtime.NumCPU())
 	for i, name := range names {
 		g.Go(func() error {
-			errs[i] = d.verifyFile(name, files[name])
+			errs[i] = d.verifyFile(ctx, name, files[name])
 			return nil
 		})
 	}
 	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	return errors.Join(errs...)
 }
 
-func (d *Dir) verifyFile(name string, want Checksums) error {
+func (d *Dir) verifyFile(ctx context.Context, name string, want Checksums) error {
 	f, err := os.Open(filepath.Join(d.Path, name))
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("backup is corrupted: %s is missing", name)
@@ -267,7 +273,7 @@ func (d *Dir) verifyFile(name string, want Checksums) error {
 		return fmt.Errorf("opening %s: %w", name, err)
 	}
 	defer f.Close()
-	got, err := SumTar(bufio.NewReaderSize(f, ioBufferSize))
+	got, err := SumTar(bufio.NewReaderSize(contextReader{ctx, f}, ioBufferSize))
 	if err != nil {
 		return fmt.Errorf("backup is corrupted: %s: %w", name, err)
 	}
@@ -307,4 +313,17 @@ func firstN(s []string, n int) []string {
 		return s[:n]
 	}
 	return s
+}
+
+// contextReader fails reads once ctx is done.
+type contextReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c contextReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
 }

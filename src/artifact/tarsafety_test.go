@@ -3,6 +3,7 @@ package artifact_test
 import (
 	"archive/tar"
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -142,7 +143,7 @@ var _ = Describe("tar validation (backup and restore)", func() {
 		Expect(os.WriteFile(filepath.Join(dst, artifact.MetadataFile), meta, 0o600)).To(Succeed())
 		d, err := artifact.Open(dst)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(d.Verify()).To(MatchError(SatisfyAll(ContainSubstring("api-0-api.tar"), ContainSubstring(`"./evil/passwd" lies below "./evil", which is not a directory`))))
+		Expect(d.Verify(context.Background())).To(MatchError(SatisfyAll(ContainSubstring("api-0-api.tar"), ContainSubstring(`"./evil/passwd" lies below "./evil", which is not a directory`))))
 	})
 })
 

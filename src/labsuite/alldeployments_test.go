@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -63,7 +64,7 @@ var _ = Describe("--all-deployments and --unsafe-lock-free", Ordered, func() {
 			Expect(arts).To(HaveLen(1), dep)
 			art, err := artifact.Open(arts[0])
 			Expect(err).NotTo(HaveOccurred())
-			Expect(art.Verify()).To(Succeed())
+			Expect(art.Verify(context.Background())).To(Succeed())
 			logs, _ := filepath.Glob(filepath.Join(workDir, dep+"_*Z.log"))
 			Expect(logs).To(HaveLen(1), dep)
 			info, err := os.Stat(logs[0])
@@ -132,6 +133,6 @@ var _ = Describe("--all-deployments and --unsafe-lock-free", Ordered, func() {
 		Expect(jobLog(api, "api")).To(Equal(before), "the API was never put into maintenance")
 		art, err := artifact.Open(onlyDir(workDir))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify()).To(Succeed())
+		Expect(art.Verify(context.Background())).To(Succeed())
 	})
 })

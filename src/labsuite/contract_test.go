@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"os"
@@ -132,7 +133,7 @@ var _ = Describe("the release-author script contract", Ordered, func() {
 
 		a, err := artifact.Open(art)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(a.Verify()).To(Succeed())
+		Expect(a.Verify(context.Background())).To(Succeed())
 		var names []string
 		entries, _ := os.ReadDir(art)
 		for _, e := range entries {

@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -95,7 +96,7 @@ var _ = Describe("bbr director against a director-like VM", Ordered, func() {
 		Expect(filepath.Join(path, "bosh-0-blobstore.tar")).To(BeAnExistingFile())
 		art, err := artifact.Open(path)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify()).To(Succeed())
+		Expect(art.Verify(context.Background())).To(Succeed())
 		Expect(art.Metadata().Instances).To(HaveLen(1))
 		for _, i := range art.Metadata().Instances {
 			Expect(i.Name).To(Equal("bosh"))

@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -95,7 +96,7 @@ var _ = Describe("the backup and restore errands on a jumpbox", Ordered, func() 
 			Expect(arts).To(HaveLen(1), dep)
 			a, err := artifact.Open(arts[0])
 			Expect(err).NotTo(HaveOccurred())
-			Expect(a.Verify()).To(Succeed())
+			Expect(a.Verify(context.Background())).To(Succeed())
 		}
 		Expect(filepath.Join(jumpbox, "sys", "log", "backup", "backup.log")).To(BeAnExistingFile())
 		Expect(labUsers()).To(BeEmpty())

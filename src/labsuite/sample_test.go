@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -65,7 +66,7 @@ var _ = Describe("the sample deployment", Ordered, func() {
 		}
 		art, err := artifact.Open(artifactPath)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify()).To(Succeed())
+		Expect(art.Verify(context.Background())).To(Succeed())
 		Expect(art.Metadata().Files()["postgres-0-postgres.tar"]).NotTo(BeEmpty())
 
 		apiLog := jobLog(instance("sample", "api", 0), "api")

@@ -34,7 +34,7 @@ func (o *Orchestrator) Restore(ctx context.Context, opts RestoreOptions) (err er
 		return err
 	}
 	o.Logger.Info("bbr", "Validating backup artifact for %s...\n", opts.Deployment)
-	if err := art.Verify(); err != nil {
+	if err := art.Verify(ctx); err != nil {
 		return err
 	}
 

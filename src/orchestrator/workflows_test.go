@@ -108,7 +108,7 @@ var _ = Describe("Workflows", func() {
 
 			art, err := artifact.Open(path)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(art.Verify()).To(Succeed())
+			Expect(art.Verify(context.Background())).To(Succeed())
 			files := art.Metadata().Files()
 			Expect(files).To(HaveKey("redis-0-redis.tar"))
 			Expect(files["redis-1-redis.tar"]).To(HaveKey("./sub dir/with space"))
@@ -170,7 +170,7 @@ var _ = Describe("Workflows", func() {
 			Expect(w.ran()).To(ConsistOf("redis/0 redis backup", "redis/1 redis backup"))
 			art, err := artifact.Open(path)
 			Expect(err).NotTo(HaveOccurred())
-			Expect(art.Verify()).To(Succeed())
+			Expect(art.Verify(context.Background())).To(Succeed())
 			Expect(art.Metadata().BackupActivity.LockStartTime).To(BeEmpty())
 		})
 
