@@ -2,12 +2,16 @@ package jobtemplates_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"syscall"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 	yaml "go.yaml.in/yaml/v2"
 
 	"github.com/bbr-release/bbr/src/errand"
@@ -222,4 +226,47 @@ var _ = Describe("the restore job's templates", func() {
 		Entry("a client and a user", map[string]any{"director": map[string]any{"url": "https://d", "client": "c", "client_secret": "s", "username": "u", "password": "p"}, "restore": map[string]any{"deployment": "cf"}},
 			"not both"),
 	)
+})
+
+var _ = Describe("the errands' bin/run when the errand is cancelled", func() {
+	// The agent cancels an errand with SIGTERM to its whole process group,
+	// so the tee that copies bbr's output to the job log gets it too. bbr's
+	// stand-in here answers SIGTERM as bbr does: it reports, "cleans up",
+	// and exits. Its last words must reach the errand's output and the log.
+	props := map[string]map[string]any{
+		"backup":  {"director": uaa(), "deployments": []string{"cf"}},
+		"restore": {"director": uaa(), "restore": map[string]any{"deployment": "cf"}},
+	}
+	for _, job := range []string{"backup", "restore"} {
+		It(job+": the output tee outlives the signal, so bbr's cleanup is seen and logged", func() {
+			r := mustRender(job, props[job])
+			root := GinkgoT().TempDir()
+			run := filepath.Join(root, "run")
+			Expect(os.WriteFile(run, []byte(strings.ReplaceAll(r.run, "/var/vcap", root)), 0o755)).To(Succeed())
+			bbr := filepath.Join(root, "packages", "bbr", "bin", "bbr")
+			Expect(os.MkdirAll(filepath.Dir(bbr), 0o755)).To(Succeed())
+			Expect(os.WriteFile(bbr, []byte(`#!/bin/bash
+trap 'echo "stand-in bbr: unlocked and cleaned up after TERM"; exit 7' TERM
+echo "stand-in bbr: started"
+touch "`+root+`/started"
+while :; do sleep 0.05; done
+`), 0o755)).To(Succeed())
+
+			out := gbytes.NewBuffer()
+			cmd := exec.Command("bash", run)
+			cmd.Stdout, cmd.Stderr = out, out
+			cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+			Expect(cmd.Start()).To(Succeed())
+			Eventually(filepath.Join(root, "started")).Should(BeAnExistingFile())
+			Expect(syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)).To(Succeed())
+			err := cmd.Wait()
+			var exitErr *exec.ExitError
+			Expect(errors.As(err, &exitErr)).To(BeTrue(), "%v", err)
+			Expect(exitErr.ExitCode()).To(Equal(7), "bbr's own exit code, not a death by signal")
+			Expect(string(out.Contents())).To(ContainSubstring("cleaned up after TERM"))
+			logged, err := os.ReadFile(filepath.Join(root, "sys", "log", job, job+".log"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(string(logged)).To(SatisfyAll(ContainSubstring("stand-in bbr: started\n"), ContainSubstring("stand-in bbr: unlocked and cleaned up after TERM\n")))
+		})
+	}
 })

@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -69,6 +70,42 @@ var _ = Describe("a signal during a backup", Ordered, func() {
 		Entry("SIGTERM (an errand or pipeline stopping bbr)", syscall.SIGTERM),
 		Entry("SIGINT (Ctrl-C)", syscall.SIGINT),
 	)
+
+	// A cancelled errand's agent, or Ctrl-C on `bbr ... | tee log`, signals
+	// the whole process group: the reader of bbr's output dies with bbr's
+	// first message still to write. A write to a closed pipe must not kill
+	// bbr (Go's default for stdout and stderr) before it unlocks.
+	It("still unlocks and cleans up when the reader of its output is gone", func() {
+		for i := 0; i < 2; i++ {
+			_ = os.Remove(filepath.Join(instance("slow", "worker", i).Root, "sys", "log", "slow", "bbr.log"))
+		}
+		r, w, err := os.Pipe()
+		Expect(err).NotTo(HaveOccurred())
+		cmd := exec.Command(bbrBin, "deployment", "backup")
+		cmd.Dir = GinkgoT().TempDir()
+		cmd.Env = append(os.Environ(), bbrEnv("slow")...)
+		cmd.Stdout, cmd.Stderr = w, w
+		Expect(cmd.Start()).To(Succeed())
+		w.Close()
+		go io.Copy(GinkgoWriter, r)
+		for i := 0; i < 2; i++ {
+			Eventually(func() string { return jobLog(instance("slow", "worker", i), "slow") }).Should(ContainSubstring("backup-started"))
+		}
+
+		Expect(r.Close()).To(Succeed())
+		Expect(cmd.Process.Signal(syscall.SIGTERM)).To(Succeed())
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		Eventually(done, 2*time.Minute).Should(Receive())
+		status := cmd.ProcessState.Sys().(syscall.WaitStatus)
+		Expect(status.Signaled()).To(BeFalse(), "killed by %v", status.Signal())
+		Expect(status.ExitStatus()).NotTo(Equal(0))
+		for i := 0; i < 2; i++ {
+			Expect(jobLog(instance("slow", "worker", i), "slow")).To(ContainSubstring("unlocked after_success=false"))
+		}
+		Expect(stagingLeft("slow")).To(BeEmpty())
+		Expect(labUsers()).To(BeEmpty())
+	})
 })
 
 var _ = Describe("a second signal", Ordered, func() {

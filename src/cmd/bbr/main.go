@@ -4,7 +4,9 @@ package main
 
 import (
 	"os"
+	"os/signal"
 	"runtime/debug"
+	"syscall"
 
 	"github.com/bbr-release/bbr/src/cli"
 )
@@ -18,5 +20,11 @@ func main() {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		debug.SetMemoryLimit(64 << 20)
 	}
+	// A reader of bbr's output that goes away (an errand's tee or a
+	// pipeline's, signalled with bbr when the errand or Ctrl-C stops the
+	// process group) must not kill bbr half way: Go's default for a write
+	// to a closed stdout or stderr pipe is death by SIGPIPE, before any
+	// unlock or cleanup. Ignored, the write fails and bbr carries on.
+	signal.Ignore(syscall.SIGPIPE)
 	os.Exit(cli.Run(version, os.Args, cli.Streams{Out: os.Stdout, Err: os.Stderr}))
 }
