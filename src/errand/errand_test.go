@@ -173,6 +173,24 @@ var _ = Describe("the backup errand", func() {
 		Expect(names).To(Equal([]string{"cf_20261125T080100Z", "cf_20261125T080900Z"}), "failed backups older than the newest good one are removed")
 	})
 
+	It("keeps a backup under its final name that it cannot read, and says so; removes an older one marked FAILED", func() {
+		Expect(runner.RunBackup(context.Background())).To(Succeed())
+		unreadable := filepath.Join(root, "cf", "cf_20261125T070000Z")
+		Expect(os.MkdirAll(unreadable, 0o700)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(unreadable, "metadata"), []byte("from a newer bbr: [\n"), 0o600)).To(Succeed())
+		marked := filepath.Join(root, "cf", "cf_20261125T070100Z")
+		Expect(os.MkdirAll(marked, 0o700)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(marked, artifact.FailedFile), []byte("drain failed"), 0o600)).To(Succeed())
+
+		for i := 0; i < 3; i++ {
+			Expect(runner.RunBackup(context.Background())).To(Succeed())
+		}
+		Expect(unreadable).To(BeADirectory(), "it may be good: retention never removes it")
+		Expect(marked).NotTo(BeADirectory())
+		Expect(out.String()).To(ContainSubstring("Retention: kept " + unreadable + ": it cannot be read ("))
+		Expect(out.String()).To(ContainSubstring("Retention: removed " + marked))
+	})
+
 	It("backs up every deployment the Director lists with all_deployments", func() {
 		runner.Config.Deployments, runner.Config.AllDeployments = nil, true
 		runner.Deployments = func(context.Context) ([]string, error) { return []string{"a", "b", "c"}, nil }

@@ -93,12 +93,15 @@ func (r Runner) backupOne(ctx context.Context, store Store, deployment string) r
 		return res
 	}
 	res.size, res.lockWindow = describe(res.path)
-	removed, err := store.Prune(deployment, r.Config.KeepLast)
-	for _, p := range removed {
-		fmt.Fprintf(r.Out, "[%s] Retention: removed %s\n", r.Now().UTC().Format(time.TimeOnly), p)
+	pruned, err := store.Prune(deployment, r.Config.KeepLast)
+	now := r.Now().UTC().Format(time.TimeOnly)
+	for _, p := range pruned.Removed {
+		fmt.Fprintf(r.Out, "[%s] Retention: removed %s\n", now, p)
 	}
-	if err != nil {
-		fmt.Fprintf(r.Out, "[%s] Retention: %v\n", r.Now().UTC().Format(time.TimeOnly), err)
+	for _, k := range append(pruned.Kept, err) {
+		if k != nil {
+			fmt.Fprintf(r.Out, "[%s] Retention: %v\n", now, k)
+		}
 	}
 	return res
 }

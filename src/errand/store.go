@@ -33,6 +33,12 @@ var backupName = regexp.MustCompile(`_(\d{8}T\d{6}Z)(\.failed|\.in-progress)?$`)
 type stored struct {
 	path, stamp string
 	good        bool
+	// failed: named .failed or .in-progress, or holding a FAILED marker.
+	failed bool
+	// unreadable: why a backup under its final name, without a marker,
+	// cannot be opened (an I/O error, a permission, an artifact this
+	// version does not read): it may be good, so retention keeps it.
+	unreadable error
 }
 
 // list returns the deployment's backups, newest first. A backup is good
@@ -53,10 +59,15 @@ func (s Store) list(deployment string) ([]stored, error) {
 		if !e.IsDir() || m == nil || !strings.HasPrefix(e.Name(), deployment+"_") {
 			continue
 		}
-		b := stored{path: filepath.Join(dir, e.Name()), stamp: m[1]}
-		if m[2] == "" {
+		b := stored{path: filepath.Join(dir, e.Name()), stamp: m[1], failed: m[2] != ""}
+		if !b.failed {
 			_, err := artifact.Open(b.path)
+			_, markerErr := os.Lstat(filepath.Join(b.path, artifact.FailedFile))
 			b.good = err == nil
+			b.failed = err != nil && markerErr == nil
+			if err != nil && !b.failed {
+				b.unreadable = err
+			}
 		}
 		out = append(out, b)
 	}
@@ -78,25 +89,36 @@ func (s Store) Newest(deployment string) (string, error) {
 	return "", fmt.Errorf("no good backup of %s under %s", deployment, filepath.Join(s.Root, deployment))
 }
 
+// Pruned is what Prune did: the backups it removed, and the ones under a
+// final name it could not read and so kept.
+type Pruned struct {
+	Removed []string
+	Kept    []error
+}
+
 // Prune keeps the newest keep good backups of the deployment (all when
 // keep is 0) and removes the older ones, and every failed or unfinished
 // backup older than the newest good one. Failed backups never count
-// toward keep. It returns what it removed.
-func (s Store) Prune(deployment string, keep int) ([]string, error) {
+// toward keep. A backup under its final name that cannot be read is never
+// removed: it may be good (see stored.unreadable).
+func (s Store) Prune(deployment string, keep int) (Pruned, error) {
+	var p Pruned
 	all, err := s.list(deployment)
 	if err != nil {
-		return nil, err
+		return p, err
 	}
-	var removed []string
 	var errs []error
 	goodSeen := 0
 	for _, b := range all {
 		drop := false
-		if b.good {
+		switch {
+		case b.good:
 			goodSeen++
 			drop = keep > 0 && goodSeen > keep
-		} else {
+		case b.failed:
 			drop = goodSeen > 0 // a newer good backup exists
+		default:
+			p.Kept = append(p.Kept, fmt.Errorf("kept %s: it cannot be read (%w); remove it by hand if it is not a good backup", b.path, b.unreadable))
 		}
 		if !drop {
 			continue
@@ -105,9 +127,9 @@ func (s Store) Prune(deployment string, keep int) ([]string, error) {
 			errs = append(errs, fmt.Errorf("removing %s: %w", b.path, err))
 			continue
 		}
-		removed = append(removed, b.path)
+		p.Removed = append(p.Removed, b.path)
 	}
-	return removed, errors.Join(errs...)
+	return p, errors.Join(errs...)
 }
 
 // Named returns the deployment's backup called name when it is good, and
