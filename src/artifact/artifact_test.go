@@ -33,6 +33,30 @@ func copyDir(src string) string {
 	return dst
 }
 
+var _ = Describe("a job that backed up nothing", func() {
+	It("gives a backup that verifies, and that refuses a tar with files", func() {
+		now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+		d, err := artifact.Create(GinkgoT().TempDir(), "dep", now)
+		Expect(err).NotTo(HaveOccurred())
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		Expect(tw.WriteHeader(&tar.Header{Name: "./", Typeflag: tar.TypeDir, Mode: 0o755})).To(Succeed())
+		Expect(tw.Close()).To(Succeed())
+		sums, _, err := d.WriteTar("g-0-j.tar", &buf)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sums).To(BeEmpty())
+		Expect(d.AddInstanceArtifact("g", 0, "j", sums)).To(Succeed())
+		Expect(d.Finish(now, nil)).To(Succeed())
+
+		reopened, err := artifact.Open(d.Path)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(reopened.Verify(context.Background())).To(Succeed())
+
+		Expect(os.WriteFile(filepath.Join(d.Path, "g-0-j.tar"), tarOf(entry{name: "./x", typ: tar.TypeReg}), 0o600)).To(Succeed())
+		Expect(reopened.Verify(context.Background())).To(MatchError(ContainSubstring("checksums don't match for g-0-j.tar: [./x]")))
+	})
+})
+
 var _ = Describe("an upstream artifact", func() {
 	It("opens and verifies", func() {
 		d, err := artifact.Open(fixture)

@@ -277,7 +277,9 @@ func (d *Dir) verifyFile(ctx context.Context, name string, want Checksums) error
 	if err != nil {
 		return fmt.Errorf("backup is corrupted: %s: %w", name, err)
 	}
-	if len(want) == 0 {
+	// A job that backed up nothing has "checksums: {}" (an empty map, which
+	// matches only a tar without files); a missing or null key is nil.
+	if want == nil {
 		return fmt.Errorf("backup is corrupted: the metadata has no checksums for %s", name)
 	}
 	if diff := Compare(want, got); diff != nil {
