@@ -147,3 +147,67 @@ var _ = Describe("a second signal", Ordered, func() {
 		Expect(stagingLeft("stuck")).To(BeEmpty())
 	})
 })
+
+var _ = Describe("a signal while a script is stopping", Ordered, func() {
+	var logPath, stubborn string
+
+	BeforeAll(func() {
+		// The backup script needs a moment after SIGTERM to stop its writer;
+		// unlocking before it has stopped would let it write into a store
+		// the unlock hands back to the job. With /var/vcap/store/stubborn
+		// present it ignores SIGTERM and runs on for a minute.
+		labUp("basic", writeDeployment("graceful", 1, map[string]string{
+			"pre-backup-lock": `true`,
+			"backup": `log=/var/vcap/store/graceful.log
+if [ -e /var/vcap/store/stubborn ]; then
+  trap 'echo got-term >> $log' TERM
+  echo backup-started >> $log
+  for i in $(seq 600); do sleep 0.1; done
+  echo backup-finished >> $log
+  exit 0
+fi
+trap 'sleep 1; echo backup-stopped >> $log; exit 1' TERM
+echo backup-started >> $log
+while :; do sleep 0.1; done`,
+			"post-backup-unlock": `echo unlocked >> /var/vcap/store/graceful.log`,
+		}))
+		root := instance("graceful", "worker", 0).Root
+		logPath = filepath.Join(root, "store", "graceful.log")
+		stubborn = filepath.Join(root, "store", "stubborn")
+	})
+
+	interruptedBackup := func() *gexec.Session {
+		_ = os.Remove(logPath)
+		cmd := exec.Command(bbrBin, "deployment", "backup")
+		cmd.Dir = GinkgoT().TempDir()
+		cmd.Env = append(os.Environ(), bbrEnv("graceful")...)
+		session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(func() ([]byte, error) { return os.ReadFile(logPath) }).Should(ContainSubstring("backup-started"))
+		session.Signal(syscall.SIGTERM)
+		return session
+	}
+
+	It("lets the script finish its SIGTERM handler before unlocking", func() {
+		session := interruptedBackup()
+		Eventually(session, time.Minute).Should(gexec.Exit())
+		Expect(session.ExitCode()).NotTo(Equal(0))
+		Expect(os.ReadFile(logPath)).To(Equal([]byte("backup-started\nbackup-stopped\nunlocked\n")))
+		Expect(stagingLeft("graceful")).To(BeEmpty())
+	})
+
+	It("unlocks without the script once it outlives the grace period, saying it may still run", func() {
+		Expect(os.WriteFile(stubborn, nil, 0o644)).To(Succeed())
+		session := interruptedBackup()
+		// The script runs a minute; the grace is 10 s.
+		Eventually(session, 45*time.Second).Should(gexec.Exit())
+		Expect(session.ExitCode()).NotTo(Equal(0))
+		Expect(session.Err).To(gbytes.Say("had not exited 10s after SIGTERM and may still be running there"))
+		// Removing the SSH user (as the agent does) signals the script again.
+		log, err := os.ReadFile(logPath)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(log)).To(HavePrefix("backup-started\ngot-term\nunlocked\n"))
+		Expect(string(log)).NotTo(ContainSubstring("backup-finished"))
+		Expect(labUsers()).To(BeEmpty())
+	})
+})

@@ -40,7 +40,18 @@ type Config struct {
 	// sshd refuses sessions beyond its MaxSessions (default 10), so more
 	// commands wait for a free one instead of failing. Default 8.
 	MaxSessions int
+	// CancelGrace is how long Run waits, once its context is cancelled and
+	// the command has been sent SIGTERM, for the command to exit before it
+	// closes the session. sshd does not kill a command whose session is
+	// closed, so returning at once could let an interrupted lock script
+	// finish locking after its unlock ran, or a backup script write on
+	// while cleanup removes its directory. Default 10s.
+	CancelGrace time.Duration
 }
+
+// DefaultCancelGrace leaves a script time to act on SIGTERM while keeping
+// an interrupted run short.
+const DefaultCancelGrace = 10 * time.Second
 
 // DefaultMaxSessions stays below sshd's default MaxSessions of 10.
 const DefaultMaxSessions = 8
@@ -64,6 +75,7 @@ type Conn struct {
 	addr     string
 	client   *ssh.Client
 	sessions chan struct{} // a token per open session
+	grace    time.Duration
 	done     chan struct{}
 	once     sync.Once
 }
@@ -122,7 +134,11 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if maxSessions <= 0 {
 		maxSessions = DefaultMaxSessions
 	}
-	conn := &Conn{addr: addr, client: ssh.NewClient(c, chans, reqs), sessions: make(chan struct{}, maxSessions), done: make(chan struct{})}
+	grace := cfg.CancelGrace
+	if grace <= 0 {
+		grace = DefaultCancelGrace
+	}
+	conn := &Conn{addr: addr, client: ssh.NewClient(c, chans, reqs), sessions: make(chan struct{}, maxSessions), grace: grace, done: make(chan struct{})}
 	if cfg.KeepAliveInterval > 0 {
 		go conn.keepAlive(cfg.KeepAliveInterval)
 	}
@@ -182,8 +198,9 @@ func (c *Conn) keepAlive(interval time.Duration) {
 }
 
 // Run runs cmd in a new session. stdin and stdout may be nil. It returns an
-// *ExitError when the command exits non-zero, and fails promptly when ctx is
-// cancelled (the session is closed, which hangs up on the remote command).
+// *ExitError when the command exits non-zero. When ctx is cancelled it
+// sends the command SIGTERM and returns ctx's error once the command has
+// exited, or after the cancel grace, closing the session.
 func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
 	select {
 	case c.sessions <- struct{}{}:
@@ -202,25 +219,25 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 	session.Stdin = stdin
 	session.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
 	session.Stdout = io.Discard
-	var out *closeOnErrorWriter
+	var out *sessionWriter
 	if stdout != nil {
 		// A failing local writer (disk full) must end the session, or the
 		// remote side blocks on a full window and Run never returns.
-		out = &closeOnErrorWriter{w: stdout, session: session}
+		out = &sessionWriter{w: stdout, session: session}
 		session.Stdout = out
 	}
-	stop := context.AfterFunc(ctx, func() {
-		_ = session.Signal(ssh.SIGTERM)
-		session.Close()
-	})
-	defer stop()
-
-	err = session.Run(cmd)
+	err = c.wait(ctx, session, cmd)
+	if errors.Is(err, errAbandoned) {
+		if out != nil {
+			out.detach()
+		}
+		return fmt.Errorf("running %q on %s: %w; it had not exited %s after SIGTERM and may still be running there", firstWord(cmd), c.addr, ctx.Err(), c.grace)
+	}
 	if ctx.Err() != nil {
 		return fmt.Errorf("running %q on %s: %w", firstWord(cmd), c.addr, ctx.Err())
 	}
-	if out != nil && out.err != nil {
-		return fmt.Errorf("writing output of %q from %s: %w", firstWord(cmd), c.addr, out.err)
+	if werr := out.failed(); werr != nil {
+		return fmt.Errorf("writing output of %q from %s: %w", firstWord(cmd), c.addr, werr)
 	}
 	var exitErr *ssh.ExitError
 	switch {
@@ -234,6 +251,49 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 		return fmt.Errorf("running command on %s: %w", c.addr, err)
 	}
 }
+
+// wait runs cmd on session until it exits. Once ctx is cancelled the
+// command is sent SIGTERM and given c.grace to exit: returning at once
+// could let an interrupted lock script finish locking after its unlock
+// ran, or a backup script write on while cleanup removes its directory.
+// sshd keeps a session open for as long as its command lives, so a command
+// that outlives the grace is abandoned (the session is closed, the command
+// is not killed) and errAbandoned returned.
+func (c *Conn) wait(ctx context.Context, session *ssh.Session, cmd string) error {
+	started := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		// Start returns once sshd has started the command: a signal sent
+		// before then would find no command to receive it.
+		if err := session.Start(cmd); err != nil {
+			done <- err
+			return
+		}
+		close(started)
+		done <- session.Wait()
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	grace := time.NewTimer(c.grace)
+	defer grace.Stop()
+	for {
+		select {
+		case <-started:
+			_ = session.Signal(ssh.SIGTERM)
+			started = nil // signal once
+		case err := <-done:
+			return err
+		case <-grace.C:
+			session.Close()
+			return errAbandoned
+		}
+	}
+}
+
+var errAbandoned = errors.New("the command outlived the cancel grace")
 
 // newSession opens a session, retrying while sshd refuses it: sshd frees
 // a session slot a little after the client sees the session end, so even
@@ -316,19 +376,47 @@ func Quote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-type closeOnErrorWriter struct {
+type sessionWriter struct {
 	w       io.Writer
 	session *ssh.Session
-	err     error
+
+	mu       sync.Mutex
+	err      error
+	detached bool
 }
 
-func (c *closeOnErrorWriter) Write(p []byte) (int, error) {
+var errDetached = errors.New("no longer waiting for the command")
+
+// Write holds the lock while writing so that once detach has returned
+// nothing more reaches w: an abandoned session may still deliver output.
+func (c *sessionWriter) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.detached {
+		return 0, errDetached
+	}
 	n, err := c.w.Write(p)
 	if err != nil && c.err == nil {
 		c.err = err
 		c.session.Close()
 	}
 	return n, err
+}
+
+func (c *sessionWriter) detach() {
+	c.mu.Lock()
+	c.detached = true
+	c.mu.Unlock()
+}
+
+// failed is the local write error that ended the session, if any.
+func (c *sessionWriter) failed() error {
+	if c == nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
 }
 
 // readBufferSize is the socket read size. x/crypto/ssh reads each packet

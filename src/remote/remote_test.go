@@ -7,6 +7,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -106,11 +108,38 @@ var _ = Describe("Conn", func() {
 		c := dial()
 		cctx, cancel := context.WithCancel(ctx)
 		done := make(chan error)
-		go func() { done <- c.Run(cctx, "sleep 600", nil, nil) }()
-		cancel()
+		go func() { done <- c.Run(cctx, "echo started; exec sleep 600", nil, startedWriter(cancel)) }()
 		Eventually(done, 10*time.Second).Should(Receive(MatchError(context.Canceled)))
 		_, err := c.Output(ctx, "true")
 		Expect(err).NotTo(HaveOccurred(), "the connection stays usable")
+	})
+
+	It("lets a cancelled command finish its SIGTERM handler before returning", func() {
+		c := dial()
+		marker := filepath.Join(GinkgoT().TempDir(), "handled")
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() {
+			done <- c.Run(cctx, fmt.Sprintf("trap 'sleep 0.3; echo handled > %s; exit 143' TERM; echo started; while :; do sleep 0.1; done", marker), nil, startedWriter(cancel))
+		}()
+		Eventually(done, 10*time.Second).Should(Receive(MatchError(context.Canceled)))
+		Expect(marker).To(BeARegularFile(), "Run returned before the command's SIGTERM handler had finished")
+	})
+
+	It("gives up on a cancelled command that outlives the grace period, saying it may still run", func() {
+		cfg.CancelGrace = 200 * time.Millisecond
+		c := dial()
+		marker := filepath.Join(GinkgoT().TempDir(), "got-term")
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan error)
+		go func() {
+			done <- c.Run(cctx, fmt.Sprintf("trap 'echo > %s' TERM; echo started; while :; do sleep 0.1; done", marker), nil, startedWriter(cancel))
+		}()
+		var err error
+		Eventually(done, 10*time.Second).Should(Receive(&err))
+		Expect(err).To(MatchError(context.Canceled))
+		Expect(err.Error()).To(ContainSubstring("had not exited 200ms after SIGTERM and may still be running"))
+		Expect(marker).To(BeARegularFile(), "the command was sent SIGTERM")
 	})
 
 	It("ends the session when the local writer fails instead of hanging", func() {
@@ -129,6 +158,20 @@ var _ = Describe("Conn", func() {
 		Eventually(done, 10*time.Second).Should(Receive(HaveOccurred()))
 	})
 })
+
+// startedWriter calls cancel once the command has written anything, so a
+// cancellation reaches a command that is already running its traps.
+func startedWriter(cancel context.CancelFunc) io.Writer {
+	var once sync.Once
+	return writerFunc(func(p []byte) (int, error) {
+		once.Do(cancel)
+		return len(p), nil
+	})
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
 
 // failingWriter fails like a full disk.
 type failingWriter struct{}

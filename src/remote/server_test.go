@@ -176,21 +176,19 @@ func (s *testServer) handleSession(ch ssh.Channel, reqs <-chan *ssh.Request) {
 	}
 }
 
-// wait waits for a started command and returns its exit code. The client
-// closing the channel hangs up on the command: its process group is killed.
+// wait waits for a started command and returns its exit code. Like sshd,
+// it does not kill a command whose session the client closed, and sends a
+// signal request to the command's process only, not its group; close kills
+// whatever is left when the spec ends.
 func (s *testServer) wait(cmd *exec.Cmd, reqs <-chan *ssh.Request) int {
 	pgid := cmd.Process.Pid
 	s.track(pgid, true)
 	defer s.track(pgid, false)
-	done := make(chan struct{})
-	defer close(done)
 	go func() {
-		for range reqs {
-		}
-		select {
-		case <-done:
-		default:
-			syscall.Kill(-pgid, syscall.SIGKILL)
+		for r := range reqs {
+			if sig, ok := signalFromRequest(r); ok {
+				syscall.Kill(pgid, sig)
+			}
 		}
 	}()
 	if err := cmd.Wait(); err != nil {
@@ -200,4 +198,19 @@ func (s *testServer) wait(cmd *exec.Cmd, reqs <-chan *ssh.Request) int {
 		return 127
 	}
 	return 0
+}
+
+// signalFromRequest decodes an SSH "signal" request (RFC 4254 6.9).
+func signalFromRequest(r *ssh.Request) (syscall.Signal, bool) {
+	if r.Type != "signal" || len(r.Payload) < 4 {
+		return 0, false
+	}
+	n := binary.BigEndian.Uint32(r.Payload[:4])
+	if int(n) > len(r.Payload)-4 {
+		return 0, false
+	}
+	sig, ok := map[string]syscall.Signal{
+		"TERM": syscall.SIGTERM, "INT": syscall.SIGINT, "HUP": syscall.SIGHUP, "KILL": syscall.SIGKILL,
+	}[string(r.Payload[4:4+n])]
+	return sig, ok
 }
