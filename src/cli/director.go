@@ -2,6 +2,8 @@ package cli
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"net"
@@ -128,7 +130,7 @@ func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestra
 		return nil, fmt.Errorf("--private-key-path %s is not a usable private key (an unencrypted PEM or OpenSSH key is needed): %w", c.String("private-key-path"), err)
 	}
 	addr := directorAddress(c.String("host"))
-	check, err := directorHostKeyCheck(c.String("known-hosts"), addr, func(key ssh.PublicKey) {
+	check, algorithms, err := directorHostKeyCheck(c.String("known-hosts"), addr, func(key ssh.PublicKey) {
 		logger.Warn("bbr", "the host key of %s (%s %s) is not verified: pass --known-hosts with a file that lists it to pin it",
 			addr, key.Type(), ssh.FingerprintSHA256(key))
 	})
@@ -141,6 +143,7 @@ func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestra
 			User:              c.String("username"),
 			Signer:            signer,
 			HostKeyCallback:   check,
+			HostKeyAlgorithms: algorithms,
 			ConnectTimeout:    30 * time.Second,
 			KeepAliveInterval: 30 * time.Second,
 		})
@@ -189,14 +192,15 @@ func directorAddress(host string) string {
 // known_hosts file: the one given, else ~/.ssh/known_hosts when it lists
 // the host. Upstream never checks this key; with no file listing the host
 // we do the same for compatibility, but say so (unverified is called with
-// the key).
-func directorHostKeyCheck(file, addr string, unverified func(ssh.PublicKey)) (ssh.HostKeyCallback, error) {
+// the key). algorithms are the host key algorithms to ask addr for, so
+// that a VM with keys of several types shows one the file lists.
+func directorHostKeyCheck(file, addr string, unverified func(ssh.PublicKey)) (check ssh.HostKeyCallback, algorithms []string, err error) {
 	if file != "" {
 		cb, err := knownhosts.New(file)
 		if err != nil {
-			return nil, fmt.Errorf("reading --known-hosts: %w", err)
+			return nil, nil, fmt.Errorf("reading --known-hosts: %w", err)
 		}
-		return cb, nil
+		return cb, knownAlgorithms(cb, addr), nil
 	}
 	if home, err := os.UserHomeDir(); err == nil {
 		if cb, err := knownhosts.New(filepath.Join(home, ".ssh", "known_hosts")); err == nil {
@@ -208,11 +212,34 @@ func directorHostKeyCheck(file, addr string, unverified func(ssh.PublicKey)) (ss
 					return nil
 				}
 				return err
-			}, nil
+			}, knownAlgorithms(cb, addr), nil
 		}
 	}
 	return func(_ string, _ net.Addr, key ssh.PublicKey) error {
 		unverified(key)
 		return nil
-	}, nil
+	}, nil, nil
+}
+
+// knownAlgorithms finds the keys a known_hosts callback lists for addr by
+// showing it a key no file lists: the KeyError names the known keys.
+// None listed gives nil, which asks for any algorithm.
+func knownAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil
+	}
+	probe, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return nil
+	}
+	var keyErr *knownhosts.KeyError
+	if !errors.As(cb(addr, &net.TCPAddr{IP: net.IPv4zero}, probe), &keyErr) {
+		return nil
+	}
+	keys := make([]ssh.PublicKey, len(keyErr.Want))
+	for i, k := range keyErr.Want {
+		keys[i] = k.Key
+	}
+	return remote.HostKeyAlgorithms(keys...)
 }

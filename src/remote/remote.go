@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -30,6 +31,12 @@ type Config struct {
 	// HostKeyCallback checks the host key when there is no HostKey to pin
 	// (director mode, where no Director reports one).
 	HostKeyCallback ssh.HostKeyCallback
+	// HostKeyAlgorithms, with HostKeyCallback, are the host key algorithms
+	// to ask for: those of the keys the callback knows (HostKeyAlgorithms
+	// gives them for a key). A server with keys of several types otherwise
+	// shows the one Go prefers, which the callback may not know. Nil asks
+	// for any.
+	HostKeyAlgorithms []string
 	// ConnectTimeout bounds TCP connect plus SSH handshake.
 	ConnectTimeout time.Duration
 	// KeepAliveInterval is how often the peer is probed; a peer that does
@@ -93,9 +100,9 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if _, _, err := net.SplitHostPort(addr); err != nil {
 		addr = net.JoinHostPort(addr, "22")
 	}
-	check, algorithms := cfg.HostKeyCallback, []string(nil)
+	check, algorithms := cfg.HostKeyCallback, cfg.HostKeyAlgorithms
 	if cfg.HostKey != nil {
-		check, algorithms = pinnedHostKey(cfg.HostKey), hostKeyAlgorithms(cfg.HostKey)
+		check, algorithms = pinnedHostKey(cfg.HostKey), HostKeyAlgorithms(cfg.HostKey)
 	}
 	if check == nil {
 		return nil, fmt.Errorf("connecting to %s: no host key to verify it against", addr)
@@ -157,13 +164,26 @@ func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
 	}
 }
 
-// hostKeyAlgorithms asks only for the pinned key's algorithm, so the server
-// presents the key we can check. RSA keys sign with SHA-2 on modern sshd.
-func hostKeyAlgorithms(key ssh.PublicKey) []string {
-	if key.Type() == ssh.KeyAlgoRSA {
+// HostKeyAlgorithms are the algorithms that show the given keys, so the
+// server presents one that can be checked against them. An RSA key can be
+// shown with any of three signature algorithms.
+func HostKeyAlgorithms(keys ...ssh.PublicKey) []string {
+	var algos []string
+	for _, key := range keys {
+		for _, a := range signatureAlgorithms(key.Type()) {
+			if !slices.Contains(algos, a) {
+				algos = append(algos, a)
+			}
+		}
+	}
+	return algos
+}
+
+func signatureAlgorithms(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 	}
-	return []string{key.Type()}
+	return []string{keyType}
 }
 
 // keepAlive probes the peer; a probe unanswered within the interval closes

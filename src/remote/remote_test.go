@@ -53,6 +53,14 @@ var _ = Describe("Conn", func() {
 		Expect(err.Error()).To(ContainSubstring(ssh.FingerprintSHA256(server.hostKey.PublicKey())))
 	})
 
+	It("asks a server with host keys of several types for one its host key callback knows", func() {
+		cfg.HostKey = nil
+		cfg.HostKeyCallback = ssh.FixedHostKey(server.hostKey.PublicKey())
+		cfg.HostKeyAlgorithms = remote.HostKeyAlgorithms(server.hostKey.PublicKey())
+		c := dial()
+		Expect(c.Output(ctx, "echo ok")).To(Equal([]byte("ok\n")))
+	})
+
 	It("refuses to connect without a host key to check", func() {
 		cfg.HostKey = nil
 		_, err := remote.Dial(ctx, cfg)

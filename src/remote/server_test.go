@@ -1,7 +1,9 @@
 package remote_test
 
 import (
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/binary"
 	"io"
@@ -23,8 +25,8 @@ type testServer struct {
 	addr    string
 	hostKey ssh.Signer
 	ln      net.Listener
-	// proxy, when set, sits between client and server so a test can
-	// freeze the connection (a dead peer that keeps the TCP socket).
+	// frozen makes the server stop answering (a dead peer that keeps the
+	// TCP socket).
 	mu     sync.Mutex
 	frozen bool
 	// running holds the process group of every command still running, so
@@ -45,6 +47,11 @@ func newTestServer(clientKey ssh.PublicKey) *testServer {
 		},
 	}
 	cfg.AddHostKey(hostKey)
+	// Like a VM, the server has host keys of several types; Go's client
+	// prefers ECDSA to ed25519 unless told otherwise.
+	ecKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ecSigner, _ := ssh.NewSignerFromKey(ecKey)
+	cfg.AddHostKey(ecSigner)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(err)
