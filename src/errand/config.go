@@ -10,7 +10,9 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -118,7 +120,10 @@ func (c Config) validate() error {
 	if err := c.Director.checkCredentials(); err != nil {
 		errs = append(errs, err)
 	}
-	if c.Director.CACert != "" && !strings.Contains(c.Director.CACert, "-----BEGIN CERTIFICATE-----") {
+	if strings.Contains(c.Director.CACert, "PRIVATE KEY") {
+		// Never quote it: this message ends up in the errand's output.
+		bad("director.ca_cert holds a private key: give only the CA's certificate (-----BEGIN CERTIFICATE-----...), never its key")
+	} else if c.Director.CACert != "" && !strings.Contains(c.Director.CACert, "-----BEGIN CERTIFICATE-----") {
 		bad("director.ca_cert must be a PEM certificate")
 	}
 	if c.AllDeployments && len(c.Deployments) > 0 {
@@ -137,8 +142,8 @@ func (c Config) validate() error {
 		}
 		bad("deployment name %s%s: not a BOSH deployment name (letters, digits, '.', '_', '-')", strings.Join(badNames, ", "), more)
 	}
-	if !strings.HasPrefix(c.ArtifactDirectory, "/") {
-		bad("artifact_directory %q must be an absolute path", c.ArtifactDirectory)
+	if err := checkArtifactDirectory(c.ArtifactDirectory); err != nil {
+		errs = append(errs, err)
 	}
 	if c.KeepLast < 0 {
 		bad("keep_last must be 0 (keep every backup) or more, got %d", c.KeepLast)
@@ -159,6 +164,45 @@ func (c Config) validate() error {
 		bad("restore.artifact %q must be a backup's directory name, not a path", a)
 	}
 	return errors.Join(errs...)
+}
+
+// systemDirectories must never be artifact_directory: the backup job's
+// bin/run makes it 0700 and retention removes backups under it, so it
+// must be a folder the errand has to itself. The job templates keep the
+// same lists.
+var systemDirectories = []string{
+	"/", "/bin", "/boot", "/etc", "/home", "/lib", "/lib64", "/mnt", "/opt", "/root", "/sbin", "/srv",
+	"/tmp", "/usr", "/var", "/var/lib", "/var/log", "/var/tmp",
+	"/var/vcap", "/var/vcap/data", "/var/vcap/store",
+}
+
+// managedTrees are written by BOSH, the kernel or bbr itself: backups
+// there would be replaced, rotated or cleaned up under the errand's feet.
+var managedTrees = []string{
+	"/dev", "/proc", "/run", "/sys",
+	"/var/vcap/bosh", "/var/vcap/data/jobs", "/var/vcap/data/packages", "/var/vcap/jobs",
+	"/var/vcap/monit", "/var/vcap/packages", "/var/vcap/sys",
+	"/var/vcap/store/bbr-backup", // bbr's staging directory on backed-up VMs
+}
+
+func checkArtifactDirectory(dir string) error {
+	const instead = "use a folder of its own on the persistent disk, e.g. " + DefaultArtifactDirectory
+	if !strings.HasPrefix(dir, "/") {
+		return fmt.Errorf("artifact_directory %q must be an absolute path; %s", dir, instead)
+	}
+	if slices.Contains(strings.Split(dir, "/"), "..") {
+		return fmt.Errorf("artifact_directory %q must not contain \"..\": give the folder's own path; %s", dir, instead)
+	}
+	clean := path.Clean(dir)
+	if slices.Contains(systemDirectories, clean) {
+		return fmt.Errorf("artifact_directory %q is a system directory, which must never hold backups (the errand makes it 0700 and prunes backups in it); %s", dir, instead)
+	}
+	for _, t := range managedTrees {
+		if clean == t || strings.HasPrefix(clean, t+"/") {
+			return fmt.Errorf("artifact_directory %q is managed by BOSH or bbr (under %s), where backups would not stay; %s", dir, t, instead)
+		}
+	}
+	return nil
 }
 
 func (d Director) checkCredentials() error {

@@ -1,6 +1,8 @@
 package errand
 
 import (
+	"path"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,6 +18,12 @@ func FuzzConfig(f *testing.F) {
 		c, err := ParseConfig(raw)
 		if err != nil {
 			return
+		}
+		if dir := c.ArtifactDirectory; path.Clean(dir) == "/" || slices.Contains(strings.Split(dir, "/"), "..") {
+			t.Fatalf("accepted artifact_directory %q", dir)
+		}
+		if strings.Contains(c.Director.CACert, "PRIVATE KEY") {
+			t.Fatalf("accepted a private key in director.ca_cert")
 		}
 		if !strings.HasPrefix(c.ArtifactDirectory, "/") || c.KeepLast < 0 || c.Parallelism < 1 || c.Parallelism > 1000 || c.ScriptTimeout < 0 {
 			t.Fatalf("accepted out-of-range values: %+v", c)

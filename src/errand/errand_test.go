@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
@@ -87,6 +88,49 @@ var _ = Describe("the errand config", func() {
 		Entry("an unknown key (a typo)", `{director: {url: "https://d:25555", client: a, client_secret: b}, keep_lsat: 3}`, "keep_lsat"),
 		Entry("a restore artifact that is a path", `{director: {url: "https://d:25555", client: a, client_secret: b}, restore: {deployment: x, artifact: ../y}}`, "must be a backup's directory name"),
 	)
+
+	const director = `director: {url: "https://d:25555", client: a, client_secret: b}` + "\n"
+
+	DescribeTable("refuses an artifact_directory that is not a folder of its own, saying what to set instead",
+		func(dir, want string) {
+			_, err := errand.ParseConfig([]byte(director + "artifact_directory: " + dir + "\n"))
+			Expect(err).To(MatchError(SatisfyAll(ContainSubstring(fmt.Sprintf("artifact_directory %q", dir)), ContainSubstring(want),
+				ContainSubstring("use a folder of its own on the persistent disk, e.g. /var/vcap/store/bbr/artifacts"))))
+		},
+		Entry("the root", "/", "is a system directory"),
+		Entry("the root, spelt twice", "//", "is a system directory"),
+		Entry("the persistent disk itself", "/var/vcap/store", "is a system directory"),
+		Entry("the persistent disk, with a trailing slash", "/var/vcap/store/", "is a system directory"),
+		Entry("the persistent disk, with a dot", "/var/vcap/store/.", "is a system directory"),
+		Entry("/var/vcap", "/var/vcap", "is a system directory"),
+		Entry("/tmp", "/tmp", "is a system directory"),
+		Entry("/etc", "/etc", "is a system directory"),
+		Entry("bbr's staging directory on backed-up VMs", "/var/vcap/store/bbr-backup/x", "is managed by BOSH or bbr"),
+		Entry("a job's rendered templates", "/var/vcap/jobs/backup/backups", "is managed by BOSH or bbr"),
+		Entry("the log directory", "/var/vcap/sys/log/backup", "is managed by BOSH or bbr"),
+		Entry("a path with ..", "/var/vcap/store/bbr/../../..", `must not contain ".."`),
+		Entry("a path that ends in ..", "/var/vcap/store/bbr/..", `must not contain ".."`),
+	)
+
+	DescribeTable("takes a folder of its own for artifact_directory",
+		func(dir string) {
+			c, err := errand.ParseConfig([]byte(director + "artifact_directory: " + dir + "\n"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(c.ArtifactDirectory).To(Equal(dir))
+		},
+		Entry("the default", "/var/vcap/store/bbr/artifacts"),
+		Entry("another folder on the persistent disk", "/var/vcap/store/backups"),
+		Entry("a name with dots", "/var/vcap/store/bbr..backups/.x"),
+		Entry("a folder under /tmp (tests)", "/tmp/bbr-errand-test"),
+	)
+
+	It("refuses a CA that holds a private key, without repeating the key", func() {
+		key := "-----BEGIN RSA PRIVATE KEY-----\\nMIIEsecretkeybytes\\n-----END RSA PRIVATE KEY-----\\n"
+		_, err := errand.ParseConfig([]byte(`director: {url: "https://d:25555", client: a, client_secret: b, ca_cert: "` +
+			`-----BEGIN CERTIFICATE-----\\nMIIB\\n-----END CERTIFICATE-----\\n` + key + `"}`))
+		Expect(err).To(MatchError(ContainSubstring("director.ca_cert holds a private key: give only the CA's certificate")))
+		Expect(err.Error()).NotTo(ContainSubstring("MIIEsecretkeybytes"))
+	})
 })
 
 // backupNamed writes a good backup of dep at stamp under root (what bbr
