@@ -45,6 +45,7 @@ type world struct {
 	dialErr    map[string]error
 	vmsErr     error
 	users      map[string]bool // SSH users set up and not yet cleaned up
+	onSetUp    func()          // runs in SetUpSSH, without the world lock
 }
 
 type fakeInstance struct {
@@ -151,6 +152,9 @@ func (w *world) VMs(_ context.Context, dep string) ([]director.VM, error) {
 func (w *world) Manifest(context.Context, string) (string, error) { return w.manifest, nil }
 
 func (w *world) SetUpSSH(_ context.Context, _, group, user, key string) ([]director.SSHHost, error) {
+	if w.onSetUp != nil {
+		w.onSetUp()
+	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.setUps = append(w.setUps, group)

@@ -47,6 +47,7 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 		return nil, err
 	}
 	d := &Deployment{Name: name, sshUser: user}
+	o.Leftovers.watch(d) // from here the Director may have made the user
 	hosts, setupErr := o.setUpSSH(ctx, name, vms, user, signer)
 	d.Instances = o.connect(ctx, hosts, user, signer, &setupErr)
 	if setupErr == nil {
@@ -55,9 +56,11 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	if setupErr != nil {
 		cctx, cancel := o.freshContext()
 		defer cancel()
-		return nil, errors.Join(setupErr, o.cleanupInstances(cctx, d, hostsWithoutConnection(hosts, d.Instances)))
+		cleanupErr := o.cleanupInstances(cctx, d, hostsWithoutConnection(hosts, d.Instances))
+		// Its error says what is left.
+		d.forgotten.Store(true)
+		return nil, errors.Join(setupErr, cleanupErr)
 	}
-	o.Leftovers.watch(d)
 	sort.Slice(d.Instances, func(i, j int) bool {
 		a, b := d.Instances[i], d.Instances[j]
 		if a.Group != b.Group {
@@ -65,6 +68,7 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 		}
 		return a.Index < b.Index
 	})
+	d.discovered.Store(true)
 	return d, nil
 }
 

@@ -14,7 +14,7 @@ type Leftovers struct {
 	deployments []*Deployment
 }
 
-// watch adds a deployment whose instances this run set up.
+// watch adds a deployment this run is setting up.
 func (l *Leftovers) watch(d *Deployment) {
 	if l == nil {
 		return
@@ -35,6 +35,15 @@ func (l *Leftovers) Report() string {
 	defer l.mu.Unlock()
 	var b strings.Builder
 	for _, d := range l.deployments {
+		if d.forgotten.Load() {
+			continue
+		}
+		if !d.discovered.Load() {
+			// Stopped while setting up: nothing is locked or staged yet,
+			// and which instances got the user is not known.
+			fmt.Fprintf(&b, "Deployment %s:\n  SSH user %s may be left on its instances (stopped while connecting)\n", d.Name, d.sshUser)
+			continue
+		}
 		var locked, staged, users []string
 		for _, inst := range append(append([]*Instance{}, d.Instances...), d.skipped...) {
 			for _, j := range inst.Jobs {

@@ -130,6 +130,11 @@ type Deployment struct {
 	// cleanup visits them.
 	skipped []*Instance
 	sshUser string
+	// discovered is set once Instances and skipped are final: Leftovers
+	// reads them only after, from another goroutine.
+	discovered atomic.Bool
+	// forgotten is set when a failed discovery has cleaned up after itself.
+	forgotten atomic.Bool
 }
 
 // Jobs lists every job of every instance, in instance order.

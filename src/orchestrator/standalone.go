@@ -32,6 +32,7 @@ func (o *Orchestrator) findStandalone(ctx context.Context) (*Deployment, error) 
 		defer cancel()
 		return nil, errors.Join(err, o.cleanupInstances(cctx, d, nil))
 	}
+	d.discovered.Store(true)
 	o.Leftovers.watch(d)
 	return d, nil
 }

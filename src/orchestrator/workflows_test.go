@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
@@ -232,14 +233,38 @@ var _ = Describe("Workflows", func() {
 			Expect(o.Leftovers.Report()).To(BeEmpty(), "everything was undone")
 		})
 
-		It("unlocks even when the run is cancelled during the backup scripts", func() {
+		It("while setting up SSH, reports the user it may leave; after a failed set-up, nothing", func() {
+			o.Leftovers = &orchestrator.Leftovers{}
+			var midSetUp string
+			var once sync.Once // groups are set up in parallel
+			w.onSetUp = func() { once.Do(func() { midSetUp = o.Leftovers.Report() }) }
+			w.dialErr["redis-id-1"] = errors.New("connection refused")
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("connection refused")))
+			Expect(midSetUp).To(MatchRegexp(`^Deployment dep:\n  SSH user bosh_[0-9a-f]{15} may be left on its instances \(stopped while connecting\)\n$`))
+			Expect(o.Leftovers.Report()).To(BeEmpty(), "the failed set-up cleaned up after itself")
+		})
+
+		It("unlocks every job it locked when the run is cancelled while locking", func() {
 			cctx, cancel := context.WithCancel(ctx)
 			ctx = cctx
-			w.instances[0].jobs["redis"].failing("backup", errors.New("interrupted"))
-			cancel()
+			w.instances[2].jobs["api"].onLock = cancel
 			_, err := backup()
-			Expect(err).To(HaveOccurred())
+			Expect(err).To(MatchError(context.Canceled))
+			locked, unlocked := 0, 0
+			for _, e := range w.ran() {
+				switch {
+				case strings.HasSuffix(e, " pre-backup-lock"):
+					locked++
+					Expect(w.ran()).To(ContainElement(strings.TrimSuffix(e, "pre-backup-lock") + "post-backup-unlock"))
+				case strings.HasSuffix(e, " post-backup-unlock"):
+					unlocked++
+				}
+			}
+			Expect(locked).To(BeNumerically(">", 0))
+			Expect(unlocked).To(Equal(locked))
 			Expect(w.cleanUps).To(HaveLen(3))
+			Expect(w.users).To(BeEmpty())
 		})
 
 		It("names the bootstrap instance's backup-one-restore-all artifact after job and release", func() {
