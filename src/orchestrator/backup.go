@@ -271,8 +271,10 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 		err  error
 	}
 	remoteSums := make(chan result, 1)
+	sumCtx, stopSums := context.WithCancel(ctx)
+	defer stopSums()
 	go func() {
-		sums, err := remoteChecksums(ctx, inst.runner, j.StagingDir())
+		sums, err := remoteChecksums(sumCtx, inst.runner, j.StagingDir())
 		remoteSums <- result{sums, err}
 	}()
 
@@ -286,6 +288,7 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 	localSums, size, writeErr := art.WriteTar(file, progress.reader(pr))
 	pr.CloseWithError(writeErr) // unblocks the stream if writing failed
 	if err := errors.Join(<-streamErr, writeErr); err != nil {
+		stopSums() // its result no longer matters
 		<-remoteSums
 		if errors.Is(writeErr, syscall.ENOSPC) {
 			return fmt.Errorf("Error streaming backup from remote instance %s for job %s: the disk holding the artifact is full (free space or choose another --artifact-path): %w", inst.Name(), j.Name, writeErr)

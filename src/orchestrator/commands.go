@@ -226,10 +226,12 @@ func streamOut(ctx context.Context, r Runner, dir string, w io.Writer) error {
 	return r.Run(ctx, "sudo tar -C "+remote.Quote(dir)+" -c .", nil, w)
 }
 
-// streamIn extracts the tar read from rd into dir, creating dir.
+// streamIn extracts the tar read from rd into dir, creating dir. tar is
+// exec'd so that a cancelled run's SIGTERM, which sudo passes to the shell,
+// reaches it.
 func streamIn(ctx context.Context, r Runner, dir string, rd io.Reader) error {
 	q := remote.Quote(dir)
-	return r.Run(ctx, fmt.Sprintf("sudo sh -c %s", remote.Quote("mkdir -p "+q+" && tar -C "+q+" -x")), rd, nil)
+	return r.Run(ctx, fmt.Sprintf("sudo sh -c %s", remote.Quote("mkdir -p "+q+" && exec tar -C "+q+" -x")), rd, nil)
 }
 
 func removeRemote(ctx context.Context, r Runner, dir string) error {

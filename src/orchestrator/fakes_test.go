@@ -81,6 +81,11 @@ type fakeJob struct {
 	// scripts, without the world lock; onCopy once the job's data has been
 	// streamed out (backup) or in (restore), before the copy returns.
 	onRestore, onLock, onCopy func()
+	// streamErr fails streaming the job's data out; onChecksum runs, with
+	// the command's context and without the world lock, before the
+	// instance checksums the job's data.
+	streamErr  error
+	onChecksum func(context.Context)
 }
 
 func newWorld(name string) *world {
@@ -197,7 +202,7 @@ var (
 	rmCmd       = regexp.MustCompile(`^sudo rm -rf '?([^']+)'?$`)
 	mkdirCmd    = regexp.MustCompile(`^sudo mkdir -p (\S+)$`)
 	checksumCmd = regexp.MustCompile(`cd '\\''([^']+)'\\'' \|\| exit 1`)
-	tarInCmd    = regexp.MustCompile(`mkdir -p '\\''([^']+)'\\'' && tar`)
+	tarInCmd    = regexp.MustCompile(`mkdir -p '\\''([^']+)'\\'' && exec tar`)
 )
 
 func (i *fakeInstance) name() string { return fmt.Sprintf("%s/%d", i.group, i.index) }
@@ -268,13 +273,22 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 		return nil
 	case tarOutCmd.MatchString(cmd):
 		dir := tarOutCmd.FindStringSubmatch(cmd)[1]
+		if j := i.jobs[filepath.Base(dir)]; j != nil && j.streamErr != nil {
+			return j.streamErr
+		}
 		if err := writeTar(stdout, i.files[dir]); err != nil {
 			return err
 		}
 		i.copied(dir)
 		return nil
 	case checksumCmd.MatchString(cmd):
-		files := i.files[checksumCmd.FindStringSubmatch(cmd)[1]]
+		dir := checksumCmd.FindStringSubmatch(cmd)[1]
+		if j := i.jobs[filepath.Base(dir)]; j != nil && j.onChecksum != nil {
+			i.w.mu.Unlock()
+			j.onChecksum(ctx)
+			i.w.mu.Lock()
+		}
+		files := i.files[dir]
 		for _, p := range sortedPaths(files) {
 			sum := sha256.Sum256([]byte(files[p]))
 			fmt.Fprintf(stdout, "%s  %s\x00", hex.EncodeToString(sum[:]), p)

@@ -245,6 +245,24 @@ var _ = Describe("Workflows", func() {
 			Expect(o.Leftovers.Report()).To(BeEmpty(), "the failed set-up cleaned up after itself")
 		})
 
+		It("stops the instance's checksum when the stream fails, instead of waiting for it", func(sctx SpecContext) {
+			job := w.instances[0].jobs["redis"]
+			job.streamErr = errors.New("connection lost")
+			checksumStopped := make(chan bool, 1)
+			job.onChecksum = func(cctx context.Context) {
+				select {
+				case <-cctx.Done():
+					checksumStopped <- true
+				case <-sctx.Done(): // the spec timed out: bbr waited for it
+					checksumStopped <- false
+				}
+			}
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("connection lost")))
+			// Empty when the checksum was stopped before it began.
+			Expect(checksumStopped).NotTo(Receive(BeFalse()))
+		}, NodeTimeout(10*time.Second))
+
 		It("unlocks every job it locked when the run is cancelled while locking", func() {
 			cctx, cancel := context.WithCancel(ctx)
 			ctx = cctx
