@@ -3,6 +3,7 @@ package jobtemplates_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -269,4 +270,105 @@ while :; do sleep 0.05; done
 			Expect(string(logged)).To(SatisfyAll(ContainSubstring("stand-in bbr: started\n"), ContainSubstring("stand-in bbr: unlocked and cleaned up after TERM\n")))
 		})
 	}
+})
+
+// jobProps are valid properties of each job, to which a spec adds one
+// wrong value.
+func jobProps(job string, extra map[string]any) map[string]any {
+	props := map[string]any{"director": uaa(), "deployments": []any{"cf"}}
+	if job == "restore" {
+		props = map[string]any{"director": uaa(), "restore": map[string]any{"deployment": "cf"}}
+	}
+	for k, v := range extra {
+		props[k] = v
+	}
+	return props
+}
+
+var _ = Describe("both jobs' templates", func() {
+	for _, job := range []string{"backup", "restore"} {
+		DescribeTable(job+": refuses an artifact_directory that is not a folder of its own, as the errand does",
+			func(dir, want string) {
+				_, err := render(job, jobProps(job, map[string]any{"artifact_directory": dir}))
+				Expect(err).To(MatchError(SatisfyAll(ContainSubstring(fmt.Sprintf("%s errand: artifact_directory %q", job, dir)), ContainSubstring(want),
+					ContainSubstring("use a folder of its own on the persistent disk, e.g. /var/vcap/store/bbr/artifacts"))))
+				_, err = errand.ParseConfig([]byte("{director: {url: \"https://d\", client: a, client_secret: b}, artifact_directory: \"" + dir + "\"}"))
+				Expect(err).To(MatchError(ContainSubstring(want)), "the errand's own check agrees")
+			},
+			Entry("the root", "/", "is a system directory"),
+			Entry("the root, spelt twice", "//", "is a system directory"),
+			Entry("the persistent disk itself", "/var/vcap/store", "is a system directory"),
+			Entry("the persistent disk, with a trailing slash", "/var/vcap/store/", "is a system directory"),
+			Entry("the persistent disk, with a dot", "/var/vcap/store/./", "is a system directory"),
+			Entry("/var/vcap", "/var/vcap", "is a system directory"),
+			Entry("/var/vcap/data", "/var/vcap/data", "is a system directory"),
+			Entry("/tmp", "/tmp", "is a system directory"),
+			Entry("/home", "/home", "is a system directory"),
+			Entry("bbr's staging directory on backed-up VMs", "/var/vcap/store/bbr-backup", "is managed by BOSH or bbr"),
+			Entry("a job's rendered templates", "/var/vcap/jobs/backup/backups", "is managed by BOSH or bbr"),
+			Entry("the log directory", "/var/vcap/sys/log/backup", "is managed by BOSH or bbr"),
+			Entry("a package", "/var/vcap/packages/bbr/x", "is managed by BOSH or bbr"),
+			Entry("/proc", "/proc/1", "is managed by BOSH or bbr"),
+			Entry("a path with ..", "/var/vcap/store/bbr/../../..", `must not contain ".."`),
+			Entry("a path that ends in ..", "/var/vcap/store/bbr/..", `must not contain ".."`),
+		)
+
+		It(job+": takes a folder of its own on the persistent disk, with dots in names", func() {
+			r := mustRender(job, jobProps(job, map[string]any{"artifact_directory": "/var/vcap/store/bbr..backups/.x"}))
+			Expect(r.cfg.ArtifactDirectory).To(Equal("/var/vcap/store/bbr..backups/.x"))
+		})
+
+		It(job+": writes the config as ASCII, so every value reads back exactly, whatever characters it holds", func() {
+			// NEL (U+0085) and U+2028/U+2029 are line breaks to YAML, not
+			// to JSON: written raw, YAML would read another secret.
+			secret := "pä\u0085ss\u2028wö\u2029rd \U0001F511 \u00a0\ufeff\x7f end" + `, and literally \u00e4 \\ud83d \U0001F511`
+			d := uaa()
+			d["client_secret"] = secret
+			r := mustRender(job, jobProps(job, map[string]any{"director": d}))
+			Expect(r.cfg.Director.ClientSecret).To(Equal(secret))
+			for i, b := range []byte(r.config) {
+				Expect(b).To(BeNumerically("<", 0x7f), "byte %d of the config is not printable ASCII:\n%s", i, r.config)
+			}
+		})
+
+		It(job+": refuses a certificate variable (a hash, with its private key) as director.ca_cert, without repeating the key", func() {
+			d := uaa()
+			d["ca_cert"] = map[string]any{"ca": ca, "certificate": ca, "private_key": "-----BEGIN RSA PRIVATE KEY-----\nMIIEsecretkeybytes\n-----END RSA PRIVATE KEY-----\n"}
+			_, err := render(job, jobProps(job, map[string]any{"director": d}))
+			Expect(err).To(MatchError(SatisfyAll(ContainSubstring(job+" errand: director.ca_cert must be a string"),
+				ContainSubstring("give its .ca"))))
+			Expect(err.Error()).NotTo(ContainSubstring("MIIEsecretkeybytes"))
+		})
+
+		It(job+": refuses a private key pasted into director.ca_cert, without repeating it", func() {
+			d := uaa()
+			d["ca_cert"] = ca + "-----BEGIN PRIVATE KEY-----\nMIIEsecretkeybytes\n-----END PRIVATE KEY-----\n"
+			_, err := render(job, jobProps(job, map[string]any{"director": d}))
+			Expect(err).To(MatchError(ContainSubstring(job + " errand: director.ca_cert holds a private key: give only the CA's certificate")))
+			Expect(err.Error()).NotTo(ContainSubstring("MIIEsecretkeybytes"))
+		})
+	}
+
+	DescribeTable("backup: refuses a boolean property given as anything but true or false",
+		func(name string, value any, want string) {
+			props := jobProps("backup", map[string]any{name: value})
+			if name == "all_deployments" {
+				delete(props, "deployments")
+			}
+			_, err := render("backup", props)
+			Expect(err).To(MatchError(ContainSubstring("backup errand: " + name + " must be true or false " + want)))
+		},
+		Entry("with_manifest as the string false", "with_manifest", "false", `(got "false", a string: write it without quotes)`),
+		Entry("unsafe_lock_free as the string false", "unsafe_lock_free", "false", `(got "false", a string: write it without quotes)`),
+		Entry("all_deployments as the string false", "all_deployments", "false", `(got "false", a string: write it without quotes)`),
+		Entry("all_deployments as the string true", "all_deployments", "true", `(got "true", a string: write it without quotes)`),
+		Entry("with_manifest as a number", "with_manifest", 1, "(got 1)"),
+	)
+
+	It("backup: takes true and false as booleans", func() {
+		r := mustRender("backup", jobProps("backup", map[string]any{"with_manifest": true, "unsafe_lock_free": true, "all_deployments": false}))
+		Expect(r.cfg.WithManifest).To(BeTrue())
+		Expect(r.cfg.UnsafeLockFree).To(BeTrue())
+		Expect(r.cfg.AllDeployments).To(BeFalse())
+	})
 })
