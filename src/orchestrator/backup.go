@@ -146,13 +146,11 @@ func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bo
 }
 
 // lockedBackup locks the jobs layer by layer, runs the backup scripts, and
-// always unlocks every job in reverse order, on a fresh context so that a
-// cancelled run still unlocks.
+// always unlocks every job in reverse order, on a context the run's
+// cancellation does not reach, so that a cancelled run still unlocks.
 func (o *Orchestrator) lockedBackup(ctx context.Context, d *Deployment, layers [][]*Job) (backupErr, unlockErr error) {
 	defer func() {
-		uctx, cancel := o.freshContext()
-		defer cancel()
-		unlockErr = o.unlockBackup(uctx, layers, backupErr == nil)
+		unlockErr = o.unlockBackup(context.WithoutCancel(ctx), layers, backupErr == nil)
 	}()
 	if err := o.lockBackup(ctx, layers); err != nil {
 		return err, nil
@@ -220,7 +218,8 @@ func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) erro
 
 // unlockBackup runs every post-backup-unlock in reverse lock order, also
 // for jobs whose lock failed or never ran (unlock scripts must be
-// idempotent, as the contract says).
+// idempotent, as the contract says). Each script gets its own
+// CleanupTimeout, so slow early layers cannot use up the time of later ones.
 func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succeeded bool) error {
 	o.Logger.Info("bbr", "Running post-backup-unlock scripts...")
 	env := map[string]string{"BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL": strconv.FormatBool(succeeded)}
@@ -228,7 +227,9 @@ func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succee
 	for _, layer := range reverseLayers(layers) {
 		errs = append(errs, forEach(withScript(layer, ScriptPostBackupUnlock), o.Parallelism, func(j *Job) error {
 			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
-			if err := runScript(ctx, j, ScriptPostBackupUnlock, env, nil); err != nil {
+			jctx, cancel := context.WithTimeout(ctx, o.CleanupTimeout)
+			defer cancel()
+			if err := runScript(jctx, j, ScriptPostBackupUnlock, env, nil); err != nil {
 				o.Logger.Info("bbr", "Error unlocking %s on %s.", j.Name, j.Instance.Name())
 				return unlockError(fmt.Errorf("Error attempting to run post-backup-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
 			}

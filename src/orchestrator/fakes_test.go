@@ -86,6 +86,9 @@ type fakeJob struct {
 	// instance checksums the job's data.
 	streamErr  error
 	onChecksum func(context.Context)
+	// onUnlock runs in post-backup-unlock like onChecksum; the script
+	// fails if the context has ended by then.
+	onUnlock func(context.Context)
 }
 
 func newWorld(name string) *world {
@@ -262,6 +265,14 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 			i.w.mu.Unlock()
 			hook()
 			i.w.mu.Lock()
+		}
+		if unlock := i.jobs[m[2]].onUnlock; unlock != nil && m[3] == "post-backup-unlock" {
+			i.w.mu.Unlock()
+			unlock(ctx)
+			i.w.mu.Lock()
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 		}
 		return i.runScript(cmd, stdout)
 	case mkdirCmd.MatchString(cmd):

@@ -48,8 +48,9 @@ type Orchestrator struct {
 	Parallelism int
 	// Now is the clock; tests replace it.
 	Now func() time.Time
-	// CleanupTimeout bounds unlock and cleanup, which run on a fresh
-	// context so that they still run when the workflow was cancelled.
+	// CleanupTimeout bounds each unlock script, and the cleanup, which run
+	// on contexts the workflow's cancellation does not reach so that they
+	// still run when it was cancelled.
 	CleanupTimeout time.Duration
 	// ScriptTimeout bounds each bbr script (lock, backup, unlock, restore,
 	// metadata); zero means no limit, as upstream.

@@ -164,9 +164,7 @@ func uploadSize(dir string, jobs []*Job, meta artifact.Metadata) int64 {
 // always unlocks in reverse order.
 func (o *Orchestrator) lockedRestore(ctx context.Context, d *Deployment, layers [][]*Job, serial bool) (err error) {
 	defer func() {
-		uctx, cancel := o.freshContext()
-		defer cancel()
-		err = errors.Join(err, o.unlockRestore(uctx, layers))
+		err = errors.Join(err, o.unlockRestore(context.WithoutCancel(ctx), layers))
 	}()
 	if err := o.lockRestore(ctx, layers); err != nil {
 		return err
@@ -223,14 +221,17 @@ func (o *Orchestrator) lockRestore(ctx context.Context, layers [][]*Job) error {
 }
 
 // unlockRestore runs every post-restore-unlock serially in reverse order,
-// whatever fails.
+// whatever fails, each script with its own CleanupTimeout.
 func (o *Orchestrator) unlockRestore(ctx context.Context, layers [][]*Job) error {
 	o.Logger.Info("bbr", "Running post-restore-unlock scripts...")
 	var errs []error
 	for _, layer := range reverseLayers(layers) {
 		for _, j := range withScript(layer, ScriptPostRestoreUnlock) {
 			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
-			if err := runScript(ctx, j, ScriptPostRestoreUnlock, nil, nil); err != nil {
+			jctx, cancel := context.WithTimeout(ctx, o.CleanupTimeout)
+			err := runScript(jctx, j, ScriptPostRestoreUnlock, nil, nil)
+			cancel()
+			if err != nil {
 				errs = append(errs, unlockError(fmt.Errorf("Error attempting to run post-restore-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err)))
 				continue
 			}

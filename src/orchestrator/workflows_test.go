@@ -327,6 +327,14 @@ instance_groups:
 			Expect(w.eventsFor("metadata")[0].Env).To(HaveKeyWithValue("BBR_VERSION", "1.2.3"))
 		})
 
+		It("gives each unlock script its own time: one that uses all of it costs the next nothing", func() {
+			o.CleanupTimeout = 100 * time.Millisecond
+			w.instances[0].jobs["db"].onUnlock = func(ctx context.Context) { <-ctx.Done() }
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring("post-backup-unlock for job db")))
+			Expect(w.ran()).To(ContainElement("api/0 api post-backup-unlock"))
+		})
+
 		It("reads job releases from a v1 manifest (jobs with templates) too", func() {
 			w.manifest = `
 jobs:
