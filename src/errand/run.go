@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -79,6 +80,14 @@ func (r Runner) RunBackup(ctx context.Context) error {
 }
 
 func (r Runner) backupOne(ctx context.Context, store Store, deployment string) result {
+	if !deploymentName.MatchString(deployment) {
+		// Only the Director's list (all_deployments) can get here: the
+		// config's names are checked when it is read. Such a name would
+		// be a path outside artifact_directory, so it is never used as
+		// one, and it is quoted wherever it is printed.
+		return result{deployment: strconv.Quote(deployment), err: errors.New("not backed up: the Director lists it, " +
+			"but it is not a BOSH deployment name (letters, digits, '.', '_', '-', not starting with '.'), so it cannot name a folder under artifact_directory")}
+	}
 	res := result{deployment: deployment}
 	fmt.Fprintf(r.Out, "[%s] Backing up %s\n", r.Now().UTC().Format(time.TimeOnly), deployment)
 	dir, err := store.Dir(deployment)

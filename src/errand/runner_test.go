@@ -120,6 +120,32 @@ var _ = Describe("the backup errand's edge cases", func() {
 		Expect(r.RunBackup(context.Background())).To(MatchError("listing the Director's deployments: 401 Unauthorized"))
 	})
 
+	It("never builds a path from a name the Director lists that is not a BOSH deployment name, and backs up the others", func() {
+		cfg.ArtifactDirectory = filepath.Join(root, "store", "artifacts")
+		cfg.Deployments, cfg.AllDeployments = nil, true
+		var parents []string
+		r := runner(func(_ context.Context, dep, parent string) (string, error) {
+			parents = append(parents, parent)
+			clock = clock.Add(time.Minute)
+			return backupNamed(cfg.ArtifactDirectory, dep, clock, true), nil
+		})
+		r.Deployments = func(context.Context) ([]string, error) {
+			return []string{"cf", "../escaped", "..", ".hidden", "a/b", "", "redis"}, nil
+		}
+		Expect(r.RunBackup(context.Background())).To(MatchError(`5 of 7 deployments failed: "../escaped", "..", ".hidden", "a/b", ""`))
+		Expect(parents).To(Equal([]string{filepath.Join(cfg.ArtifactDirectory, "cf"), filepath.Join(cfg.ArtifactDirectory, "redis")}))
+		Expect(names(filepath.Join(root, "store"))).To(Equal([]string{"artifacts"}), "nothing written beside the artifact directory")
+		Expect(names(cfg.ArtifactDirectory)).To(Equal([]string{"cf", "redis"}))
+		Expect(out.String()).To(MatchRegexp(`"\.\./escaped"\s+FAILED\s+-\s+0s\s+-\s+not backed up: the Director lists it, but it is not a BOSH deployment name`))
+	})
+
+	It("refuses a deployment folder whose name is not a BOSH deployment name", func() {
+		artifacts := filepath.Join(root, "store", "artifacts")
+		_, err := errand.Store{Root: artifacts}.Dir("../x")
+		Expect(err).To(MatchError(`no folder for deployment "../x" under ` + artifacts + `: not a BOSH deployment name`))
+		Expect(names(root)).To(BeEmpty())
+	})
+
 	It("refuses to run without deployments", func() {
 		cfg.Deployments = nil
 		Expect(runner(good).RunBackup(context.Background())).To(MatchError(ContainSubstring("nothing to back up")))

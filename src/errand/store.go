@@ -19,8 +19,13 @@ import (
 // not good).
 type Store struct{ Root string }
 
-// Dir is the deployment's folder (created 0700 when missing).
+// Dir is the deployment's folder (created 0700 when missing). The name
+// must be a BOSH deployment name: "..", "a/b" or "" would name a folder
+// elsewhere than one of Root's own.
 func (s Store) Dir(deployment string) (string, error) {
+	if !deploymentName.MatchString(deployment) {
+		return "", fmt.Errorf("no folder for deployment %q under %s: not a BOSH deployment name", deployment, s.Root)
+	}
 	dir := filepath.Join(s.Root, deployment)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return "", fmt.Errorf("creating the artifact folder of %s: %w", deployment, err)
