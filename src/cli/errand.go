@@ -14,9 +14,11 @@ import (
 
 // errandCommand is what the release's errand jobs run: `bbr errand backup
 // --config FILE` and `bbr errand restore --config FILE`. Credentials come
-// from the config file (mode 0600 on the VM), never from arguments.
+// from the config file, never from arguments. bbr neither checks nor sets
+// that file's mode: the BOSH agent installs rendered job files as
+// root:vcap 0640.
 func errandCommand(s session) cli.Command {
-	sub := func(name, usage string, run func(errand.Runner, context.Context) error) cli.Command {
+	sub := func(name, usage string, check func(errand.Config) error, run func(errand.Runner, context.Context) error) cli.Command {
 		return cli.Command{
 			Name:  name,
 			Usage: usage,
@@ -25,7 +27,7 @@ func errandCommand(s session) cli.Command {
 				return requireFlags(c, "config")
 			},
 			Action: func(c *cli.Context) error {
-				r, err := newErrandRunner(s, c.String("config"))
+				r, err := newErrandRunner(s, c.String("config"), check)
 				if err == nil {
 					err = run(r, s.ctx)
 				}
@@ -41,15 +43,21 @@ func errandCommand(s session) cli.Command {
 		Usage:  "Run the BOSH release's backup or restore errand (used by the jobs' bin/run)",
 		Hidden: true,
 		Subcommands: []cli.Command{
-			sub("backup", "Back up the configured deployments, then apply retention", errand.Runner.RunBackup),
-			sub("restore", "Restore the configured deployment from its newest (or the named) backup", errand.Runner.RunRestore),
+			sub("backup", "Back up the configured deployments, then apply retention", errand.Config.CheckBackup, errand.Runner.RunBackup),
+			sub("restore", "Restore the configured deployment from its newest (or the named) backup", errand.Config.CheckRestore, errand.Runner.RunRestore),
 		},
 	}
 }
 
-func newErrandRunner(s session, path string) (errand.Runner, error) {
+// newErrandRunner reads and checks the config, with check saying what the
+// errand needs, before director.New contacts the Director: a config that
+// cannot run fails without a request.
+func newErrandRunner(s session, path string, check func(errand.Config) error) (errand.Runner, error) {
 	cfg, err := errand.LoadConfig(path)
 	if err != nil {
+		return errand.Runner{}, err
+	}
+	if err := check(cfg); err != nil {
 		return errand.Runner{}, err
 	}
 	logger := boshlog.NewWriterLogger(boshlog.LevelInfo, s.streams.Out)
