@@ -1,0 +1,70 @@
+package release
+
+import (
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+)
+
+// What the manifests and docs/errand.md tell an operator matches what the
+// files do.
+var _ = Describe("the manifests' and docs/errand.md's instructions", func() {
+	variable := regexp.MustCompile(`\(\(([a-z_]+)\)\)`)
+
+	// header is the file's leading comment, where its variables are named.
+	header := func(raw string) string {
+		var lines []string
+		for _, l := range strings.Split(raw, "\n") {
+			if l != "---" && !strings.HasPrefix(l, "#") {
+				break
+			}
+			lines = append(lines, l)
+		}
+		return strings.Join(lines, "\n")
+	}
+
+	It("names every variable a manifest or ops-file uses in its leading comment", func() {
+		files, err := filepath.Glob(filepath.Join(repoRoot(), "manifests", "*.yml"))
+		Expect(err).NotTo(HaveOccurred())
+		ops, err := filepath.Glob(filepath.Join(repoRoot(), "manifests", "ops", "*.yml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(append(files, ops...)).To(HaveLen(5))
+		for _, f := range append(files, ops...) {
+			raw, err := os.ReadFile(f)
+			Expect(err).NotTo(HaveOccurred())
+			head := header(string(raw))
+			for _, m := range variable.FindAllStringSubmatch(string(raw), -1) {
+				Expect(head).To(ContainSubstring(m[1]), "%s uses ((%s)) but its leading comment does not name it", f, m[1])
+			}
+		}
+	})
+
+	It("says what uaa-client.yml does: it only renames the credential variables", func() {
+		raw, err := os.ReadFile(filepath.Join(repoRoot(), "manifests", "ops", "uaa-client.yml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).NotTo(ContainSubstring("instead of a Director user"), "bbr.yml's director.client already takes a UAA client")
+		Expect(header(string(raw))).To(ContainSubstring("Only the variable names change"))
+	})
+
+	It("has operators upload only a release they can make from the repository", func() {
+		raw, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "errand.md"))
+		Expect(err).NotTo(HaveOccurred())
+		uploads := regexp.MustCompile("bosh upload-release (\\S+)").FindAllStringSubmatch(string(raw), -1)
+		Expect(uploads).NotTo(BeEmpty())
+		for _, u := range uploads {
+			Expect(string(raw)).To(ContainSubstring("scripts/create-release --tarball "+u[1]),
+				"docs/errand.md uploads %s, which no step makes: the final release 0.1.0's archives are in no published blobstore", u[1])
+		}
+	})
+
+	It("documents every variable of the deploy command, restore_deployment included, and how to leave it empty", func() {
+		raw, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "errand.md"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).To(ContainSubstring("-v restore_deployment=cf"))
+		Expect(string(raw)).To(ContainSubstring(`-v restore_deployment='""'`))
+	})
+})
