@@ -20,7 +20,12 @@ var _ = Describe("--script-timeout", Ordered, func() {
 			"backup":             `echo data > "${BBR_ARTIFACT_DIRECTORY%/}/data"`,
 			"post-backup-unlock": `echo "unlocked after_success=$BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL" >> /var/vcap/store/bbr.log`,
 		})
-		labUp("basic", writeSlowDeployment(), hungLock)
+		stubborn := writeDeployment("stubbornlock", 1, map[string]string{
+			"pre-backup-lock":    `trap '' TERM; sleep 600`,
+			"backup":             `true`,
+			"post-backup-unlock": `echo unlocked >> /var/vcap/store/bbr.log`,
+		})
+		labUp("basic", writeSlowDeployment(), hungLock, stubborn)
 	})
 
 	BeforeEach(func() { workDir = GinkgoT().TempDir() })
@@ -29,6 +34,7 @@ var _ = Describe("--script-timeout", Ordered, func() {
 		Expect(labUsers()).To(BeEmpty(), "every SSH user bbr asked for is removed")
 		Expect(stagingLeft("slow")).To(BeEmpty())
 		Expect(stagingLeft("hunglock")).To(BeEmpty())
+		Expect(stagingLeft("stubbornlock")).To(BeEmpty())
 	})
 
 	It("fails a hung backup script, unlocks with after_success=false and exits 1", func() {
@@ -49,6 +55,13 @@ var _ = Describe("--script-timeout", Ordered, func() {
 		Expect(r.code).To(Equal(4))
 		Expect(r.err).To(ContainSubstring("pre-backup-lock timed out after 2s"))
 		Expect(sh("cat " + instance("hunglock", "worker", 0).Root + "/store/bbr.log")).To(ContainSubstring("unlocked after_success=false"))
+	})
+
+	It("says a lock script that ignored SIGTERM was killed after the script timeout", func() {
+		r := runIn(workDir, append(bbrEnv("stubbornlock"), "BBR_SCRIPT_TIMEOUT=1s"), bbrBin, "deployment", "backup")
+		Expect(r.code).To(Equal(4))
+		Expect(r.err).To(ContainSubstring("pre-backup-lock was killed: it ignored SIGTERM when it timed out after 1s (the script timeout)"))
+		Expect(sh("cat " + instance("stubbornlock", "worker", 0).Root + "/store/bbr.log")).To(ContainSubstring("unlocked"))
 	})
 
 	It("rejects a timeout below one second with a message saying what to give", func() {

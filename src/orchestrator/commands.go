@@ -64,8 +64,13 @@ func runScript(ctx context.Context, j *Job, script string, env map[string]string
 	b.WriteString(" " + remote.Quote(scriptPath(j.Name, script)))
 	err := j.Instance.runner.Run(ctx, b.String(), nil, stdout)
 	var exit *remote.ExitError
-	if limit > 0 && (errors.As(err, &exit) && exit.Code == 124 || errors.Is(err, context.DeadlineExceeded)) {
+	switch {
+	case limit <= 0 || err == nil:
+	case errors.As(err, &exit) && exit.Code == 124, errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s timed out after %s (the script timeout): %w", script, limit, err)
+	case errors.As(err, &exit) && exit.Code == 128+9:
+		// timeout's own SIGKILL, or something else's: say both.
+		return fmt.Errorf("%s was killed: it ignored SIGTERM when it timed out after %s (the script timeout), or something else killed it: %w", script, limit, err)
 	}
 	return err
 }
