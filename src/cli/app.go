@@ -30,7 +30,7 @@ func Run(version string, args []string, streams Streams) int {
 	// does both, after every deferred unlock and cleanup has run.
 	cli.OsExiter = func(int) {}
 	cli.ErrWriter = io.Discard
-	app := newApp(session{ctx: ctx, version: version, streams: streams, leftovers: leftovers})
+	app := newApp(session{ctx: ctx, version: version, args: args, streams: streams, leftovers: leftovers})
 	if err := app.Run(args); err != nil {
 		if coder, ok := err.(cli.ExitCoder); ok {
 			if msg := coder.Error(); msg != "" {
@@ -50,6 +50,7 @@ func Run(version string, args []string, streams Streams) int {
 type session struct {
 	ctx       context.Context
 	version   string
+	args      []string // the command line, as Run was given it
 	streams   Streams
 	leftovers *orchestrator.Leftovers
 }

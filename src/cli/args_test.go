@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"bytes"
+
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 )
@@ -15,6 +17,16 @@ var _ = Describe("reading the command line", func() {
 		Entry("a value that looks like the flag", []string{"bbr", "deployment", "-d", "p"}, false),
 		Entry("after --", []string{"bbr", "--", "--password"}, false),
 	)
+
+	It("warns about --password on the command line it was given, before any other check", func() {
+		var out, errOut bytes.Buffer
+		code := Run("1.0.0", []string{"bbr", "deployment", "--password", "s", "pre-backup-check"}, Streams{Out: &out, Err: &errOut})
+		Expect(code).To(Equal(1), "flags are missing")
+		Expect(errOut.String()).To(ContainSubstring("Warning: --password on the command line is visible"))
+		errOut.Reset()
+		Run("1.0.0", []string{"bbr", "deployment", "pre-backup-check"}, Streams{Out: &out, Err: &errOut})
+		Expect(errOut.String()).NotTo(ContainSubstring("Warning: --password"))
+	})
 
 	DescribeTable("director mode names the artifact after the host, and dials host:port",
 		func(host, name, addr string) {

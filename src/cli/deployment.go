@@ -60,7 +60,7 @@ func deploymentCommand(s session) cli.Command {
 		Usage: "Backup BOSH deployments",
 		Flags: deploymentFlags(),
 		Before: func(c *cli.Context) error {
-			if passwordInArgs(os.Args) {
+			if passwordInArgs(s.args) {
 				fmt.Fprintln(streams.Err, "Warning: --password on the command line is visible to other users of this machine (ps, /proc); set BOSH_CLIENT_SECRET instead.")
 			}
 			return validateDeploymentFlags(c)
