@@ -27,7 +27,8 @@ type Paths struct {
 	// AuthorizedKeys holds one authorized_keys file per SSH user; sshd's
 	// AuthorizedKeysFile points at <AuthorizedKeys>/%u.
 	AuthorizedKeys string
-	HostKey        string
+	HostKey        string // ed25519, the one the Director reports
+	ECDSAHostKey   string
 	SSHDConfig     string
 	PidFile        string
 	// Log receives instance-init's messages and sshd's stderr.
@@ -57,6 +58,7 @@ func pathsIn(state string) Paths {
 		Root:           filepath.Join(state, "root"),
 		AuthorizedKeys: filepath.Join(state, "authorized_keys"),
 		HostKey:        filepath.Join(state, "ssh_host_ed25519_key"),
+		ECDSAHostKey:   filepath.Join(state, "ssh_host_ecdsa_key"),
 		SSHDConfig:     filepath.Join(state, "sshd_config"),
 		PidFile:        filepath.Join(state, "sshd.pid"),
 		Log:            filepath.Join(state, "instance.log"),

@@ -48,7 +48,7 @@ func prepare(s Spec, p Paths) (string, error) {
 	if err := writeInstanceEnv(s, p); err != nil {
 		return "", err
 	}
-	pub, err := writeHostKey(p.HostKey)
+	pub, err := writeHostKeys(p.HostKey, p.ECDSAHostKey)
 	if err != nil {
 		return "", err
 	}
@@ -129,6 +129,7 @@ func sshdConfig(ip string, p Paths) string {
 	return fmt.Sprintf(`# Written by bbr-lab.
 ListenAddress %s:22
 HostKey %s
+HostKey %s
 PidFile %s
 AuthorizedKeysFile %s/%%u
 # Key files are root-made files in a lab directory, not in the user's home.
@@ -141,7 +142,7 @@ PermitRootLogin no
 PrintMotd no
 LogLevel INFO
 Subsystem sftp internal-sftp
-`, ip, p.HostKey, p.PidFile, p.AuthorizedKeys)
+`, ip, p.HostKey, p.ECDSAHostKey, p.PidFile, p.AuthorizedKeys)
 }
 
 // writeHosts writes the instance's /etc/hosts: the host's entries plus the
