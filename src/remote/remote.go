@@ -273,12 +273,10 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 }
 
 // wait runs cmd on session until it exits. Once ctx is cancelled the
-// command is sent SIGTERM and given c.grace to exit: returning at once
-// could let an interrupted lock script finish locking after its unlock
-// ran, or a backup script write on while cleanup removes its directory.
-// sshd keeps a session open for as long as its command lives, so a command
-// that outlives the grace is abandoned (the session is closed, the command
-// is not killed) and errAbandoned returned.
+// command is sent SIGTERM and given c.grace to exit (see
+// Config.CancelGrace). sshd keeps a session open for as long as its
+// command lives, so a command that outlives the grace is abandoned (the
+// session is closed, the command is not killed) and errAbandoned returned.
 func (c *Conn) wait(ctx context.Context, session *ssh.Session, cmd string) error {
 	started := make(chan struct{})
 	done := make(chan error, 1)
