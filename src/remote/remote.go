@@ -238,19 +238,16 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 	var stderr bytes.Buffer
 	session.Stdin = stdin
 	session.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}
-	session.Stdout = io.Discard
-	var out *sessionWriter
-	if stdout != nil {
-		// A failing local writer (disk full) must end the session, or the
-		// remote side blocks on a full window and Run never returns.
-		out = &sessionWriter{w: stdout, session: session}
-		session.Stdout = out
+	if stdout == nil {
+		stdout = io.Discard
 	}
+	// A failing local writer (disk full) must end the session, or the
+	// remote side blocks on a full window and Run never returns.
+	out := &sessionWriter{w: stdout, session: session}
+	session.Stdout = out
 	err = c.wait(ctx, session, cmd)
 	if errors.Is(err, errAbandoned) {
-		if out != nil {
-			out.detach()
-		}
+		out.detach()
 		return fmt.Errorf("running %q on %s: %w; it had not exited %s after SIGTERM and may still be running there", firstWord(cmd), c.addr, ctx.Err(), c.grace)
 	}
 	if ctx.Err() != nil {
@@ -429,9 +426,6 @@ func (c *sessionWriter) detach() {
 
 // failed is the local write error that ended the session, if any.
 func (c *sessionWriter) failed() error {
-	if c == nil {
-		return nil
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.err
