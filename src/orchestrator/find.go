@@ -57,8 +57,7 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 		cctx, cancel := o.freshContext()
 		defer cancel()
 		cleanupErr := o.cleanupInstances(cctx, d, hostsWithoutConnection(hosts, d.Instances))
-		// Its error says what is left.
-		d.forgotten.Store(true)
+		o.Leftovers.forget(d)
 		return nil, errors.Join(setupErr, cleanupErr)
 	}
 	sort.Slice(d.Instances, func(i, j int) bool {

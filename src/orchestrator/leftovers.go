@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 )
@@ -24,6 +25,17 @@ func (l *Leftovers) watch(d *Deployment) {
 	l.deployments = append(l.deployments, d)
 }
 
+// forget drops a deployment whose failed set-up has cleaned up after
+// itself: its error says what is left.
+func (l *Leftovers) forget(d *Deployment) {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.deployments = slices.DeleteFunc(l.deployments, func(w *Deployment) bool { return w == d })
+}
+
 // Report lists what may be left: jobs whose lock script started and whose
 // unlock has not succeeded, staging directories this run created, SSH
 // users not yet removed. It is empty when nothing is left.
@@ -35,9 +47,6 @@ func (l *Leftovers) Report() string {
 	defer l.mu.Unlock()
 	var b strings.Builder
 	for _, d := range l.deployments {
-		if d.forgotten.Load() {
-			continue
-		}
 		if !d.discovered.Load() {
 			// Stopped while setting up: nothing is locked or staged yet,
 			// and which instances got the user is not known.

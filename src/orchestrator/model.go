@@ -134,8 +134,6 @@ type Deployment struct {
 	// discovered is set once Instances and skipped are final: Leftovers
 	// reads them only after, from another goroutine.
 	discovered atomic.Bool
-	// forgotten is set when a failed discovery has cleaned up after itself.
-	forgotten atomic.Bool
 }
 
 // Jobs lists every job of every instance, in instance order.
