@@ -227,9 +227,7 @@ func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succee
 	for _, layer := range reverseLayers(layers) {
 		errs = append(errs, forEach(withScript(layer, ScriptPostBackupUnlock), o.Parallelism, func(j *Job) error {
 			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
-			jctx, cancel := context.WithTimeout(ctx, o.CleanupTimeout)
-			defer cancel()
-			if err := runScript(jctx, j, ScriptPostBackupUnlock, env, nil); err != nil {
+			if err := o.runUnlockScript(ctx, j, ScriptPostBackupUnlock, env); err != nil {
 				o.Logger.Info("bbr", "Error unlocking %s on %s.", j.Name, j.Instance.Name())
 				return unlockError(fmt.Errorf("Error attempting to run post-backup-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
 			}
@@ -240,6 +238,14 @@ func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succee
 	}
 	o.Logger.Info("bbr", "Finished running post-backup-unlock scripts.")
 	return errors.Join(errs...)
+}
+
+// runUnlockScript runs an unlock script with CleanupTimeout of its own, so
+// slow earlier unlocks cannot use up its time.
+func (o *Orchestrator) runUnlockScript(ctx context.Context, j *Job, script string, env map[string]string) error {
+	ctx, cancel := context.WithTimeout(ctx, o.CleanupTimeout)
+	defer cancel()
+	return runScript(ctx, j, script, env, nil)
 }
 
 // drain copies every job's staged backup into the artifact.

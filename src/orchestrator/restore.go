@@ -228,10 +228,7 @@ func (o *Orchestrator) unlockRestore(ctx context.Context, layers [][]*Job) error
 	for _, layer := range reverseLayers(layers) {
 		for _, j := range withScript(layer, ScriptPostRestoreUnlock) {
 			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
-			jctx, cancel := context.WithTimeout(ctx, o.CleanupTimeout)
-			err := runScript(jctx, j, ScriptPostRestoreUnlock, nil, nil)
-			cancel()
-			if err != nil {
+			if err := o.runUnlockScript(ctx, j, ScriptPostRestoreUnlock, nil); err != nil {
 				errs = append(errs, unlockError(fmt.Errorf("Error attempting to run post-restore-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err)))
 				continue
 			}
