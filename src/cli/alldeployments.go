@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
@@ -81,6 +82,9 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 // logDir is set) and a buffer printed if the deployment fails.
 func (a allDeployments) runOne(s session, c *cli.Context, name string, body func(*orchestrator.Orchestrator, string) error) error {
 	streams := s.streams
+	if err := boshname.Check("deployment", name); err != nil {
+		return err // the name would become a log file's and an artifact's
+	}
 	var buf syncBuffer
 	var w io.Writer = &buf
 	logPath := ""

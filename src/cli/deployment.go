@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/orchestrator"
 )
@@ -214,6 +215,11 @@ func validateDeploymentFlags(c *cli.Context) error {
 	if (c.String("deployment") == "") == !c.Bool("all-deployments") {
 		_ = cli.ShowSubcommandHelp(c)
 		return cli.NewExitError("provide one of '--deployment' or '--all-deployments' flags.", 1)
+	}
+	if d := c.String("deployment"); d != "" {
+		if err := boshname.Check("deployment", d); err != nil {
+			return cli.NewExitError(err.Error()+".", 1)
+		}
 	}
 	if p := c.Int("parallelism"); p < 1 || p > 1000 {
 		return cli.NewExitError(fmt.Sprintf("--parallelism must be between 1 and 1000, got %d.", p), 1)

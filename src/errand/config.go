@@ -11,13 +11,14 @@ import (
 	"net/url"
 	"os"
 	"path"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	yaml "go.yaml.in/yaml/v2"
+
+	"github.com/bbr-release/bbr/src/boshname"
 )
 
 // Config is the errand's config file (the job templates render it).
@@ -72,8 +73,6 @@ func (d Director) Credentials() (id, secret string) {
 
 // MaxConfig bounds the config file: it is a few lines.
 const MaxConfig = 1 << 20
-
-var deploymentName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
 
 // ParseConfig parses and validates a config file's content.
 func ParseConfig(raw []byte) (Config, error) {
@@ -131,7 +130,7 @@ func (c Config) validate() error {
 	}
 	var badNames []string
 	for _, d := range c.Deployments {
-		if !deploymentName.MatchString(d) {
+		if !boshname.Valid(d) {
 			badNames = append(badNames, fmt.Sprintf("%q", d))
 		}
 	}
@@ -157,7 +156,7 @@ func (c Config) validate() error {
 	if c.UnsafeLockFree && c.AllDeployments {
 		bad("unsafe_lock_free cannot be combined with all_deployments")
 	}
-	if r := c.Restore.Deployment; r != "" && !deploymentName.MatchString(r) {
+	if r := c.Restore.Deployment; r != "" && !boshname.Valid(r) {
 		bad("restore.deployment %q is not a BOSH deployment name", r)
 	}
 	if a := c.Restore.Artifact; a != "" && (strings.Contains(a, "/") || a == "." || a == "..") {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/boshname"
 )
 
 // Runner runs the errands. Its functions are the seams to bbr's
@@ -80,7 +81,7 @@ func (r Runner) RunBackup(ctx context.Context) error {
 }
 
 func (r Runner) backupOne(ctx context.Context, store Store, deployment string) result {
-	if !deploymentName.MatchString(deployment) {
+	if !boshname.Valid(deployment) {
 		// Only the Director's list (all_deployments) can get here: the
 		// config's names are checked when it is read. Such a name would
 		// be a path outside artifact_directory, so it is never used as

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/boshname"
 )
 
 // Store is the errand's artifact directory: one folder per deployment,
@@ -23,7 +24,7 @@ type Store struct{ Root string }
 // must be a BOSH deployment name: "..", "a/b" or "" would name a folder
 // elsewhere than one of Root's own.
 func (s Store) Dir(deployment string) (string, error) {
-	if !deploymentName.MatchString(deployment) {
+	if !boshname.Valid(deployment) {
 		return "", fmt.Errorf("no folder for deployment %q under %s: not a BOSH deployment name", deployment, s.Root)
 	}
 	dir := filepath.Join(s.Root, deployment)

@@ -29,6 +29,8 @@ var _ = Describe("bad input", func() {
 			"deployment", "restore", "--artifact-path", "."),
 		Entry("a restore from a failed backup", "is a failed backup and cannot be restored: drain failed",
 			"deployment", "restore", "--artifact-path", "dep_20261125T000000Z.failed"),
+		Entry("a deployment name BOSH would not make", `refusing deployment name "../x"`,
+			"deployment", "--deployment", "../x", "backup"),
 		Entry("parallelism out of range", "--parallelism must be between 1 and 1000, got 0.",
 			"deployment", "--parallelism", "0", "backup"),
 		Entry("both --deployment and --all-deployments", "provide one of '--deployment' or '--all-deployments' flags.",

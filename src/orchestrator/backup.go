@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/remote"
 )
 
 // BackupOptions configure one deployment backup.
@@ -199,7 +200,7 @@ func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) erro
 	err := forEach(d.JobsWith(ScriptBackup), o.Parallelism, func(j *Job) error {
 		o.Logger.Info("bbr", "Backing up %s on %s...", j.Name, j.Instance.Name())
 		j.Instance.stagingCreated.Store(true)
-		if err := j.Instance.runner.Run(ctx, "sudo mkdir -p "+j.StagingDir(), nil, nil); err != nil {
+		if err := j.Instance.runner.Run(ctx, "sudo mkdir -p "+remote.Quote(j.StagingDir()), nil, nil); err != nil {
 			return fmt.Errorf("creating %s on %s: %w", j.StagingDir(), j.Instance.Name(), err)
 		}
 		if err := runScript(ctx, j, ScriptBackup, artifactEnv(j), nil); err != nil {

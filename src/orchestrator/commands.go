@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/remote"
 )
 
@@ -102,8 +103,14 @@ func findScripts(ctx context.Context, r Runner) (map[string]map[string]bool, err
 	}
 	scripts := map[string]map[string]bool{}
 	for _, p := range strings.Split(out.String(), "\x00") {
-		job, script, ok := parseScriptPath(p)
-		if !ok || ignoredJobs[job] {
+		if p == "" {
+			continue
+		}
+		job, script, err := parseScriptPath(p)
+		if err != nil {
+			return nil, err
+		}
+		if script == "" || ignoredJobs[job] {
 			continue
 		}
 		if scripts[job] == nil {
@@ -114,17 +121,24 @@ func findScripts(ctx context.Context, r Runner) (map[string]map[string]bool, err
 	return scripts, nil
 }
 
-// parseScriptPath splits /var/vcap/jobs/<job>/bin/bbr/<script>.
-func parseScriptPath(p string) (job, script string, ok bool) {
+// parseScriptPath splits /var/vcap/jobs/<job>/bin/bbr/<script>. A file that
+// is not a bbr script gives script "" (upstream ignores such files); a job
+// name BOSH would not accept is refused: it reaches root shell commands
+// and paths (its staging directory), so "..", spaces or a command in it
+// must never get that far.
+func parseScriptPath(p string) (job, script string, err error) {
 	rest, found := strings.CutPrefix(p, JobsDir+"/")
-	if !found {
-		return "", "", false
+	job, name, isScript := strings.Cut(rest, "/bin/bbr/")
+	if !found || !isScript {
+		return "", "", fmt.Errorf("finding scripts: unexpected path %q from the instance", truncate(p, 120))
 	}
-	parts := strings.Split(rest, "/")
-	if len(parts) != 4 || parts[1] != "bin" || parts[2] != "bbr" || !knownScripts[parts[3]] || parts[0] == "" {
-		return "", "", false
+	if err := boshname.Check("job", job); err != nil {
+		return "", "", fmt.Errorf("finding scripts: %w (a directory under %s)", err, JobsDir)
 	}
-	return parts[0], parts[3], true
+	if !knownScripts[name] {
+		return job, "", nil
+	}
+	return job, name, nil
 }
 
 // ownerFile, in the staging root, names the run that created it.
@@ -168,7 +182,7 @@ func (h *stagingHolder) active(ctx context.Context, r Runner) bool {
 	if m == nil {
 		return false
 	}
-	return r.Run(ctx, "id -u "+m[1], nil, nil) == nil
+	return r.Run(ctx, "id -u "+remote.Quote(m[1]), nil, nil) == nil
 }
 
 // checksumScript hashes every regular file under the current directory.

@@ -203,7 +203,7 @@ var (
 	envAssign   = regexp.MustCompile(`([A-Z_]+)='([^']*)'`)
 	tarOutCmd   = regexp.MustCompile(`^sudo tar -C '([^']+)' -c \.$`)
 	rmCmd       = regexp.MustCompile(`^sudo rm -rf '?([^']+)'?$`)
-	mkdirCmd    = regexp.MustCompile(`^sudo mkdir -p (\S+)$`)
+	mkdirCmd    = regexp.MustCompile(`^sudo mkdir -p '([^']+)'$`)
 	checksumCmd = regexp.MustCompile(`cd '\\''([^']+)'\\'' \|\| exit 1`)
 	tarInCmd    = regexp.MustCompile(`mkdir -p '\\''([^']+)'\\'' && exec tar`)
 )
@@ -254,7 +254,7 @@ func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, std
 		}
 		return nil
 	case strings.HasPrefix(cmd, "id -u "):
-		if i.w.users[strings.TrimPrefix(cmd, "id -u ")] {
+		if i.w.users[strings.Trim(strings.TrimPrefix(cmd, "id -u "), "'")] {
 			return nil
 		}
 		return &remote.ExitError{Code: 1, Stderr: "no such user"}

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/director"
 )
 
@@ -25,6 +26,9 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	if o.Standalone != nil {
 		return o.findStandalone(ctx)
 	}
+	if err := boshname.Check("deployment", name); err != nil {
+		return nil, err
+	}
 	o.Logger.Info("bbr", "Looking for scripts")
 	vms, err := o.Director.VMs(ctx, name)
 	if err != nil {
@@ -32,6 +36,9 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	}
 	if len(vms) == 0 {
 		return nil, fmt.Errorf("deployment '%s' has no instances", name)
+	}
+	if err := checkVMNames(vms); err != nil {
+		return nil, fmt.Errorf("deployment '%s': %w", name, err)
 	}
 	rawManifest, err := o.Director.Manifest(ctx, name)
 	if err != nil {
@@ -69,6 +76,20 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	})
 	d.discovered.Store(true)
 	return d, nil
+}
+
+// checkVMNames refuses instance groups and IDs BOSH would not make: they
+// become artifact file names and SSH set-up requests.
+func checkVMNames(vms []director.VM) error {
+	for _, vm := range vms {
+		if err := boshname.Check("instance group", vm.Group); err != nil {
+			return err
+		}
+		if err := boshname.CheckID(vm.ID); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // newSSHIdentity makes the ephemeral user name (bosh_ + 15 hex, as bosh-cli
@@ -172,6 +193,9 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 		for _, jobName := range sortedKeys(scripts) {
 			job := &Job{Name: jobName, Scripts: scripts[jobName], Instance: inst}
 			if mj, ok := manifest[[2]string{inst.Group, jobName}]; ok {
+				if err := boshname.Check("release", mj.Release); mj.Release != "" && err != nil {
+					return fmt.Errorf("job %s on %s in the manifest: %w", jobName, inst.Name(), err)
+				}
 				job.Release = mj.Release
 				job.BackupOneRestoreAll = mj.BackupOneRestoreAll
 			} else if manifest != nil {

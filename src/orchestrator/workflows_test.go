@@ -374,6 +374,39 @@ jobs:
 			Expect(w.cleanUps).To(ConsistOf("redis/redis-id-0", "redis/redis-id-1"))
 		})
 
+		DescribeTable("refuses a job name from the instance that BOSH would not make, before anything runs",
+			func(name string) {
+				w.add("redis", 0, map[string]*fakeJob{"redis": job("pre-backup-lock", "backup"), name: job("backup")})
+				_, err := backup()
+				Expect(err).To(MatchError(ContainSubstring("refusing job name %q", name)))
+				Expect(w.ran()).To(BeEmpty())
+				Expect(w.users).To(BeEmpty(), "the SSH user is removed")
+			},
+			Entry("the parent directory (rm -rf of its staging dir would be /var/vcap/store)", ".."),
+			Entry("a shell command", "evil;$(id)"),
+			Entry("a space", "two words"),
+			Entry("a control character", "tab\there"),
+		)
+
+		It("refuses an instance group or a release BOSH would not make", func() {
+			w.add("red is", 0, map[string]*fakeJob{"redis": job("backup")})
+			_, err := backup()
+			Expect(err).To(MatchError(ContainSubstring(`refusing instance group name "red is"`)))
+
+			w = newWorld("dep")
+			o.Director, o.Dial = w, w.dial
+			w.manifest = "instance_groups: [{name: redis, jobs: [{name: redis, release: ../r}]}]"
+			w.add("redis", 0, map[string]*fakeJob{"redis": job("backup")})
+			_, err = backup()
+			Expect(err).To(MatchError(ContainSubstring(`refusing release name "../r"`)))
+			Expect(w.ran()).To(BeEmpty())
+		})
+
+		It("refuses a deployment name that is not BOSH's before asking the Director", func() {
+			_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: "../etc", ArtifactParent: dir})
+			Expect(err).To(MatchError(ContainSubstring(`refusing deployment name "../etc"`)))
+		})
+
 		It("fails clearly on a deployment without backup scripts", func() {
 			w.add("web", 0, map[string]*fakeJob{"web": job("restore")})
 			_, err := backup()
