@@ -211,7 +211,7 @@ func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Insta
 	if err != nil {
 		return "", "", nil, err
 	}
-	dir, err := director.New(director.Config{URL: "https://" + b.lab.Director.Address, Client: b.lab.Director.Client,
+	dir, err := director.New(context.Background(), director.Config{URL: "https://" + b.lab.Director.Address, Client: b.lab.Director.Client,
 		ClientSecret: b.lab.Director.ClientSecret, CACert: string(ca)}, boshlog.NewLogger(boshlog.LevelNone))
 	if err != nil {
 		return "", "", nil, err

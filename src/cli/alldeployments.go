@@ -48,10 +48,12 @@ type deploymentResult struct {
 // and exit code 1 on any failure (the bitmask is per deployment only).
 func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrator.Orchestrator, string) error) error {
 	ctx, streams := s.ctx, s.streams
-	dir, err := newDirector(c, newLogger(c, io.Discard))
+	// One Director client (and UAA session) serves every deployment.
+	dir, err := newDirector(ctx, c, newLogger(c, streams.Out))
 	if err != nil {
 		return exitError(streams, err, "")
 	}
+	base := s.orchestrator(dir, nil, flagSettings(c))
 	names, err := dir.Deployments(ctx)
 	if err == nil && len(names) == 0 {
 		err = fmt.Errorf("Failed to find any deployments")
@@ -70,7 +72,7 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 	g.SetLimit(allDeploymentsConcurrency)
 	for i, name := range names {
 		g.Go(func() error {
-			results[i] = deploymentResult{name: name, err: a.runOne(s, c, name, body)}
+			results[i] = deploymentResult{name: name, err: a.runOne(s, c, base, name, body)}
 			return nil
 		})
 	}
@@ -80,7 +82,7 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 
 // runOne runs body on one deployment with its own logger: a log file (when
 // logDir is set) and a buffer printed if the deployment fails.
-func (a allDeployments) runOne(s session, c *cli.Context, name string, body func(*orchestrator.Orchestrator, string) error) error {
+func (a allDeployments) runOne(s session, c *cli.Context, base *orchestrator.Orchestrator, name string, body func(*orchestrator.Orchestrator, string) error) error {
 	streams := s.streams
 	if err := boshname.Check("deployment", name); err != nil {
 		return err // the name would become a log file's and an artifact's
@@ -97,14 +99,12 @@ func (a allDeployments) runOne(s session, c *cli.Context, name string, body func
 		defer f.Close()
 		w = io.MultiWriter(&buf, f)
 	}
-	o, err := newDeploymentOrchestrator(c, s, newLogger(c, w))
-	if err != nil {
-		return err
-	}
+	o := *base
+	o.Logger = newLogger(c, w)
 	if a.verb != "" {
 		printTimestamped(streams, fmt.Sprintf("Starting %s of %s, log file: %s", a.verb, name, logPath))
 	}
-	err = body(o, name)
+	err := body(&o, name)
 	switch {
 	case a.verb == "":
 	case err != nil:

@@ -30,8 +30,19 @@ func Run(version string, args []string, streams Streams) int {
 	// does both, after every deferred unlock and cleanup has run.
 	cli.OsExiter = func(int) {}
 	cli.ErrWriter = io.Discard
+	notFound := false
 	app := newApp(session{ctx: ctx, version: version, args: args, streams: streams, leftovers: leftovers})
-	if err := app.Run(args); err != nil {
+	app.CommandNotFound = func(c *cli.Context, name string) {
+		fmt.Fprintf(streams.Out, "Error command '%s' not found\n\n", name)
+		_ = cli.ShowAppHelp(c)
+		notFound = true
+	}
+	err := app.Run(args)
+	if notFound {
+		// Upstream exits 0 here, so a typo in a pipeline passes.
+		return 1
+	}
+	if err != nil {
 		if coder, ok := err.(cli.ExitCoder); ok {
 			if msg := coder.Error(); msg != "" {
 				fmt.Fprintln(streams.Err, msg)
@@ -64,10 +75,6 @@ func newApp(s session) *cli.App {
 	app.HideHelp = true
 	app.Writer = streams.Out
 	app.ErrWriter = streams.Err
-	app.CommandNotFound = func(c *cli.Context, name string) {
-		fmt.Fprintf(streams.Out, "Error command '%s' not found\n\n", name)
-		_ = cli.ShowAppHelp(c)
-	}
 	app.Commands = []cli.Command{
 		deploymentCommand(s),
 		directorCommand(s),

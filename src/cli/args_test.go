@@ -28,6 +28,22 @@ var _ = Describe("reading the command line", func() {
 		Expect(errOut.String()).NotTo(ContainSubstring("Warning: --password"))
 	})
 
+	DescribeTable("exits 1 on a command it does not know, so that a typo in a pipeline fails",
+		func(args ...string) {
+			var out, errOut bytes.Buffer
+			Expect(Run("1.0.0", append([]string{"bbr"}, args...), Streams{Out: &out, Err: &errOut})).To(Equal(1))
+			Expect(out.String()).To(ContainSubstring("Error command 'valdate' not found"))
+		},
+		Entry("top level", "valdate"),
+		Entry("under deployment", "deployment", "-t", "https://127.0.0.1:1", "-u", "a", "-p", "b", "-d", "d", "valdate"),
+	)
+
+	It("still exits 0 for help and version", func() {
+		var out bytes.Buffer
+		Expect(Run("1.0.0", []string{"bbr", "help"}, Streams{Out: &out, Err: &out})).To(Equal(0))
+		Expect(Run("1.0.0", []string{"bbr", "version"}, Streams{Out: &out, Err: &out})).To(Equal(0))
+	})
+
 	DescribeTable("director mode names the artifact after the host, and dials host:port",
 		func(host, name, addr string) {
 			Expect(directorName(host)).To(Equal(name))

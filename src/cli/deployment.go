@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -188,10 +189,12 @@ func deploymentFlags() []cli.Flag {
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
 		scriptTimeoutFlag,
 		progressIntervalFlag,
-		cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
-			Usage: "How many remote operations (scripts, copies) run at once across instances (not tied to sshd's MaxStartups: one connection per instance)"},
+		parallelismFlag,
 	}
 }
+
+var parallelismFlag = cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
+	Usage: "How many remote operations (scripts, copies, SSH set-up tasks) run at once (not tied to sshd's MaxStartups: one connection per instance)"}
 
 // passwordInArgs says whether the secret was given as an argument, where
 // every user of the machine can read it (ps, /proc/PID/cmdline).
@@ -221,9 +224,6 @@ func validateDeploymentFlags(c *cli.Context) error {
 			return cli.NewExitError(err.Error()+".", 1)
 		}
 	}
-	if p := c.Int("parallelism"); p < 1 || p > 1000 {
-		return cli.NewExitError(fmt.Sprintf("--parallelism must be between 1 and 1000, got %d.", p), 1)
-	}
 	return validateDurations(c)
 }
 
@@ -233,8 +233,12 @@ var scriptTimeoutFlag = cli.DurationFlag{Name: "script-timeout", EnvVar: "BBR_SC
 var progressIntervalFlag = cli.DurationFlag{Name: "progress-interval", EnvVar: "BBR_PROGRESS_INTERVAL", Value: orchestrator.DefaultProgressInterval,
 	Usage: "While copying backups to or from the instances, log the bytes copied and the rate this often; 0 turns it off"}
 
-// validateDurations checks the duration flags both commands share.
+// validateDurations checks the duration and parallelism flags both
+// commands share.
 func validateDurations(c *cli.Context) error {
+	if p := c.Int("parallelism"); p < 1 || p > 1000 {
+		return cli.NewExitError(fmt.Sprintf("--parallelism must be between 1 and 1000, got %d.", p), 1)
+	}
 	if t := c.Duration("script-timeout"); t != 0 && t < time.Second {
 		return cli.NewExitError(fmt.Sprintf("--script-timeout must be at least 1s (or 0 for no limit), got %s.", t), 1)
 	}
@@ -272,7 +276,7 @@ func newLogger(c *cli.Context, w io.Writer) boshlog.Logger {
 // newDirector connects to the Director the flags name. bosh-cli logs its
 // HTTP traffic at debug level; it goes to logger only with --debug (it
 // never logs credentials).
-func newDirector(c *cli.Context, logger boshlog.Logger) (*director.Client, error) {
+func newDirector(ctx context.Context, c *cli.Context, logger boshlog.Logger) (*director.Client, error) {
 	caCert, err := readCACert(c.String("ca-cert"))
 	if err != nil {
 		return nil, err
@@ -280,7 +284,7 @@ func newDirector(c *cli.Context, logger boshlog.Logger) (*director.Client, error
 	if !c.Bool("debug") {
 		logger = boshlog.NewWriterLogger(boshlog.LevelNone, io.Discard)
 	}
-	return director.New(director.Config{
+	return director.New(ctx, director.Config{
 		URL:          c.String("target"),
 		Client:       c.String("username"),
 		ClientSecret: c.String("password"),
@@ -289,30 +293,40 @@ func newDirector(c *cli.Context, logger boshlog.Logger) (*director.Client, error
 }
 
 func newDeploymentOrchestrator(c *cli.Context, s session, logger boshlog.Logger) (*orchestrator.Orchestrator, error) {
-	dir, err := newDirector(c, logger)
+	dir, err := newDirector(s.ctx, c, logger)
 	if err != nil {
 		return nil, err
 	}
-	o := s.orchestrator(dir, logger, c.Int("parallelism"), c.Duration("script-timeout"))
-	o.ProgressInterval = c.Duration("progress-interval")
-	return o, nil
+	return s.orchestrator(dir, logger, flagSettings(c)), nil
 }
 
-// orchestrator is the workflows against a Director, as every command of
-// this process (deployment, errand) sets them up.
-func (s session) orchestrator(dir orchestrator.Director, logger boshlog.Logger, parallelism int, scriptTimeout time.Duration) *orchestrator.Orchestrator {
+// settings are the orchestrator's knobs a command's flags (or the errand's
+// config) set.
+type settings struct {
+	parallelism      int
+	scriptTimeout    time.Duration
+	progressInterval time.Duration
+}
+
+func flagSettings(c *cli.Context) settings {
+	return settings{c.Int("parallelism"), c.Duration("script-timeout"), c.Duration("progress-interval")}
+}
+
+// orchestrator is the workflows against a Director (nil in director mode),
+// the one place every command of this process (deployment, director,
+// errand) builds them.
+func (s session) orchestrator(dir orchestrator.Director, logger boshlog.Logger, set settings) *orchestrator.Orchestrator {
 	return &orchestrator.Orchestrator{
-		Director:       dir,
-		Dial:           sshDialer(),
-		Logger:         logger,
-		Version:        s.version,
-		Leftovers:      s.leftovers,
-		Parallelism:    parallelism,
-		Now:            time.Now,
-		CleanupTimeout: 10 * time.Minute,
-		ScriptTimeout:  scriptTimeout,
-		// The errand keeps the default; the deployment command has a flag.
-		ProgressInterval: orchestrator.DefaultProgressInterval,
+		Director:         dir,
+		Dial:             sshDialer(),
+		Logger:           logger,
+		Version:          s.version,
+		Leftovers:        s.leftovers,
+		Parallelism:      set.parallelism,
+		Now:              time.Now,
+		CleanupTimeout:   10 * time.Minute,
+		ScriptTimeout:    set.scriptTimeout,
+		ProgressInterval: set.progressInterval,
 	}
 }
 

@@ -115,6 +115,7 @@ func directorFlags() []cli.Flag {
 			Usage: "known_hosts file holding the Director VM's host key (default ~/.ssh/known_hosts when it lists the host)"},
 		scriptTimeoutFlag,
 		progressIntervalFlag,
+		parallelismFlag,
 		cli.BoolFlag{Name: "debug", Usage: "Enable debug logs"},
 	}
 }
@@ -137,8 +138,8 @@ func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestra
 	if err != nil {
 		return nil, err
 	}
-	dial := func(ctx context.Context) (orchestrator.Runner, error) {
-		return remote.Dial(ctx, remote.Config{
+	dial := func(ctx context.Context) (orchestrator.InstanceConn, error) {
+		return dialInstance(ctx, remote.Config{
 			Addr:              addr,
 			User:              c.String("username"),
 			Signer:            signer,
@@ -148,17 +149,9 @@ func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestra
 			KeepAliveInterval: 30 * time.Second,
 		})
 	}
-	return &orchestrator.Orchestrator{
-		Logger:           logger,
-		Version:          s.version,
-		Leftovers:        s.leftovers,
-		Parallelism:      defaultParallelism,
-		Now:              time.Now,
-		CleanupTimeout:   10 * time.Minute,
-		ScriptTimeout:    c.Duration("script-timeout"),
-		ProgressInterval: c.Duration("progress-interval"),
-		Standalone:       &orchestrator.Standalone{Name: directorName(c.String("host")), Dial: dial},
-	}, nil
+	o := s.orchestrator(nil, logger, flagSettings(c))
+	o.Standalone = &orchestrator.Standalone{Name: directorName(c.String("host")), Dial: dial}
+	return o, nil
 }
 
 // directorName is upstream's artifact name for --host: the host name

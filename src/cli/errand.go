@@ -62,7 +62,7 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	}
 	logger := boshlog.NewWriterLogger(boshlog.LevelInfo, s.streams.Out)
 	id, secret := cfg.Director.Credentials()
-	dir, err := director.New(director.Config{
+	dir, err := director.New(s.ctx, director.Config{
 		URL:          cfg.Director.URL,
 		Client:       id,
 		ClientSecret: secret,
@@ -71,7 +71,7 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	if err != nil {
 		return errand.Runner{}, err
 	}
-	o := s.orchestrator(dir, logger, cfg.Parallelism, cfg.ScriptTimeoutDuration())
+	o := s.orchestrator(dir, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
 	return errand.Runner{
 		Config: cfg,
 		Backup: func(ctx context.Context, deployment, parent string) (string, error) {

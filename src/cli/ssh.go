@@ -8,6 +8,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/director"
+	"github.com/bbr-release/bbr/src/instance"
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/remote"
 )
@@ -17,12 +18,12 @@ import (
 const defaultParallelism = 20
 
 func sshDialer() orchestrator.Dialer {
-	return func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (orchestrator.Runner, error) {
+	return func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (orchestrator.InstanceConn, error) {
 		hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(host.HostPublicKey))
 		if err != nil {
 			return nil, fmt.Errorf("the Director returned an unreadable host key for %s/%s: %w", host.Group, host.IndexOrID, err)
 		}
-		return remote.Dial(ctx, remote.Config{
+		return dialInstance(ctx, remote.Config{
 			Addr:              host.IP,
 			User:              user,
 			Signer:            key,
@@ -31,4 +32,14 @@ func sshDialer() orchestrator.Dialer {
 			KeepAliveInterval: 30 * time.Second,
 		})
 	}
+}
+
+// dialInstance connects and speaks bbr's instance protocol on the
+// connection.
+func dialInstance(ctx context.Context, cfg remote.Config) (orchestrator.InstanceConn, error) {
+	conn, err := remote.Dial(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return instance.New(conn), nil
 }

@@ -28,7 +28,8 @@ var CleanupWait = 15 * time.Second
 // CleanUpSSH stopped waiting: the user is probably removed soon after.
 var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing the SSH user yet")
 
-// CleanUpSSH removes the user from one instance and waits for the
+// CleanUpSSH removes the user from one instance (every instance of the
+// group when id is "") and waits for the
 // Director's task to say it did.
 //
 // bosh-cli posts this request without waiting ("we don't want to wait for
@@ -45,10 +46,14 @@ func (c *Client) CleanUpSSH(ctx context.Context, deployment, group, id, user str
 }
 
 func (c *Client) cleanUpSSH(ctx context.Context, deployment, group, id, user string) error {
+	target := map[string]any{"job": group, "indexes": []string{}, "ids": []string{}} // the whole group
+	if id != "" {
+		target["indexes"], target["ids"] = []string{id}, []string{id}
+	}
 	body, err := json.Marshal(map[string]any{
 		"command":         "cleanup",
 		"deployment_name": deployment,
-		"target":          map[string]any{"job": group, "indexes": []string{id}, "ids": []string{id}},
+		"target":          target,
 		"params":          map[string]string{"user_regex": "^" + user},
 	})
 	if err != nil {

@@ -63,7 +63,8 @@ type Client struct {
 
 // New checks that the Director answers (GET /info, unauthenticated), picks
 // basic or UAA client-credentials auth from its answer, and returns a client.
-func New(cfg Config, logger boshlog.Logger) (*Client, error) {
+// ctx bounds the wait for that answer.
+func New(ctx context.Context, cfg Config, logger boshlog.Logger) (*Client, error) {
 	if _, err := url.Parse(cfg.URL); err != nil || cfg.URL == "" {
 		return nil, fmt.Errorf("invalid bosh URL %q: %v", cfg.URL, err)
 	}
@@ -78,7 +79,10 @@ func New(cfg Config, logger boshlog.Logger) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}
-	info, err := anon.Info()
+	info, err := call(ctx, anon.Info)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("connecting to the Director: %w", ctx.Err())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
 	}

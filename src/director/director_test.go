@@ -3,6 +3,7 @@ package director_test
 import (
 	"context"
 	"errors"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -84,7 +85,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 			BeforeEach(func() {
 				url, ca := startLabDirector(auth, agent)
 				var err error
-				client, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
+				client, err = director.New(context.Background(), director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
 				Expect(err).NotTo(HaveOccurred())
 			})
 
@@ -118,7 +119,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 				BeforeEach(func() {
 					url, ca := startLabDirector(auth, agent, func(c *labdirector.Config) { c.RedirectAtOnce = true })
 					var err error
-					client, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
+					client, err = director.New(context.Background(), director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
 					Expect(err).NotTo(HaveOccurred())
 				})
 
@@ -179,7 +180,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 	It("fails the SSH setup task when the agent fails", func() {
 		agent.fail = errors.New("useradd: failed")
 		url, ca := startLabDirector("basic", agent)
-		client, err := director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
+		client, err := director.New(context.Background(), director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
 		Expect(err).NotTo(HaveOccurred())
 		_, err = client.SetUpSSH(ctx, "sample", "api", "bosh_abc", "ssh-ed25519 AAAAkey")
 		Expect(err).To(MatchError(ContainSubstring("api")))
@@ -188,7 +189,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 	It("says the credentials were refused, in basic and uaa mode", func() {
 		for _, auth := range []string{"basic", "uaa"} {
 			url, ca := startLabDirector(auth, agent)
-			client, err := director.New(director.Config{URL: url, Client: "admin", ClientSecret: "wrong", CACert: ca}, logger)
+			client, err := director.New(context.Background(), director.Config{URL: url, Client: "admin", ClientSecret: "wrong", CACert: ca}, logger)
 			if err == nil {
 				_, err = client.VMs(ctx, "sample")
 			}
@@ -197,15 +198,25 @@ var _ = Describe("the Director client against the lab Director", func() {
 	})
 
 	It("says when the Director is unreachable", func() {
-		_, err := director.New(director.Config{URL: "https://127.0.0.1:1", Client: "a", ClientSecret: "b"}, logger)
+		_, err := director.New(context.Background(), director.Config{URL: "https://127.0.0.1:1", Client: "a", ClientSecret: "b"}, logger)
 		Expect(err).To(MatchError(director.ErrUnreachable))
+	})
+
+	It("stops waiting for a Director that never answers when its context ends", func() {
+		l, err := net.Listen("tcp", "127.0.0.1:0") // accepts, never answers
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(l.Close)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_, err = director.New(ctx, director.Config{URL: "https://" + l.Addr().String(), Client: "a", ClientSecret: "b"}, logger)
+		Expect(err).To(MatchError(context.Canceled))
 	})
 
 	It("refuses a Director whose certificate the CA did not sign", func() {
 		url, _ := startLabDirector("basic", agent)
 		other, err := pki.NewCA("other")
 		Expect(err).NotTo(HaveOccurred())
-		_, err = director.New(director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: string(other.CertPEM())}, logger)
+		_, err = director.New(context.Background(), director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: string(other.CertPEM())}, logger)
 		Expect(err).To(MatchError(ContainSubstring("certificate")))
 	})
 })

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/bbr-release/bbr/src/artifact"
-	"github.com/bbr-release/bbr/src/remote"
 )
 
 // BackupOptions configure one deployment backup.
@@ -116,36 +115,6 @@ func (o *Orchestrator) checkBackupable(ctx context.Context, d *Deployment, claim
 	return lockLayers(d.Jobs(), false)
 }
 
-// claimStaging makes sure no other run uses the staging directory of any
-// instance. With claim it creates the directory atomically (mkdir), which
-// makes it this run's: two runs on one deployment cannot both pass, so a
-// second backup or restore refuses before it locks anything, and leaves
-// the first one's directory alone.
-func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bool) error {
-	owner := "bbr run, started " + o.Now().UTC().Format(time.RFC3339)
-	if d.sshUser != "" {
-		owner = fmt.Sprintf("bbr run of SSH user %s, started %s", d.sshUser, o.Now().UTC().Format(time.RFC3339))
-	}
-	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
-		claimed, holder, err := takeStaging(ctx, inst.runner, claim, owner)
-		if err != nil {
-			return fmt.Errorf("Error checking %s on instance %s: %w", StagingRoot, inst.Name(), err)
-		}
-		if claimed {
-			inst.stagingCreated.Store(true)
-			return nil
-		}
-		if holder == nil {
-			return nil // not claiming, and nothing there
-		}
-		msg := fmt.Errorf("Directory %s already exists on instance %s", StagingRoot, inst.Name())
-		if holder.active(ctx, inst.runner) {
-			return fmt.Errorf("%w: it belongs to another %s, which is still running; wait for it to finish", msg, holder.text)
-		}
-		return adviseCleanup(msg)
-	})
-}
-
 // lockedBackup locks the jobs layer by layer, runs the backup scripts, and
 // always unlocks every job in reverse order, on a context the run's
 // cancellation does not reach, so that a cancelled run still unlocks.
@@ -200,8 +169,8 @@ func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) erro
 	err := forEach(d.JobsWith(ScriptBackup), o.Parallelism, func(j *Job) error {
 		o.Logger.Info("bbr", "Backing up %s on %s...", j.Name, j.Instance.Name())
 		j.Instance.stagingCreated.Store(true)
-		if err := j.Instance.runner.Run(ctx, "sudo mkdir -p "+remote.Quote(j.StagingDir()), nil, nil); err != nil {
-			return fmt.Errorf("creating %s on %s: %w", j.StagingDir(), j.Instance.Name(), err)
+		if err := j.Instance.conn.MakeStagingDir(ctx, j.stagingName()); err != nil {
+			return fmt.Errorf("%s: %w", j.Instance.Name(), err)
 		}
 		if err := runScript(ctx, j, ScriptBackup, artifactEnv(j), nil); err != nil {
 			o.Logger.Info("bbr", "Error backing up %s on %s.", j.Name, j.Instance.Name())
@@ -282,14 +251,14 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 	sumCtx, stopSums := context.WithCancel(ctx)
 	defer stopSums()
 	go func() {
-		sums, err := remoteChecksums(sumCtx, inst.runner, j.StagingDir())
+		sums, err := inst.conn.Checksums(sumCtx, j.stagingName())
 		remoteSums <- result{sums, err}
 	}()
 
 	pr, pw := io.Pipe()
 	streamErr := make(chan error, 1)
 	go func() {
-		err := streamOut(ctx, inst.runner, j.StagingDir(), pw)
+		err := inst.conn.StreamOut(ctx, j.stagingName(), pw)
 		pw.CloseWithError(err)
 		streamErr <- err
 	}()
@@ -321,7 +290,7 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 	} else if err := art.AddInstanceArtifact(inst.Group, inst.Index, j.Name, localSums); err != nil {
 		return err
 	}
-	if err := removeRemote(ctx, inst.runner, j.StagingDir()); err != nil {
+	if err := inst.conn.RemoveStagingDir(ctx, j.stagingName()); err != nil {
 		return fmt.Errorf("removing %s on %s: %w", j.StagingDir(), inst.Name(), err)
 	}
 	o.Logger.Info("bbr", "Finished validity checks -- for job %s on %s/%s...", j.Name, inst.Group, inst.ID)

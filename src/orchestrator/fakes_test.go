@@ -9,16 +9,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
-	"path/filepath"
-	"regexp"
 	"sort"
 	"strings"
 	"sync"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/director"
+	"github.com/bbr-release/bbr/src/instance"
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/remote"
 )
@@ -46,6 +48,10 @@ type world struct {
 	vmsErr     error
 	users      map[string]bool // SSH users set up and not yet cleaned up
 	onSetUp    func()          // runs in SetUpSSH, without the world lock
+	// setUpErr fails a group's set-up after the user is made, as a task
+	// that fails late does; setUpHosts, when set, caps the hosts returned.
+	setUpErr   map[string]error
+	setUpHosts map[string]int
 }
 
 type fakeInstance struct {
@@ -61,12 +67,9 @@ type fakeInstance struct {
 	windows bool // answers `echo %OS%` as cmd.exe does, and nothing else
 	// stagingOwner is the owner file a run wrote into the staging root.
 	stagingOwner string
-}
-
-// lastQuoted is the last single-quoted argument of a command.
-func lastQuoted(cmd string) string {
-	i := strings.LastIndex(strings.TrimSuffix(cmd, "'"), "'")
-	return cmd[i+1 : len(cmd)-1]
+	// stagingAnswerErr is what claiming or checking the staging root
+	// fails with.
+	stagingAnswerErr error
 }
 
 type fakeJob struct {
@@ -92,7 +95,8 @@ type fakeJob struct {
 }
 
 func newWorld(name string) *world {
-	return &world{name: name, manifest: "name: " + name + "\n", dialErr: map[string]error{}, users: map[string]bool{}}
+	return &world{name: name, manifest: "name: " + name + "\n", dialErr: map[string]error{}, users: map[string]bool{},
+		setUpErr: map[string]error{}, setUpHosts: map[string]int{}}
 }
 
 func (w *world) add(group string, index int, jobs map[string]*fakeJob) *fakeInstance {
@@ -159,7 +163,7 @@ func (w *world) VMs(_ context.Context, dep string) ([]director.VM, error) {
 
 func (w *world) Manifest(context.Context, string) (string, error) { return w.manifest, nil }
 
-func (w *world) SetUpSSH(_ context.Context, _, group, user, key string) ([]director.SSHHost, error) {
+func (w *world) SetUpSSH(ctx context.Context, _, group, user, key string) ([]director.SSHHost, error) {
 	if w.onSetUp != nil {
 		w.onSetUp()
 	}
@@ -167,11 +171,20 @@ func (w *world) SetUpSSH(_ context.Context, _, group, user, key string) ([]direc
 	defer w.mu.Unlock()
 	w.setUps = append(w.setUps, group)
 	w.users[user] = true
+	if err := w.setUpErr[group]; err != nil {
+		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err // abandoned: the Director makes the user all the same
+	}
 	var hosts []director.SSHHost
 	for _, i := range w.instances {
 		if i.group == group {
 			hosts = append(hosts, director.SSHHost{Group: group, IndexOrID: i.id, IP: i.id, HostPublicKey: "key"})
 		}
+	}
+	if n, ok := w.setUpHosts[group]; ok {
+		hosts = hosts[:n]
 	}
 	return hosts, nil
 }
@@ -184,7 +197,7 @@ func (w *world) CleanUpSSH(_ context.Context, _, group, id, user string) error {
 	return w.cleanUpErr
 }
 
-func (w *world) dial(_ context.Context, host director.SSHHost, _ string, _ ssh.Signer) (orchestrator.Runner, error) {
+func (w *world) dial(_ context.Context, host director.SSHHost, _ string, _ ssh.Signer) (orchestrator.InstanceConn, error) {
 	if err := w.dialErr[host.IndexOrID]; err != nil {
 		return nil, err
 	}
@@ -196,166 +209,76 @@ func (w *world) dial(_ context.Context, host director.SSHHost, _ string, _ ssh.S
 	return nil, errors.New("no such host")
 }
 
-// Runner fake: understands the commands bbr sends.
+// Instance fake: the protocol's calls on files kept in memory.
 
-var (
-	scriptCmd   = regexp.MustCompile(`^sudo((?: [A-Z_]+='[^']*')*) '/var/vcap/jobs/([^/]+)/bin/bbr/([a-z-]+)'$`)
-	envAssign   = regexp.MustCompile(`([A-Z_]+)='([^']*)'`)
-	tarOutCmd   = regexp.MustCompile(`^sudo tar -C '([^']+)' -c \.$`)
-	rmCmd       = regexp.MustCompile(`^sudo rm -rf '?([^']+)'?$`)
-	mkdirCmd    = regexp.MustCompile(`^sudo mkdir -p '([^']+)'$`)
-	checksumCmd = regexp.MustCompile(`cd '\\''([^']+)'\\'' \|\| exit 1`)
-	tarInCmd    = regexp.MustCompile(`mkdir -p '\\''([^']+)'\\'' && exec tar`)
-)
+const stagingRoot = instance.DefaultStagingRoot
 
 func (i *fakeInstance) name() string { return fmt.Sprintf("%s/%d", i.group, i.index) }
 
-func (i *fakeInstance) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
+// enter takes the world lock for one call, failing it as an instance
+// would: a cancelled call, or a Windows VM answering anything but %OS%.
+func (i *fakeInstance) enter(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	i.w.mu.Lock()
-	defer i.w.mu.Unlock()
-	switch {
-	case cmd == "echo %OS%" && i.windows:
-		fmt.Fprintln(stdout, "Windows_NT")
-		return nil
-	case i.windows:
+	if i.windows {
+		i.w.mu.Unlock()
 		return &remote.ExitError{Code: 1, Stderr: "'sudo' is not recognized as an internal or external command"}
-	case cmd == "echo %OS%":
-		fmt.Fprintln(stdout, "%OS%")
-		return nil
-	case strings.Contains(cmd, "find \"$d\""):
-		var paths []string
-		for name, j := range i.jobs {
-			for s := range j.scripts {
-				paths = append(paths, "/var/vcap/jobs/"+name+"/bin/bbr/"+s)
-			}
+	}
+	return nil
+}
+
+// unlocked runs hook without the world lock (the calls hold it).
+func (i *fakeInstance) unlocked(hook func()) {
+	i.w.mu.Unlock()
+	defer i.w.mu.Lock()
+	hook()
+}
+
+func (i *fakeInstance) IsWindows(ctx context.Context) (bool, error) {
+	return i.windows, ctx.Err()
+}
+
+func (i *fakeInstance) FindScripts(ctx context.Context) (instance.Scripts, error) {
+	if err := i.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer i.w.mu.Unlock()
+	scripts := instance.Scripts{}
+	for name, j := range i.jobs {
+		if err := boshname.Check("job", name); err != nil {
+			return nil, err
 		}
-		sort.Strings(paths)
-		for _, p := range paths {
-			fmt.Fprint(stdout, p+"\x00")
-		}
-		return nil
-	case strings.Contains(cmd, "if mkdir /var/vcap/store/bbr-backup 2>/dev/null"):
-		if i.staging {
-			fmt.Fprintln(stdout, "exists")
-			fmt.Fprint(stdout, i.stagingOwner)
-			return nil
-		}
-		i.staging = true
-		i.stagingOwner = lastQuoted(cmd)
-		fmt.Fprintln(stdout, "claimed")
-		return nil
-	case strings.Contains(cmd, "[ -e /var/vcap/store/bbr-backup ]"):
-		if i.staging {
-			fmt.Fprintln(stdout, "exists")
-			fmt.Fprint(stdout, i.stagingOwner)
-		}
-		return nil
-	case strings.HasPrefix(cmd, "id -u "):
-		if i.w.users[strings.Trim(strings.TrimPrefix(cmd, "id -u "), "'")] {
-			return nil
-		}
-		return &remote.ExitError{Code: 1, Stderr: "no such user"}
-	case scriptCmd.MatchString(cmd):
-		m := scriptCmd.FindStringSubmatch(cmd)
-		hook := map[string]func(){"restore": i.jobs[m[2]].onRestore, "pre-backup-lock": i.jobs[m[2]].onLock}[m[3]]
-		if hook != nil {
-			i.w.mu.Unlock()
-			hook()
-			i.w.mu.Lock()
-		}
-		if unlock := i.jobs[m[2]].onUnlock; unlock != nil && m[3] == "post-backup-unlock" {
-			i.w.mu.Unlock()
-			unlock(ctx)
-			i.w.mu.Lock()
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-		}
-		return i.runScript(cmd, stdout)
-	case mkdirCmd.MatchString(cmd):
-		dir := mkdirCmd.FindStringSubmatch(cmd)[1]
-		i.staging = true
-		if i.files[dir] == nil {
-			i.files[dir] = map[string]string{}
-		}
-		return nil
-	case tarOutCmd.MatchString(cmd):
-		dir := tarOutCmd.FindStringSubmatch(cmd)[1]
-		if j := i.jobs[filepath.Base(dir)]; j != nil && j.streamErr != nil {
-			return j.streamErr
-		}
-		if err := writeTar(stdout, i.files[dir]); err != nil {
+		scripts[name] = maps.Clone(j.scripts)
+	}
+	return scripts, nil
+}
+
+func (i *fakeInstance) RunScript(ctx context.Context, run instance.ScriptRun) error {
+	if err := i.enter(ctx); err != nil {
+		return err
+	}
+	defer i.w.mu.Unlock()
+	j := i.jobs[run.Job]
+	hook := map[string]func(){"restore": j.onRestore, "pre-backup-lock": j.onLock}[run.Script]
+	if hook != nil {
+		i.unlocked(hook)
+	}
+	if j.onUnlock != nil && run.Script == "post-backup-unlock" {
+		i.unlocked(func() { j.onUnlock(ctx) })
+		if err := ctx.Err(); err != nil {
 			return err
 		}
-		i.copied(dir)
-		return nil
-	case checksumCmd.MatchString(cmd):
-		dir := checksumCmd.FindStringSubmatch(cmd)[1]
-		if j := i.jobs[filepath.Base(dir)]; j != nil && j.onChecksum != nil {
-			i.w.mu.Unlock()
-			j.onChecksum(ctx)
-			i.w.mu.Lock()
-		}
-		files := i.files[dir]
-		for _, p := range sortedPaths(files) {
-			sum := sha256.Sum256([]byte(files[p]))
-			fmt.Fprintf(stdout, "%s  %s\x00", hex.EncodeToString(sum[:]), p)
-		}
-		return nil
-	case tarInCmd.MatchString(cmd):
-		dir := tarInCmd.FindStringSubmatch(cmd)[1]
-		files, err := readTar(stdin)
-		if err != nil {
-			return &remote.ExitError{Code: 2, Stderr: err.Error()}
-		}
-		i.staging = true
-		i.files[dir] = files
-		i.copied(dir)
-		return nil
-	case rmCmd.MatchString(cmd):
-		dir := rmCmd.FindStringSubmatch(cmd)[1]
-		for d := range i.files {
-			if d == dir || strings.HasPrefix(d, dir+"/") {
-				delete(i.files, d)
-			}
-		}
-		if dir == orchestrator.StagingRoot {
-			i.staging = false
-		}
-		return nil
 	}
-	return fmt.Errorf("fake instance does not understand %q", cmd)
-}
-
-// copied runs the onCopy hook of the job whose staging dir is dir, without
-// the world lock (Run holds it).
-func (i *fakeInstance) copied(dir string) {
-	if j := i.jobs[filepath.Base(dir)]; j != nil && j.onCopy != nil {
-		i.w.mu.Unlock()
-		j.onCopy()
-		i.w.mu.Lock()
-	}
-}
-
-func (i *fakeInstance) runScript(cmd string, stdout io.Writer) error {
-	m := scriptCmd.FindStringSubmatch(cmd)
-	env := map[string]string{}
-	for _, kv := range envAssign.FindAllStringSubmatch(m[1], -1) {
-		env[kv[1]] = kv[2]
-	}
-	jobName, script := m[2], m[3]
-	j := i.jobs[jobName]
-	i.w.events = append(i.w.events, event{Instance: i.name(), Job: jobName, Script: script, Env: env})
-	if err := j.fail[script]; err != nil {
+	i.w.events = append(i.w.events, event{Instance: i.name(), Job: run.Job, Script: run.Script, Env: run.Env})
+	if err := j.fail[run.Script]; err != nil {
 		return &remote.ExitError{Code: 1, Stderr: err.Error()}
 	}
-	dir := strings.TrimSuffix(env["BBR_ARTIFACT_DIRECTORY"], "/")
-	switch script {
+	dir := strings.TrimSuffix(run.Env["BBR_ARTIFACT_DIRECTORY"], "/")
+	switch run.Script {
 	case "metadata":
-		fmt.Fprint(stdout, j.metadata)
+		fmt.Fprint(run.Stdout, j.metadata)
 	case "backup":
 		for p, c := range j.data {
 			i.files[dir]["./"+p] = c
@@ -367,6 +290,133 @@ func (i *fakeInstance) runScript(cmd string, stdout io.Writer) error {
 		}
 	}
 	return nil
+}
+
+func (i *fakeInstance) ClaimStaging(ctx context.Context, owner string) (bool, *instance.Holder, error) {
+	if err := i.enter(ctx); err != nil {
+		return false, nil, err
+	}
+	defer i.w.mu.Unlock()
+	if i.stagingAnswerErr != nil {
+		return false, nil, i.stagingAnswerErr
+	}
+	if i.staging {
+		return false, &instance.Holder{Owner: i.stagingOwner}, nil
+	}
+	i.staging, i.stagingOwner = true, owner
+	return true, nil, nil
+}
+
+func (i *fakeInstance) CheckStaging(ctx context.Context) (*instance.Holder, error) {
+	if err := i.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer i.w.mu.Unlock()
+	if i.stagingAnswerErr != nil {
+		return nil, i.stagingAnswerErr
+	}
+	if i.staging {
+		return &instance.Holder{Owner: i.stagingOwner}, nil
+	}
+	return nil, nil
+}
+
+func (i *fakeInstance) UserExists(ctx context.Context, user string) bool {
+	if i.enter(ctx) != nil {
+		return false
+	}
+	defer i.w.mu.Unlock()
+	return i.w.users[user]
+}
+
+func (i *fakeInstance) StagingRoot() string           { return stagingRoot }
+func (i *fakeInstance) StagingDir(name string) string { return stagingRoot + "/" + name }
+
+func (i *fakeInstance) MakeStagingDir(ctx context.Context, name string) error {
+	if err := i.enter(ctx); err != nil {
+		return err
+	}
+	defer i.w.mu.Unlock()
+	i.staging = true
+	if i.files[i.StagingDir(name)] == nil {
+		i.files[i.StagingDir(name)] = map[string]string{}
+	}
+	return nil
+}
+
+func (i *fakeInstance) Checksums(ctx context.Context, name string) (artifact.Checksums, error) {
+	if err := i.enter(ctx); err != nil {
+		return nil, err
+	}
+	defer i.w.mu.Unlock()
+	if j := i.jobs[name]; j != nil && j.onChecksum != nil {
+		i.unlocked(func() { j.onChecksum(ctx) })
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	sums := artifact.Checksums{}
+	for p, c := range i.files[i.StagingDir(name)] {
+		sum := sha256.Sum256([]byte(c))
+		sums[p] = hex.EncodeToString(sum[:])
+	}
+	return sums, nil
+}
+
+func (i *fakeInstance) StreamOut(ctx context.Context, name string, w io.Writer) error {
+	if err := i.enter(ctx); err != nil {
+		return err
+	}
+	defer i.w.mu.Unlock()
+	if j := i.jobs[name]; j != nil && j.streamErr != nil {
+		return j.streamErr
+	}
+	if err := writeTar(w, i.files[i.StagingDir(name)]); err != nil {
+		return err
+	}
+	i.copied(name)
+	return nil
+}
+
+func (i *fakeInstance) StreamIn(ctx context.Context, name string, r io.Reader) error {
+	if err := i.enter(ctx); err != nil {
+		return err
+	}
+	defer i.w.mu.Unlock()
+	files, err := readTar(r)
+	if err != nil {
+		return &remote.ExitError{Code: 2, Stderr: err.Error()}
+	}
+	i.staging = true
+	i.files[i.StagingDir(name)] = files
+	i.copied(name)
+	return nil
+}
+
+func (i *fakeInstance) RemoveStagingDir(ctx context.Context, name string) error {
+	if err := i.enter(ctx); err != nil {
+		return err
+	}
+	defer i.w.mu.Unlock()
+	delete(i.files, i.StagingDir(name))
+	return nil
+}
+
+func (i *fakeInstance) RemoveStaging(ctx context.Context) error {
+	if err := i.enter(ctx); err != nil {
+		return err
+	}
+	defer i.w.mu.Unlock()
+	clear(i.files)
+	i.staging = false
+	return nil
+}
+
+// copied runs the onCopy hook of the job whose staging dir is name.
+func (i *fakeInstance) copied(name string) {
+	if j := i.jobs[name]; j != nil && j.onCopy != nil {
+		i.unlocked(j.onCopy)
+	}
 }
 
 func (i *fakeInstance) Close() error {

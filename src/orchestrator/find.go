@@ -55,17 +55,25 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	}
 	d := &Deployment{Name: name, sshUser: user}
 	o.Leftovers.watch(d) // from here the Director may have made the user
-	hosts, setupErr := o.setUpSSH(ctx, name, vms, user, signer)
-	d.Instances = o.connect(ctx, hosts, user, signer, &setupErr)
-	if setupErr == nil {
-		setupErr = o.discoverJobs(ctx, d, manifest)
+	hosts, err := o.setUpSSH(ctx, name, vms, user, signer)
+	if err != nil {
+		// A failed or abandoned set-up may still have made the user on
+		// any group it was asked for (the Director's tasks run on): remove
+		// it by name from every one of them.
+		cleanupErr := o.cleanUpGroups(d, uniqueGroups(vms))
+		o.Leftovers.forget(d)
+		return nil, errors.Join(err, cleanupErr)
 	}
-	if setupErr != nil {
+	d.Instances, err = o.connect(ctx, hosts, user, signer)
+	if err == nil {
+		err = o.discoverJobs(ctx, d, manifest)
+	}
+	if err != nil {
 		cctx, cancel := o.freshContext()
 		defer cancel()
 		cleanupErr := o.cleanupInstances(cctx, d, hostsWithoutConnection(hosts, d.Instances))
 		o.Leftovers.forget(d)
-		return nil, errors.Join(setupErr, cleanupErr)
+		return nil, errors.Join(err, cleanupErr)
 	}
 	sort.Slice(d.Instances, func(i, j int) bool {
 		a, b := d.Instances[i], d.Instances[j]
@@ -115,16 +123,19 @@ type sshTarget struct {
 	vm   director.VM
 }
 
-// setUpSSH asks the Director for the user on every group, in parallel.
+// setUpSSH asks the Director for the user on every group, in parallel,
+// and checks it set up every instance of each.
 func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []director.VM, user string, signer ssh.Signer) ([]sshTarget, error) {
-	groups := uniqueGroups(vms)
 	pub := string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey())))
 	var mu sync.Mutex
 	var targets []sshTarget
-	err := forEach(groups, len(groups), func(group string) error {
+	err := forEach(uniqueGroups(vms), o.Parallelism, func(group string) error {
 		hosts, err := o.Director.SetUpSSH(ctx, deployment, group, user, pub)
 		if err != nil {
 			return err
+		}
+		if n := countGroup(vms, group); len(hosts) < n {
+			return fmt.Errorf("the Director set up ssh on %d of the %d instances of %s", len(hosts), n, group)
 		}
 		mu.Lock()
 		defer mu.Unlock()
@@ -149,23 +160,22 @@ func matchVM(vms []director.VM, h director.SSHHost) (director.VM, bool) {
 	return director.VM{}, false
 }
 
-// connect dials every host in parallel. Connection failures are joined into
-// *errp; the instances that did connect are returned so they can be cleaned.
-func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, user string, signer ssh.Signer, errp *error) []*Instance {
+// connect dials every host in parallel. The instances that did connect are
+// returned, also with an error, so that they can be cleaned up.
+func (o *Orchestrator) connect(ctx context.Context, targets []sshTarget, user string, signer ssh.Signer) ([]*Instance, error) {
 	var mu sync.Mutex
 	var instances []*Instance
 	err := forEach(targets, o.Parallelism, func(t sshTarget) error {
-		runner, err := o.Dial(ctx, t.host, user, signer)
+		conn, err := o.Dial(ctx, t.host, user, signer)
 		if err != nil {
 			return fmt.Errorf("connecting to %s/%s: %w", t.vm.Group, t.vm.ID, err)
 		}
 		mu.Lock()
 		defer mu.Unlock()
-		instances = append(instances, &Instance{Group: t.vm.Group, ID: t.vm.ID, Index: t.vm.Index, Bootstrap: t.vm.Bootstrap, runner: runner, scriptTimeout: o.ScriptTimeout})
+		instances = append(instances, &Instance{Group: t.vm.Group, ID: t.vm.ID, Index: t.vm.Index, Bootstrap: t.vm.Bootstrap, conn: conn, scriptTimeout: o.ScriptTimeout})
 		return nil
 	})
-	*errp = errors.Join(*errp, err)
-	return instances
+	return instances, err
 }
 
 // discoverJobs finds each instance's scripts and runs the metadata scripts.
@@ -175,7 +185,7 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 	var mu sync.Mutex
 	var windows []*Instance
 	err := forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
-		isWin, err := isWindows(ctx, inst.runner)
+		isWin, err := inst.conn.IsWindows(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", inst.Name(), err)
 		}
@@ -186,7 +196,7 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 			mu.Unlock()
 			return nil
 		}
-		scripts, err := findScripts(ctx, inst.runner)
+		scripts, err := inst.conn.FindScripts(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", inst.Name(), err)
 		}
@@ -272,11 +282,11 @@ func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unco
 	errs := []error{forEach(all, o.Parallelism, func(inst *Instance) (err error) {
 		defer func() { inst.cleaned.Store(err == nil) }()
 		if inst.stagingCreated.Load() {
-			if rmErr := removeRemote(ctx, inst.runner, StagingRoot); rmErr != nil {
-				err = fmt.Errorf("removing %s on %s: %w", StagingRoot, inst.Name(), rmErr)
+			if rmErr := inst.conn.RemoveStaging(ctx); rmErr != nil {
+				err = fmt.Errorf("removing %s on %s: %w", inst.conn.StagingRoot(), inst.Name(), rmErr)
 			}
 		}
-		inst.runner.Close()
+		inst.conn.Close()
 		if d.sshUser == "" {
 			return err // director mode: the operator's own user stays
 		}
@@ -288,8 +298,18 @@ func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unco
 	return cleanupError(errors.Join(errs...))
 }
 
+// cleanUpGroups removes the run's SSH user from every instance of the
+// groups, on a fresh context.
+func (o *Orchestrator) cleanUpGroups(d *Deployment, groups []string) error {
+	ctx, cancel := o.freshContext()
+	defer cancel()
+	return cleanupError(forEach(groups, o.Parallelism, func(group string) error {
+		return o.cleanUpSSH(ctx, d, group, "")
+	}))
+}
+
 // cleanUpSSH asks the Director to remove the run's SSH user from one
-// instance. A cleanup the Director has not finished when bbr stops
+// instance (every instance of the group when id is ""). A cleanup the Director has not finished when bbr stops
 // waiting is a warning, not a failure: it is queued and runs later.
 func (o *Orchestrator) cleanUpSSH(ctx context.Context, d *Deployment, group, id string) error {
 	err := o.Director.CleanUpSSH(ctx, d.Name, group, id, d.sshUser)
@@ -298,7 +318,11 @@ func (o *Orchestrator) cleanUpSSH(ctx context.Context, d *Deployment, group, id 
 		return nil
 	}
 	if err != nil {
-		return userLeft(d.Name, d.sshUser, group+"/"+id, err)
+		where := group
+		if id != "" {
+			where += "/" + id
+		}
+		return userLeft(d.Name, d.sshUser, where, err)
 	}
 	return nil
 }
@@ -325,6 +349,16 @@ func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []direct
 		}
 	}
 	return out
+}
+
+func countGroup(vms []director.VM, group string) int {
+	n := 0
+	for _, vm := range vms {
+		if vm.Group == group {
+			n++
+		}
+	}
+	return n
 }
 
 func uniqueGroups(vms []director.VM) []string {

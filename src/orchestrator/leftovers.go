@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/bbr-release/bbr/src/instance"
 )
 
 // Leftovers follows what the runs of one bbr process have changed on the
@@ -77,7 +79,7 @@ func (l *Leftovers) Report() string {
 			}
 		}
 		list("may still be locked", locked)
-		list(StagingRoot+" left on", staged)
+		list(instance.DefaultStagingRoot+" left on", staged)
 		list("SSH user "+d.sshUser+" left on", users)
 	}
 	return b.String()

@@ -3,13 +3,14 @@ package orchestrator
 import (
 	"context"
 	"io"
-	"path"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
 
+	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/director"
+	"github.com/bbr-release/bbr/src/instance"
 )
 
 // Director is what the workflows need from the BOSH Director.
@@ -20,15 +21,30 @@ type Director interface {
 	CleanUpSSH(ctx context.Context, deployment, group, id, user string) error
 }
 
-// Runner runs commands on one instance (one SSH connection).
-type Runner interface {
-	Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error
+// InstanceConn is what the workflows ask of one connected instance: the
+// script contract's side of it (src/instance.Conn), in typed calls.
+// Staging names are a job's, or a backup-one-restore-all artifact's.
+type InstanceConn interface {
+	IsWindows(ctx context.Context) (bool, error)
+	FindScripts(ctx context.Context) (instance.Scripts, error)
+	RunScript(ctx context.Context, run instance.ScriptRun) error
+	ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *instance.Holder, err error)
+	CheckStaging(ctx context.Context) (*instance.Holder, error)
+	UserExists(ctx context.Context, user string) bool
+	StagingRoot() string
+	StagingDir(name string) string
+	MakeStagingDir(ctx context.Context, name string) error
+	Checksums(ctx context.Context, name string) (artifact.Checksums, error)
+	StreamOut(ctx context.Context, name string, w io.Writer) error
+	StreamIn(ctx context.Context, name string, r io.Reader) error
+	RemoveStagingDir(ctx context.Context, name string) error
+	RemoveStaging(ctx context.Context) error
 	Close() error
 }
 
 // Dialer connects to an instance as user, pinning the host key the
 // Director returned.
-type Dialer func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (Runner, error)
+type Dialer func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (InstanceConn, error)
 
 // Logger is the subset of the bosh-utils logger the workflows use.
 type Logger interface {
@@ -72,7 +88,7 @@ type Instance struct {
 	Bootstrap bool
 	Jobs      []*Job
 
-	runner        Runner
+	conn          InstanceConn
 	scriptTimeout time.Duration
 	// stagingCreated records that /var/vcap/store/bbr-backup may exist
 	// on the instance because of this run, so cleanup removes it.
@@ -121,7 +137,7 @@ func (j *Job) stagingName() string {
 }
 
 // StagingDir is where the job's backup script writes and restore reads.
-func (j *Job) StagingDir() string { return path.Join(StagingRoot, j.stagingName()) }
+func (j *Job) StagingDir() string { return j.Instance.conn.StagingDir(j.stagingName()) }
 
 // Deployment is a deployment whose instances are connected for this run.
 type Deployment struct {

@@ -130,11 +130,10 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 		}
 		defer f.Close()
 		inst.stagingCreated.Store(true)
-		dir := j.StagingDir()
-		if err := streamIn(ctx, inst.runner, dir, progress.reader(bufio.NewReaderSize(f, 256<<10))); err != nil {
+		if err := inst.conn.StreamIn(ctx, j.stagingName(), progress.reader(bufio.NewReaderSize(f, 256<<10))); err != nil {
 			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
 		}
-		got, err := remoteChecksums(ctx, inst.runner, dir)
+		got, err := inst.conn.Checksums(ctx, j.stagingName())
 		if err != nil {
 			return err
 		}

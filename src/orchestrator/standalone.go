@@ -15,17 +15,17 @@ type Standalone struct {
 	// scheme or port.
 	Name string
 	// Dial opens the connection to the VM.
-	Dial func(ctx context.Context) (Runner, error)
+	Dial func(ctx context.Context) (InstanceConn, error)
 }
 
 // findStandalone is find for director mode.
 func (o *Orchestrator) findStandalone(ctx context.Context) (*Deployment, error) {
 	o.Logger.Info("bbr", "Looking for scripts")
-	runner, err := o.Standalone.Dial(ctx)
+	conn, err := o.Standalone.Dial(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", o.Standalone.Name, err)
 	}
-	inst := &Instance{Group: "bosh", ID: "0", Index: 0, Bootstrap: true, runner: runner, scriptTimeout: o.ScriptTimeout}
+	inst := &Instance{Group: "bosh", ID: "0", Index: 0, Bootstrap: true, conn: conn, scriptTimeout: o.ScriptTimeout}
 	d := &Deployment{Name: o.Standalone.Name, Instances: []*Instance{inst}}
 	if err := o.discoverJobs(ctx, d, nil); err != nil {
 		cctx, cancel := o.freshContext()

@@ -407,6 +407,43 @@ jobs:
 			Expect(err).To(MatchError(ContainSubstring(`refusing deployment name "../etc"`)))
 		})
 
+		Describe("a set-up that fails or is abandoned", func() {
+			BeforeEach(func() {
+				w.add("redis", 0, map[string]*fakeJob{"redis": job("backup")})
+				w.add("redis", 1, map[string]*fakeJob{"redis": job("backup")})
+				w.add("api", 0, map[string]*fakeJob{"api": job("pre-backup-lock")})
+			})
+
+			It("removes the user from every group when one group's task fails", func() {
+				w.setUpErr["api"] = errors.New("task 7 failed")
+				_, err := backup()
+				Expect(err).To(MatchError(ContainSubstring("task 7 failed")))
+				Expect(w.cleanUps).To(ConsistOf("redis/", "api/"))
+				Expect(w.users).To(BeEmpty())
+				Expect(orchestrator.ExitCode(err)).To(Equal(1), "the cleanup was confirmed: nothing is left")
+			})
+
+			It("refuses a set-up that covers fewer instances than the group has, and removes the user", func() {
+				w.setUpHosts["redis"] = 1
+				_, err := backup()
+				Expect(err).To(MatchError(ContainSubstring("the Director set up ssh on 1 of the 2 instances of redis")))
+				Expect(w.cleanUps).To(ConsistOf("redis/", "api/"))
+				Expect(w.ran()).To(BeEmpty())
+			})
+
+			It("removes the user when a signal abandons the set-up, and says so only if that cleanup fails", func() {
+				cctx, cancel := context.WithCancel(ctx)
+				ctx = cctx
+				w.onSetUp = cancel
+				w.cleanUpErr = errors.New("director down")
+				_, err := backup()
+				Expect(err).To(MatchError(ContainSubstring("context canceled")))
+				Expect(w.cleanUps).To(ConsistOf("redis/", "api/"))
+				Expect(err).To(MatchError(ContainSubstring("SSH user bosh_")))
+				Expect(err).To(MatchError(ContainSubstring("may be left on redis")))
+			})
+		})
+
 		It("fails clearly on a deployment without backup scripts", func() {
 			w.add("web", 0, map[string]*fakeJob{"web": job("restore")})
 			_, err := backup()

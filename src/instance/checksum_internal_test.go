@@ -1,4 +1,4 @@
-package orchestrator
+package instance
 
 import (
 	"crypto/sha256"
