@@ -184,6 +184,30 @@ var _ = Describe("writing an artifact", func() {
 		Expect(err).To(MatchError(ContainSubstring("is a failed backup")), "the marker counts even if the name is changed")
 	})
 
+	It("holds a FAILED file while in progress, so a crash or a full disk still says not good, and drops it when good", func() {
+		d, err := artifact.Create(GinkgoT().TempDir(), "dep", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		info, err := os.Stat(filepath.Join(d.Path, artifact.FailedFile))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.Size()).To(BeNumerically(">=", 4096), "room for the reason is reserved")
+		Expect(d.Finish(time.Now(), nil)).To(Succeed())
+		Expect(filepath.Join(d.Path, artifact.FailedFile)).NotTo(BeAnExistingFile())
+		_, err = artifact.Open(d.Path)
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("calls a .failed backup failed even when it has no FAILED file", func() {
+		d, err := artifact.Create(GinkgoT().TempDir(), "dep", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(d.Finish(time.Now(), errors.New(strings.Repeat("long reason ", 1000)))).To(Succeed())
+		raw, err := os.ReadFile(filepath.Join(d.Path, artifact.FailedFile))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(len(raw)).To(BeNumerically("<=", 4096), "the reason fits the reserve")
+		Expect(os.Remove(filepath.Join(d.Path, artifact.FailedFile))).To(Succeed())
+		_, err = artifact.Open(d.Path)
+		Expect(err).To(MatchError(ContainSubstring("is a failed backup and cannot be restored")))
+	})
+
 	It("refuses a tar entry that escapes the directory", func() {
 		var buf bytes.Buffer
 		tw := tar.NewWriter(&buf)

@@ -64,7 +64,50 @@ func Create(parent, name string, now time.Time) (*Dir, error) {
 		return nil, fmt.Errorf("creating artifact directory: %w", err)
 	}
 	d := &Dir{Path: dir, final: final, meta: Metadata{BackupActivity: Activity{StartTime: now.Format(TimeFormat)}}}
+	if err := reserveFailedFile(dir); err != nil {
+		return nil, err
+	}
 	return d, d.save()
+}
+
+// failedReserve is the room the FAILED file is created with, so that a
+// backup that fails on a full disk can still say why.
+const failedReserve = 4096
+
+// reserveFailedFile creates the FAILED file before anything else is
+// written: it says the backup is not (yet) good, and holds the blocks its
+// reason is later written into. A good backup's Finish removes it.
+func reserveFailedFile(dir string) error {
+	note := "This backup is in progress, or was interrupted: do not restore it.\n"
+	raw := append([]byte(note), make([]byte, failedReserve-len(note))...)
+	for i := len(note); i < len(raw); i++ {
+		raw[i] = '\n'
+	}
+	if err := os.WriteFile(filepath.Join(dir, FailedFile), raw, 0o600); err != nil {
+		return fmt.Errorf("creating artifact directory: %w", err)
+	}
+	return nil
+}
+
+// writeFailedFile writes the reason into the reserved FAILED file, in
+// place (no new blocks are needed), cut to the reserve.
+func writeFailedFile(dir string, failure error) error {
+	note := []byte("This backup failed and is incomplete: do not restore it.\n" + failure.Error() + "\n")
+	if len(note) > failedReserve {
+		note = append(note[:failedReserve-4], "...\n"...)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, FailedFile), os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(note, 0); err != nil {
+		return err
+	}
+	if err := f.Truncate(int64(len(note))); err != nil {
+		return err
+	}
+	return f.Sync()
 }
 
 // Open reads an existing artifact's metadata and checks it is well formed.
@@ -75,11 +118,14 @@ func Open(path string) (*Dir, error) {
 		return nil, fmt.Errorf("artifact path %s is not a directory", path)
 	}
 	clean := filepath.Clean(path)
-	if raw, err := os.ReadFile(filepath.Join(path, FailedFile)); err == nil {
-		return nil, fmt.Errorf("%s is a failed backup and cannot be restored: %s", path, firstLine(string(raw)))
-	}
-	if strings.HasSuffix(clean, InProgressSuffix) || strings.HasSuffix(clean, FailedSuffix) {
+	if strings.HasSuffix(clean, InProgressSuffix) {
 		return nil, fmt.Errorf("%s is an incomplete backup (still running, or interrupted) and cannot be restored", path)
+	}
+	// The .failed name is enough: a full disk may have kept the FAILED
+	// file from saying why.
+	raw, err := os.ReadFile(filepath.Join(path, FailedFile))
+	if err == nil || strings.HasSuffix(clean, FailedSuffix) {
+		return nil, fmt.Errorf("%s is a failed backup and cannot be restored: %s", path, firstLine(string(raw)))
 	}
 	m, err := readMetadata(path)
 	if err != nil {
@@ -167,27 +213,46 @@ func (d *Dir) Finish(now time.Time, failure error) error {
 	if err := d.save(); err != nil && failure == nil {
 		failure = err
 	}
-	// The tars were synced as written; the metadata and the names must
-	// reach the disk too before the backup counts.
-	if err := syncPath(filepath.Join(d.Path, MetadataFile)); err != nil && failure == nil {
+	// The tars were synced as written; the metadata, the manifest and the
+	// directory's own entries must reach the disk too before the backup
+	// counts.
+	if err := d.syncFiles(); err != nil && failure == nil {
 		failure = err
+	}
+	if failure == nil {
+		// The in-progress mark goes, and the directory's entries reach
+		// the disk, before the backup gets its good name.
+		failure = os.Remove(filepath.Join(d.Path, FailedFile))
+		if failure == nil {
+			failure = syncPath(d.Path)
+		}
 	}
 	target := d.final
 	var markErr error
 	if failure != nil {
-		// The name is the mark that always works (a full disk may refuse
-		// the FAILED file); the file says why.
+		// The name is the mark that always works; the file says why.
 		target = d.final + FailedSuffix
-		note := "This backup failed and is incomplete: do not restore it.\n" + failure.Error() + "\n"
-		if err := writeFileAtomic(filepath.Join(d.Path, FailedFile), []byte(note)); err != nil {
+		if err := writeFailedFile(d.Path, failure); err != nil {
 			markErr = fmt.Errorf("writing the reason into the failed artifact: %w", err)
 		}
+		_ = syncPath(d.Path)
 	}
 	if err := os.Rename(d.Path, target); err != nil {
 		return errors.Join(markErr, fmt.Errorf("naming the artifact %s: %w", target, err))
 	}
 	d.Path = target
 	return errors.Join(markErr, syncPath(filepath.Dir(target)))
+}
+
+// syncFiles fsyncs the metadata and, when saved, the manifest.
+func (d *Dir) syncFiles() error {
+	if err := syncPath(filepath.Join(d.Path, MetadataFile)); err != nil {
+		return err
+	}
+	if err := syncPath(filepath.Join(d.Path, ManifestFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
 }
 
 // syncPath fsyncs a file or a directory (for the names in it).
@@ -209,7 +274,7 @@ func firstLine(s string) string {
 			return strings.TrimSpace(line)
 		}
 	}
-	return "see the FAILED file"
+	return "its FAILED file does not say why (see the bbr error log of that run)"
 }
 
 // RecordLockWindow records when locking started and unlocking finished.

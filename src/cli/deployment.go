@@ -54,7 +54,7 @@ func deploymentCommand(s session) cli.Command {
 			if err != nil {
 				return exitError(streams, err, "")
 			}
-			return exitErrorAdvised(streams, b(c, o, parent.String("deployment")), advice)
+			return exitErrorAdvised(s, b(c, o, parent.String("deployment")), advice)
 		}
 	}
 	return cli.Command{

@@ -31,7 +31,7 @@ func directorCommand(s session) cli.Command {
 			if err != nil {
 				return exitError(streams, err, "")
 			}
-			return exitErrorAdvised(streams, b(c, o, o.Standalone.Name), advice)
+			return exitErrorAdvised(s, b(c, o, o.Standalone.Name), advice)
 		}
 	}
 	return cli.Command{

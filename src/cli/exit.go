@@ -11,15 +11,17 @@ import (
 )
 
 // exitErrorAdvised is exitError with the cleanup advice when the failure
-// may have left remote state behind.
-func exitErrorAdvised(streams Streams, err error, advice string) error {
+// may have left remote state behind, and what this run knows it left.
+func exitErrorAdvised(s session, err error, advice string) error {
 	if err == nil {
 		return nil
 	}
 	if !orchestrator.CleanupAdvised(err) {
 		advice = ""
+	} else if left := s.leftovers.Report(); left != "" {
+		advice += "\nWhat this run may have left:\n" + left
 	}
-	return exitError(streams, err, advice)
+	return exitError(s.streams, err, advice)
 }
 
 // exitError turns a workflow error into upstream's output: the error list,

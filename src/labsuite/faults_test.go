@@ -295,6 +295,13 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 		Expect(good).To(BeEmpty())
 		Expect(other).To(ConsistOf(HaveSuffix(".failed")))
 		nothingLeft("faulty")
+		// The FAILED file was reserved before the disk filled: it says why.
+		Expect(os.ReadFile(filepath.Join(full, other[0], artifact.FailedFile))).To(ContainSubstring("the disk holding the artifact is full"))
+		// Nothing was left on the platform, so no cleanup is advised.
+		Expect(r.err).NotTo(ContainSubstring("It is recommended that you run"))
+		r = bbr(full, "faulty", "deployment", "restore", "--artifact-path", other[0])
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("is a failed backup and cannot be restored: Error streaming backup"))
 	})
 
 	It("a second backup of the same deployment refuses clearly and does not disturb the first", func() {

@@ -53,9 +53,13 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	// (and exit bit 8), as upstream.
 	drained := false
 	defer func() {
+		// Only a complete drain makes a good backup, whatever err says: a
+		// panic unwinding through here leaves err nil.
 		failure := err
 		if drained {
 			failure = nil
+		} else if failure == nil {
+			failure = errors.New("bbr stopped before every job's backup was copied")
 		}
 		if ferr := art.Finish(o.Now(), failure); ferr != nil {
 			err = errors.Join(err, ferr)
@@ -87,7 +91,9 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	// as upstream does, and report both.
 	if err := o.drain(ctx, d, art); err != nil {
 		o.Logger.Info("bbr", "Failed to create backup of %s on %v, failed during drain step\n", d.Name, o.Now())
-		return art.Path, errors.Join(unlockErr, adviseCleanup(err))
+		// The deferred cleanup removes what the drain left; only its own
+		// failure (or an unlock's) calls for a cleanup run.
+		return art.Path, errors.Join(unlockErr, err)
 	}
 	drained = true
 	o.Logger.Info("bbr", "Backup created of %s on %v\n", d.Name, o.Now())

@@ -345,16 +345,13 @@ func (i *fakeInstance) MakeStagingDir(ctx context.Context, name string) error {
 }
 
 func (i *fakeInstance) Checksums(ctx context.Context, name string) (artifact.Checksums, error) {
+	if j := i.jobs[name]; j != nil && j.onChecksum != nil {
+		j.onChecksum(ctx) // even when ctx has ended: the hook sees that
+	}
 	if err := i.enter(ctx); err != nil {
 		return nil, err
 	}
 	defer i.w.mu.Unlock()
-	if j := i.jobs[name]; j != nil && j.onChecksum != nil {
-		i.unlocked(func() { j.onChecksum(ctx) })
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
 	sums := artifact.Checksums{}
 	for p, c := range i.files[i.StagingDir(name)] {
 		sum := sha256.Sum256([]byte(c))

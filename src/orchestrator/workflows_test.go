@@ -259,9 +259,19 @@ var _ = Describe("Workflows", func() {
 			}
 			_, err := backup()
 			Expect(err).To(MatchError(ContainSubstring("connection lost")))
-			// Empty when the checksum was stopped before it began.
-			Expect(checksumStopped).NotTo(Receive(BeFalse()))
+			Expect(checksumStopped).To(Receive(BeTrue()))
+			Expect(orchestrator.CleanupAdvised(err)).To(BeFalse(), "the run's own cleanup removed what the drain left")
 		}, NodeTimeout(10*time.Second))
+
+		It("names a backup failed when a panic unwinds through it before the drain ends", func() {
+			o.Logger = panickingLogger{Logger: o.Logger, on: "Lock window"}
+			Expect(func() { _, _ = backup() }).To(PanicWith("Lock window"))
+			entries, err := os.ReadDir(dir)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(entries).To(HaveLen(1))
+			Expect(entries[0].Name()).To(HaveSuffix(artifact.FailedSuffix))
+			Expect(w.users).To(BeEmpty(), "the deferred cleanup still ran")
+		})
 
 		It("unlocks every job it locked when the run is cancelled while locking", func() {
 			cctx, cancel := context.WithCancel(ctx)
@@ -553,4 +563,18 @@ func fileSize(path string) int64 {
 	info, err := os.Stat(path)
 	Expect(err).NotTo(HaveOccurred())
 	return info.Size()
+}
+
+// panickingLogger panics on the first message that starts with on, in the
+// goroutine that logs it.
+type panickingLogger struct {
+	orchestrator.Logger
+	on string
+}
+
+func (l panickingLogger) Info(tag, msg string, args ...interface{}) {
+	if strings.HasPrefix(msg, l.on) {
+		panic(l.on)
+	}
+	l.Logger.Info(tag, msg, args...)
 }
