@@ -134,17 +134,19 @@ func deploymentCommand(s session) cli.Command {
 			{
 				Name:  "backup-cleanup",
 				Usage: "Cleans up a previous backup: unlocks every job and removes staged artifacts from the instances",
+				Flags: []cli.Flag{forceFlag},
 				Action: run("", func(*cli.Context) allDeployments {
 					return allDeployments{start: "Starting cleanup...", verb: "cleanup", failed: "could not be cleaned up", succeeded: "cleaned up", logDir: "."}
-				}, func(_ *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return o.BackupCleanup(ctx, name)
+				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.BackupCleanup(ctx, name, c.Bool("force"))
 				}),
 			},
 			{
 				Name:  "restore-cleanup",
 				Usage: "Cleans up a previous restore: unlocks every job and removes staged artifacts from the instances",
-				Action: run("", nil, func(_ *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return o.RestoreCleanup(ctx, name)
+				Flags: []cli.Flag{forceFlag},
+				Action: run("", nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.RestoreCleanup(ctx, name, c.Bool("force"))
 				}),
 			},
 		},
@@ -192,6 +194,10 @@ func deploymentFlags() []cli.Flag {
 		parallelismFlag,
 	}
 }
+
+// forceFlag lets a cleanup run while the staging directory's owner looks
+// alive (its SSH user exists): for a run that died without removing it.
+var forceFlag = cli.BoolFlag{Name: "force", Usage: "Clean up even if the run that staged the backup still seems to be running (its SSH user exists)"}
 
 var parallelismFlag = cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
 	Usage: "How many remote operations (scripts, copies, SSH set-up tasks) run at once (not tied to sshd's MaxStartups: one connection per instance)"}

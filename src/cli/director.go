@@ -91,15 +91,17 @@ func directorCommand(s session) cli.Command {
 			{
 				Name:  "backup-cleanup",
 				Usage: "Cleans up a director backup: unlocks every job and removes staged artifacts",
-				Action: run("", func(_ *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return o.BackupCleanup(ctx, name)
+				Flags: []cli.Flag{forceFlag},
+				Action: run("", func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.BackupCleanup(ctx, name, c.Bool("force"))
 				}),
 			},
 			{
 				Name:  "restore-cleanup",
 				Usage: "Cleans up a director restore: unlocks every job and removes staged artifacts",
-				Action: run("", func(_ *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return o.RestoreCleanup(ctx, name)
+				Flags: []cli.Flag{forceFlag},
+				Action: run("", func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
+					return o.RestoreCleanup(ctx, name, c.Bool("force"))
 				}),
 			},
 		},

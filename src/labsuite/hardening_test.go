@@ -3,11 +3,15 @@ package labsuite_test
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/bbr-release/bbr/src/artifact"
 )
 
 // The hardening review (issue 17), tried on a real instance.
@@ -54,5 +58,29 @@ var _ = Describe("Hardening", Ordered, func() {
 			good, _ := artifactsIn(dir)
 			Expect(good).To(BeEmpty())
 		})
+	})
+
+	It("backup-cleanup during a running backup refuses, naming the run, and the backup completes; a dead run's leftovers are still cleaned", func() {
+		setFault(worker(), "alpha-backup-hold", "x")
+		first := exec.Command(bbrBin, "deployment", "backup")
+		first.Dir = GinkgoT().TempDir()
+		first.Env = append(os.Environ(), bbrEnv("hard")...)
+		session, err := gexec.Start(first, GinkgoWriter, GinkgoWriter)
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(func() { setFault(worker(), "alpha-backup-hold", ""); session.Kill() })
+		Eventually(filepath.Join(worker().Root, "store", "faults", "alpha-backup-held")).Should(BeAnExistingFile())
+
+		r := bbr(GinkgoT().TempDir(), "hard", "deployment", "backup-cleanup")
+		Expect(r.code).To(Equal(1), "stdout:\n%s\nstderr:\n%s", r.out, r.err)
+		Expect(r.err).To(MatchRegexp(`belongs to a bbr run of SSH user bosh_\w+, started \d{4}-\d\d-\d\dT[\d:]+Z, which is still running`))
+		Expect(scriptLog(worker(), "alpha")).NotTo(ContainSubstring("post-backup-unlock"), "the live run's lock is left alone")
+
+		setFault(worker(), "alpha-backup-hold", "")
+		Eventually(session, time.Minute).Should(gexec.Exit(0))
+		Expect(artifact.Open(onlyDir(first.Dir))).Error().NotTo(HaveOccurred())
+
+		// A dead run's leftovers are cleaned as before.
+		Expect(os.MkdirAll(filepath.Join(worker().Root, "store", "bbr-backup", "alpha"), 0o700)).To(Succeed())
+		bbr(GinkgoT().TempDir(), "hard", "deployment", "backup-cleanup").expectSuccess()
 	})
 })

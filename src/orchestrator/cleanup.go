@@ -3,15 +3,17 @@ package orchestrator
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // BackupCleanup undoes what an interrupted or failed backup may have left:
 // it runs every post-backup-unlock (with BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL
 // =false, as upstream does) and removes /var/vcap/store/bbr-backup from
 // every instance. Unlock scripts must be idempotent: they run whether or
-// not anything was locked.
-func (o *Orchestrator) BackupCleanup(ctx context.Context, deployment string) error {
-	return o.cleanupAfter(ctx, deployment, func(d *Deployment) error {
+// not anything was locked. It refuses while the run that holds a staging
+// directory is still going, unless force.
+func (o *Orchestrator) BackupCleanup(ctx context.Context, deployment string, force bool) error {
+	return o.cleanupAfter(ctx, deployment, force, func(d *Deployment) error {
 		layers, err := lockLayers(d.Jobs(), false)
 		if err != nil {
 			return err
@@ -22,8 +24,8 @@ func (o *Orchestrator) BackupCleanup(ctx context.Context, deployment string) err
 
 // RestoreCleanup is BackupCleanup for restore: post-restore-unlock runs
 // serially in reverse lock order, then the staging directory is removed.
-func (o *Orchestrator) RestoreCleanup(ctx context.Context, deployment string) error {
-	return o.cleanupAfter(ctx, deployment, func(d *Deployment) error {
+func (o *Orchestrator) RestoreCleanup(ctx context.Context, deployment string, force bool) error {
+	return o.cleanupAfter(ctx, deployment, force, func(d *Deployment) error {
 		layers, err := lockLayers(d.Jobs(), true)
 		if err != nil {
 			return err
@@ -32,19 +34,41 @@ func (o *Orchestrator) RestoreCleanup(ctx context.Context, deployment string) er
 	})
 }
 
-func (o *Orchestrator) cleanupAfter(ctx context.Context, deployment string, unlock func(*Deployment) error) (err error) {
+func (o *Orchestrator) cleanupAfter(ctx context.Context, deployment string, force bool, unlock func(*Deployment) error) (err error) {
 	d, err := o.find(ctx, deployment)
 	if err != nil {
 		return err
+	}
+	defer func() { err = errors.Join(err, o.cleanup(d)) }()
+	if !force {
+		if err := o.refuseLiveRun(ctx, d); err != nil {
+			return err
+		}
 	}
 	// Remove the staging directory wherever it may be, whoever made it.
 	for _, inst := range d.Instances {
 		inst.stagingCreated.Store(true)
 	}
-	defer func() { err = errors.Join(err, o.cleanup(d)) }()
 	if err := unlock(d); err != nil {
 		return err
 	}
 	o.Logger.Info("bbr", "'%s' cleaned up\n", deployment)
 	return nil
+}
+
+// refuseLiveRun fails when a run that is still going holds the staging
+// directory of any instance: unlocking its jobs and removing its staged
+// backups would break it.
+func (o *Orchestrator) refuseLiveRun(ctx context.Context, d *Deployment) error {
+	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
+		holder, err := inst.conn.CheckStaging(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w (pass --force to clean up anyway)", inst.Name(), err)
+		}
+		if holder != nil && live(ctx, inst, holder) {
+			return fmt.Errorf("refusing to clean up %s: its staging directory %s belongs to a %s, which is still running; wait for it to end, or pass --force if you are sure it is not",
+				inst.Name(), inst.conn.StagingRoot(), holder.Owner)
+		}
+		return nil
+	})
 }
