@@ -77,9 +77,11 @@ func (c *Conn) IsWindows(ctx context.Context) (bool, error) {
 	return strings.TrimSpace(out.String()) == "Windows_NT", nil
 }
 
-// UserExists says whether the instance has the user.
-func (c *Conn) UserExists(ctx context.Context, user string) bool {
-	return c.r.Run(ctx, "id -u "+quote(user), nil, nil) == nil
+// UserActive says whether the user has processes on the instance: a run
+// that holds an SSH connection does, one that died (even if its user was
+// never removed) does not.
+func (c *Conn) UserActive(ctx context.Context, user string) bool {
+	return c.r.Run(ctx, sudoSh(`id -u "$1" >/dev/null 2>&1 && ps -o pid= -u "$1" | grep -q .`, user), nil, nil) == nil
 }
 
 // sudoSh is a command that runs script as root under sh, with args as its

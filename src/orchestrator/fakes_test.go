@@ -321,7 +321,7 @@ func (i *fakeInstance) CheckStaging(ctx context.Context) (*instance.Holder, erro
 	return nil, nil
 }
 
-func (i *fakeInstance) UserExists(ctx context.Context, user string) bool {
+func (i *fakeInstance) UserActive(ctx context.Context, user string) bool {
 	if i.enter(ctx) != nil {
 		return false
 	}

@@ -30,7 +30,7 @@ type InstanceConn interface {
 	RunScript(ctx context.Context, run instance.ScriptRun) error
 	ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *instance.Holder, err error)
 	CheckStaging(ctx context.Context) (*instance.Holder, error)
-	UserExists(ctx context.Context, user string) bool
+	UserActive(ctx context.Context, user string) bool
 	StagingRoot() string
 	StagingDir(name string) string
 	MakeStagingDir(ctx context.Context, name string) error

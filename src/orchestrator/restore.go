@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -130,7 +131,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 		}
 		defer f.Close()
 		inst.stagingCreated.Store(true)
-		if err := inst.conn.StreamIn(ctx, j.stagingName(), progress.reader(bufio.NewReaderSize(f, 256<<10))); err != nil {
+		if err := streamVerified(ctx, j, file, progress.reader(bufio.NewReaderSize(f, 256<<10)), want); err != nil {
 			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
 		}
 		got, err := inst.conn.Checksums(ctx, j.stagingName())
@@ -144,6 +145,28 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 		progress.done.Add(1)
 		return nil
 	})
+}
+
+// streamVerified uploads the job's tar, passing on only what matches the
+// checksums Verify checked (artifact.CopyVerified): a file changed since
+// then stops the upload before any restore script runs.
+func streamVerified(ctx context.Context, j *Job, file string, tarFile io.Reader, want artifact.Checksums) error {
+	pr, pw := io.Pipe()
+	copied := make(chan error, 1)
+	go func() {
+		err := artifact.CopyVerified(pw, tarFile, want)
+		if err != nil {
+			err = fmt.Errorf("%s changed after it was checked: %w", file, err)
+		}
+		pw.CloseWithError(err)
+		copied <- err
+	}()
+	err := j.Instance.conn.StreamIn(ctx, j.stagingName(), pr)
+	pr.CloseWithError(errors.New("the upload ended")) // unblocks the copy if tar stopped reading
+	if copyErr := <-copied; copyErr != nil {
+		return copyErr
+	}
+	return err
 }
 
 // uploadSize is what a restore uploads: the size of each job's tar (a job

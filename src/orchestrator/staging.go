@@ -49,9 +49,9 @@ func takeStaging(ctx context.Context, inst *Instance, claim bool, owner string) 
 }
 
 // live says whether the run holding a staging directory is still going:
-// its SSH user exists only while it runs (every run removes its user when
-// it ends). A holder that names no user is taken as gone.
+// its SSH user has processes (its session) only while it runs. A holder
+// that names no user is taken as gone.
 func live(ctx context.Context, inst *Instance, h *instance.Holder) bool {
 	user := h.User()
-	return user != "" && inst.conn.UserExists(ctx, user)
+	return user != "" && inst.conn.UserActive(ctx, user)
 }

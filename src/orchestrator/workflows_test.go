@@ -1,6 +1,7 @@
 package orchestrator_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -514,7 +515,7 @@ jobs:
 			tarPath := filepath.Join(path, "redis-1-redis.tar")
 			raw, err := os.ReadFile(tarPath)
 			Expect(err).NotTo(HaveOccurred())
-			idx := bytes_index(raw, "one")
+			idx := bytes.Index(raw, []byte("one"))
 			raw[idx] = 'X'
 			Expect(os.WriteFile(tarPath, raw, 0o600)).To(Succeed())
 			setUpsBefore := len(w.setUps)
@@ -522,6 +523,24 @@ jobs:
 			Expect(err).To(MatchError(ContainSubstring("redis-1-redis.tar")))
 			Expect(w.setUps).To(HaveLen(setUpsBefore))
 			Expect(w.ran()).To(BeEmpty())
+		})
+
+		It("stops the upload, before any lock or restore script, when a file changes after it was checked", func() {
+			tarPath := filepath.Join(path, "redis-1-redis.tar")
+			var once sync.Once
+			w.onSetUp = func() { // after Verify, before the upload (once per group)
+				once.Do(func() {
+					defer GinkgoRecover()
+					raw, err := os.ReadFile(tarPath)
+					Expect(err).NotTo(HaveOccurred())
+					raw[bytes.Index(raw, []byte("one"))] = 'X'
+					Expect(os.WriteFile(tarPath, raw, 0o600)).To(Succeed())
+				})
+			}
+			err := restore()
+			Expect(err).To(MatchError(ContainSubstring("redis-1-redis.tar changed after it was checked: ./dump.rdb differs from the checked backup")))
+			Expect(w.ran()).To(BeEmpty())
+			Expect(w.instances[1].staging).To(BeFalse(), "what was uploaded is removed")
 		})
 
 		It("refuses an artifact whose instances the deployment lacks", func() {
@@ -549,15 +568,6 @@ jobs:
 		})
 	})
 })
-
-func bytes_index(b []byte, s string) int {
-	for i := 0; i+len(s) <= len(b); i++ {
-		if string(b[i:i+len(s)]) == s {
-			return i
-		}
-	}
-	return -1
-}
 
 func fileSize(path string) int64 {
 	info, err := os.Stat(path)

@@ -250,13 +250,20 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 		out.detach()
 		return fmt.Errorf("running %q on %s: %w; it had not exited %s after SIGTERM and may still be running there", firstWord(cmd), c.addr, ctx.Err(), c.grace)
 	}
-	if ctx.Err() != nil {
+	var exitErr *ssh.ExitError
+	switch {
+	case ctx.Err() == nil:
+	case err == nil && out.failed() == nil:
+		return nil // it finished after the SIGTERM: report what it did
+	case errors.As(err, &exitErr):
+		return fmt.Errorf("running %q on %s: it exited after SIGTERM (%w): %w", firstWord(cmd), c.addr, ctx.Err(),
+			&ExitError{Code: exitErr.ExitStatus(), Stderr: stderr.String()})
+	default:
 		return fmt.Errorf("running %q on %s: %w", firstWord(cmd), c.addr, ctx.Err())
 	}
 	if werr := out.failed(); werr != nil {
 		return fmt.Errorf("writing output of %q from %s: %w", firstWord(cmd), c.addr, werr)
 	}
-	var exitErr *ssh.ExitError
 	switch {
 	case err == nil:
 		return nil

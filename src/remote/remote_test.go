@@ -15,6 +15,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/types"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/remote"
@@ -132,6 +133,22 @@ var _ = Describe("Conn", func() {
 		}()
 		Eventually(done, 10*time.Second).Should(Receive(MatchError(context.Canceled)))
 		Expect(marker).To(BeARegularFile(), "Run returned before the command's SIGTERM handler had finished")
+	})
+
+	It("reports what a cancelled command really did: done when it exits 0, its own exit code otherwise", func() {
+		c := dial()
+		for code, want := range map[int]types.GomegaMatcher{0: BeNil(), 3: And(MatchError(context.Canceled), MatchError(ContainSubstring("it exited after SIGTERM")))} {
+			cctx, cancel := context.WithCancel(ctx)
+			done := make(chan error)
+			go func() {
+				done <- c.Run(cctx, fmt.Sprintf("trap 'exit %d' TERM; echo started; while :; do sleep 0.1; done", code), nil, startedWriter(cancel))
+			}()
+			var err error
+			Eventually(done, 10*time.Second).Should(Receive(&err))
+			Expect(err).To(want, "exit %d", code)
+			var exit *remote.ExitError
+			Expect(errors.As(err, &exit)).To(Equal(code != 0))
+		}
 	})
 
 	It("gives up on a cancelled command that outlives the grace period, saying it may still run", func() {
