@@ -348,7 +348,7 @@ func (d *Dir) verifyFile(ctx context.Context, name string, want Checksums) error
 		return fmt.Errorf("backup is corrupted: the metadata has no checksums for %s", name)
 	}
 	if diff := Compare(want, got); diff != nil {
-		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %v", name, firstN(diff, 10))
+		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %v", name, diff)
 	}
 	return nil
 }
@@ -373,13 +373,6 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
 	return n, err
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
 }
 
 // contextReader fails reads once ctx is done.

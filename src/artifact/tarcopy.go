@@ -62,7 +62,7 @@ func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 		}
 	}
 	if diff := Compare(want, sums); diff != nil {
-		return fmt.Errorf("the stream lacks files of the checked backup: %v", firstN(diff, 10))
+		return fmt.Errorf("the stream lacks files of the checked backup: %v", diff)
 	}
 	if _, err := io.Copy(io.Discard, rec); err != nil {
 		return fmt.Errorf("reading end of tar stream: %w", err)

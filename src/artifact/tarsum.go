@@ -232,10 +232,22 @@ func typeName(t byte) string {
 	return fmt.Sprintf("%q", t)
 }
 
+// Diff names files whose checksums differ, sorted.
+type Diff []string
+
+// String lists the first ten names, and how many more there are.
+func (d Diff) String() string {
+	const shown = 10
+	if len(d) <= shown {
+		return fmt.Sprint([]string(d))
+	}
+	return fmt.Sprintf("%v and %d more", []string(d[:shown]), len(d)-shown)
+}
+
 // Compare reports the files whose checksums differ between want and got, or
 // that only one side has, sorted; nil when they match.
-func Compare(want, got Checksums) []string {
-	var diff []string
+func Compare(want, got Checksums) Diff {
+	var diff Diff
 	for name, sum := range want {
 		if got[name] != sum {
 			diff = append(diff, name)

@@ -91,6 +91,7 @@ func deploymentCommand(s session) cli.Command {
 					cli.BoolFlag{Name: "with-manifest", Usage: "Download the deployment manifest (it contains credentials: store the artifact securely)"},
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
 					cli.BoolFlag{Name: "unsafe-lock-free", Usage: "Experimental feature to skip locking steps when backing up the BOSH deployment. Cannot be used in combination with the all-deployments flag"},
+					skipSpaceCheckFlag,
 				},
 				Before: func(c *cli.Context) error {
 					if c.Bool("unsafe-lock-free") && c.Parent().Bool("all-deployments") {
@@ -110,6 +111,7 @@ func deploymentCommand(s session) cli.Command {
 						ArtifactParent: artifactParent(c),
 						WithManifest:   c.Bool("with-manifest"),
 						UnsafeLockFree: c.Bool("unsafe-lock-free"),
+						SkipSpaceCheck: c.Bool("skip-space-check"),
 					})
 					return err
 				}, checkArtifactParent),
@@ -194,6 +196,10 @@ func deploymentFlags() []cli.Flag {
 		parallelismFlag,
 	}
 }
+
+// skipSpaceCheckFlag turns off the check, before locking, that the
+// destination has the room the last backup there took.
+var skipSpaceCheckFlag = cli.BoolFlag{Name: "skip-space-check", Usage: "Do not refuse a backup, before locking, when the artifact path has less free space than its last backup there took"}
 
 // forceFlag lets a cleanup run while the staging directory's owner looks
 // alive (its SSH user exists): for a run that died without removing it.

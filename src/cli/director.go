@@ -64,10 +64,11 @@ func directorCommand(s session) cli.Command {
 				Usage:   "Backup a BOSH Director",
 				Flags: []cli.Flag{
 					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
+					skipSpaceCheckFlag,
 				},
 				Before: func(c *cli.Context) error { return checkArtifactParent(streams, c) },
 				Action: run(backupCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: name, ArtifactParent: artifactParent(c)})
+					_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: name, ArtifactParent: artifactParent(c), SkipSpaceCheck: c.Bool("skip-space-check")})
 					return err
 				}),
 			},

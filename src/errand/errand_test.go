@@ -191,7 +191,7 @@ var _ = Describe("the backup errand", func() {
 		Expect(entries).To(HaveLen(2), "keep_last: 2")
 		Expect(entries[1].Name()).To(Equal("cf_20261125T080500Z"), "the newest stays")
 		Expect(out.String()).To(ContainSubstring("Retention: removed " + filepath.Join(root, "cf", "cf_20261125T080100Z")))
-		Expect(out.String()).To(MatchRegexp(`cf\s+ok\s+\S+ B\s+\S+\s+\S+\s+` + filepath.Join(root, "cf", "cf_")))
+		Expect(out.String()).To(MatchRegexp(`cf\s+ok\s+\d\S*\s+\S+\s+\S+\s+` + filepath.Join(root, "cf", "cf_")))
 	})
 
 	It("fails when a deployment fails, never counts its artifact as a backup, and still backs up the others", func() {

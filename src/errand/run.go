@@ -148,7 +148,7 @@ func (r Runner) summarise(results []result) {
 			fmt.Fprintf(w, "%s\tFAILED\t-\t%s\t-\t%s\n", res.deployment, res.took.Round(time.Millisecond), firstLine(res.err))
 			continue
 		}
-		fmt.Fprintf(w, "%s\tok\t%s\t%s\t%s\t%s\n", res.deployment, humanSize(res.size), res.took.Round(time.Millisecond),
+		fmt.Fprintf(w, "%s\tok\t%s\t%s\t%s\t%s\n", res.deployment, artifact.HumanSize(res.size), res.took.Round(time.Millisecond),
 			res.lockWindow.Round(time.Second/1000), res.path)
 	}
 	_ = w.Flush()
@@ -199,17 +199,4 @@ func (r Runner) RunRestore(ctx context.Context) error {
 func firstLine(err error) string {
 	line, _, _ := strings.Cut(strings.TrimSpace(err.Error()), "\n")
 	return line
-}
-
-func humanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

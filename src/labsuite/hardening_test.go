@@ -83,4 +83,22 @@ var _ = Describe("Hardening", Ordered, func() {
 		Expect(os.MkdirAll(filepath.Join(worker().Root, "store", "bbr-backup", "alpha"), 0o700)).To(Succeed())
 		bbr(GinkgoT().TempDir(), "hard", "deployment", "backup-cleanup").expectSuccess()
 	})
+
+	It("refuses, before locking, a destination without the room the last backup took; --skip-space-check goes on", func() {
+		full := GinkgoT().TempDir()
+		sh("mount -t tmpfs -o size=1m bbr-hardening-space " + full)
+		DeferCleanup(func() { sh("umount " + full) })
+		last := filepath.Join(full, "hard_20261125T000000Z")
+		Expect(os.Mkdir(last, 0o700)).To(Succeed())
+		Expect(os.WriteFile(filepath.Join(last, "metadata"), nil, 0o600)).To(Succeed())
+		Expect(os.Truncate(filepath.Join(last, "metadata"), 2<<20)).To(Succeed()) // sparse: 2 MiB apparent
+
+		r := bbr(full, "hard", "deployment", "backup")
+		Expect(r.code).To(Equal(1), "stdout:\n%s\nstderr:\n%s", r.out, r.err)
+		Expect(r.err).To(ContainSubstring("the backup of hard needs about 2.2M (its last backup here, hard_20261125T000000Z, plus a tenth)"))
+		Expect(scriptLog(worker(), "alpha")).NotTo(ContainSubstring("pre-backup-lock"))
+
+		bbr(full, "hard", "deployment", "backup", "--skip-space-check").expectSuccess()
+		Expect(scriptLog(worker(), "alpha")).To(ContainSubstring("post-backup-unlock"))
+	})
 })

@@ -21,6 +21,8 @@ type BackupOptions struct {
 	// UnsafeLockFree skips the lock and unlock scripts (upstream's
 	// experimental --unsafe-lock-free): the backup may be inconsistent.
 	UnsafeLockFree bool
+	// SkipSpaceCheck skips the free-space check made before locking.
+	SkipSpaceCheck bool
 }
 
 // Backup takes a backup of the deployment and returns the artifact's path
@@ -42,6 +44,11 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		return "", err
 	}
 
+	if !opts.SkipSpaceCheck {
+		if err := o.checkSpace(opts.ArtifactParent, d.Name); err != nil {
+			return "", err
+		}
+	}
 	o.Logger.Info("bbr", "Starting backup of %s...\n", d.Name)
 	art, err := artifact.Create(opts.ArtifactParent, d.Name, o.Now())
 	if err != nil {
@@ -98,6 +105,17 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	drained = true
 	o.Logger.Info("bbr", "Backup created of %s on %v\n", d.Name, o.Now())
 	return art.Path, unlockErr
+}
+
+// checkSpace refuses, before anything is locked, a destination that lacks
+// the room the last backup of the deployment there took: a full disk is
+// otherwise found only in the drain, after the lock window.
+func (o *Orchestrator) checkSpace(parent, name string) error {
+	estimated, err := artifact.CheckSpace(parent, name)
+	if err == nil && !estimated {
+		o.Logger.Info("bbr", "No earlier backup of %s in %s to estimate the size from: the free-space check is skipped", name, parent)
+	}
+	return err
 }
 
 func (o *Orchestrator) saveManifest(ctx context.Context, name string, art *artifact.Dir) error {
@@ -278,7 +296,7 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 		}
 		return fmt.Errorf("Error streaming backup from remote instance %s for job %s: %w", inst.Name(), j.Name, err)
 	}
-	o.Logger.Info("bbr", "Finished copying backup -- %s for job %s on %s/%s...", humanBytes(size), j.Name, inst.Group, inst.ID)
+	o.Logger.Info("bbr", "Finished copying backup -- %s for job %s on %s/%s...", artifact.HumanSize(size), j.Name, inst.Group, inst.ID)
 
 	o.Logger.Info("bbr", "Starting validity checks -- for job %s on %s/%s...", j.Name, inst.Group, inst.ID)
 	r := <-remoteSums
@@ -286,7 +304,7 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 		return fmt.Errorf("Error validating backup of job %s on %s: %w", j.Name, inst.Name(), r.err)
 	}
 	if diff := artifact.Compare(r.sums, localSums); diff != nil {
-		return fmt.Errorf("Backup is corrupted, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, firstN(diff, 10))
+		return fmt.Errorf("Backup is corrupted, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, diff)
 	}
 	if j.customArtifact() {
 		err := art.AddCustomArtifact(j.CustomArtifactName(), localSums)
@@ -311,24 +329,4 @@ func withScript(jobs []*Job, script string) []*Job {
 		}
 	}
 	return out
-}
-
-func firstN(s []string, n int) []string {
-	if len(s) > n {
-		return s[:n]
-	}
-	return s
-}
-
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%c", float64(n)/float64(div), "KMGTPE"[exp])
 }

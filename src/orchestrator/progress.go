@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/bbr-release/bbr/src/artifact"
 )
 
 // DefaultProgressInterval is how often a long copy reports how far it got.
@@ -38,12 +40,12 @@ func (c *countingReader) Read(b []byte) (int, error) {
 // line says how far the copy is after elapsed.
 func (p *copyProgress) line(elapsed time.Duration) string {
 	n := p.bytes.Load()
-	rate := humanBytes(int64(float64(n)/max(elapsed.Seconds(), 0.001))) + "/s"
+	rate := artifact.HumanSize(int64(float64(n)/max(elapsed.Seconds(), 0.001))) + "/s"
 	jobs := fmt.Sprintf("%d of %d jobs done", p.done.Load(), p.jobs)
 	if p.total > 0 {
-		return fmt.Sprintf("Copying: %s of %s (%d%%) at %s, %s", humanBytes(n), humanBytes(p.total), n*100/p.total, rate, jobs)
+		return fmt.Sprintf("Copying: %s of %s (%d%%) at %s, %s", artifact.HumanSize(n), artifact.HumanSize(p.total), n*100/p.total, rate, jobs)
 	}
-	return fmt.Sprintf("Copying: %s so far at %s, %s", humanBytes(n), rate, jobs)
+	return fmt.Sprintf("Copying: %s so far at %s, %s", artifact.HumanSize(n), rate, jobs)
 }
 
 // reportProgress logs p's line every ProgressInterval until the returned

@@ -139,7 +139,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 			return err
 		}
 		if diff := artifact.Compare(want, got); diff != nil {
-			return fmt.Errorf("Backup couldn't be transferred, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, firstN(diff, 10))
+			return fmt.Errorf("Backup couldn't be transferred, checksum failed for %s %s - checksums don't match for %v", inst.Name(), j.Name, diff)
 		}
 		o.Logger.Info("bbr", "Finished copying backup for job %s on %s/%d.", j.Name, inst.Group, inst.Index)
 		progress.done.Add(1)

@@ -80,7 +80,7 @@ var _ = Describe("Workflows", func() {
 			w.instances[0].jobs["redis"].onCopy = func() { <-release }
 			errc := make(chan error, 1)
 			go func() { errc <- o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path}) }()
-			Eventually(log).Should(gbytes.Say(`INFO - Copying: \S+ of ` + regexp.QuoteMeta(orchestrator.HumanBytes(size)) + ` \(\d+%\) at \S+/s, 0 of 1 jobs done`))
+			Eventually(log).Should(gbytes.Say(`INFO - Copying: \S+ of ` + regexp.QuoteMeta(artifact.HumanSize(size)) + ` \(\d+%\) at \S+/s, 0 of 1 jobs done`))
 			close(release)
 			Expect(<-errc).To(Succeed())
 		})
