@@ -184,6 +184,13 @@ var managedTrees = []string{
 	"/var/vcap/store/bbr-backup", // bbr's staging directory on backed-up VMs
 }
 
+// RefusedArtifactDirectories returns the system directories and the
+// managed trees artifact_directory may not be (or, for a tree, be under):
+// the one list the job templates' specs check their own copies against.
+func RefusedArtifactDirectories() (system, managed []string) {
+	return slices.Clone(systemDirectories), slices.Clone(managedTrees)
+}
+
 func checkArtifactDirectory(dir string) error {
 	const instead = "use a folder of its own on the persistent disk, e.g. " + DefaultArtifactDirectory
 	if !strings.HasPrefix(dir, "/") {

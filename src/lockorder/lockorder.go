@@ -29,16 +29,16 @@ type Job struct {
 
 // Layers orders jobs into lock layers and returns each layer as indexes
 // into jobs, in input order within a layer. A LockBefore entry that matches
-// no job is ignored, as upstream does. If ignoreReleases is set, entries
-// match on job name only (director mode has no manifest to give releases).
-func Layers(jobs []Job, ignoreReleases bool) ([][]int, error) {
+// no job is ignored, as upstream does. Director mode, which has no manifest
+// to give releases, leaves both releases empty so that names alone match.
+func Layers(jobs []Job) ([][]int, error) {
 	// edges[i] are the jobs that must wait for i; inDegree counts waits.
 	edges := make([][]int, len(jobs))
 	inDegree := make([]int, len(jobs))
 	for i, job := range jobs {
 		for _, ref := range job.LockBefore {
 			for j, other := range jobs {
-				if j != i && other.Name == ref.JobName && (ignoreReleases || other.Release == ref.Release) {
+				if j != i && other.Name == ref.JobName && other.Release == ref.Release {
 					edges[i] = append(edges[i], j)
 					inDegree[j]++
 				}
@@ -69,15 +69,6 @@ func Layers(jobs []Job, ignoreReleases bool) ([][]int, error) {
 		layers = append(layers, layer)
 	}
 	return layers, nil
-}
-
-// Reverse returns the layers in unlock order.
-func Reverse(layers [][]int) [][]int {
-	out := make([][]int, len(layers))
-	for i, l := range layers {
-		out[len(layers)-1-i] = l
-	}
-	return out
 }
 
 func describeCycle(jobs []Job, placed []bool) string {

@@ -13,7 +13,7 @@ var _ = Describe("Layers", func() {
 	}
 
 	It("puts independent jobs in one layer", func() {
-		layers, err := lockorder.Layers([]lockorder.Job{{Name: "a", Release: "r"}, {Name: "b", Release: "r"}}, false)
+		layers, err := lockorder.Layers([]lockorder.Job{{Name: "a", Release: "r"}, {Name: "b", Release: "r"}})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(layers).To(Equal([][]int{{0, 1}}))
 	})
@@ -24,10 +24,9 @@ var _ = Describe("Layers", func() {
 			{Name: "api", Release: "r", LockBefore: before("store", "r")},
 			{Name: "store", Release: "r"},
 		}
-		layers, err := lockorder.Layers(jobs, false)
+		layers, err := lockorder.Layers(jobs)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(layers).To(Equal([][]int{{1}, {0, 2}}))
-		Expect(lockorder.Reverse(layers)).To(Equal([][]int{{0, 2}, {1}}))
 	})
 
 	It("chains three jobs into three layers", func() {
@@ -36,7 +35,7 @@ var _ = Describe("Layers", func() {
 			{Name: "b", Release: "r", LockBefore: before("c", "r")},
 			{Name: "a", Release: "r", LockBefore: before("b", "r")},
 		}
-		layers, err := lockorder.Layers(jobs, false)
+		layers, err := lockorder.Layers(jobs)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(layers).To(Equal([][]int{{2}, {1}, {0}}))
 	})
@@ -46,17 +45,17 @@ var _ = Describe("Layers", func() {
 			{Name: "a", Release: "r", LockBefore: before("missing", "r")},
 			{Name: "b", Release: "r", LockBefore: before("a", "other-release")},
 		}
-		layers, err := lockorder.Layers(jobs, false)
+		layers, err := lockorder.Layers(jobs)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(layers).To(Equal([][]int{{0, 1}}))
 	})
 
-	It("matches on job name alone when releases are unknown", func() {
+	It("matches on job name alone when releases are unknown (both empty)", func() {
 		jobs := []lockorder.Job{
 			{Name: "a"},
-			{Name: "b", LockBefore: before("a", "some-release")},
+			{Name: "b", LockBefore: before("a", "")},
 		}
-		layers, err := lockorder.Layers(jobs, true)
+		layers, err := lockorder.Layers(jobs)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(layers).To(Equal([][]int{{1}, {0}}))
 	})
@@ -67,7 +66,7 @@ var _ = Describe("Layers", func() {
 			{Name: "b", Release: "r", LockBefore: before("a", "r")},
 			{Name: "c", Release: "r"},
 		}
-		_, err := lockorder.Layers(jobs, false)
+		_, err := lockorder.Layers(jobs)
 		Expect(err).To(MatchError(lockorder.ErrCyclic))
 		Expect(err.Error()).To(ContainSubstring("r/a"))
 	})

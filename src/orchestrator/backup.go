@@ -165,29 +165,6 @@ func (o *Orchestrator) lockFreeBackup(ctx context.Context, d *Deployment) error 
 	return err
 }
 
-func (o *Orchestrator) lockBackup(ctx context.Context, layers [][]*Job) error {
-	o.Logger.Info("bbr", "Running pre-backup-lock scripts...")
-	for _, layer := range layers {
-		// A failed layer stops locking: nothing more gets locked that
-		// would then need unlocking.
-		err := forEach(withScript(layer, ScriptPreBackupLock), o.Parallelism, func(j *Job) error {
-			o.Logger.Info("bbr", "Locking %s on %s for backup...", j.Name, j.Instance.Name())
-			j.locked.Store(true)
-			if err := runScript(ctx, j, ScriptPreBackupLock, nil, nil); err != nil {
-				o.Logger.Info("bbr", "Error locking %s on %s.", j.Name, j.Instance.Name())
-				return lockError(fmt.Errorf("Error attempting to run pre-backup-lock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
-			}
-			o.Logger.Info("bbr", "Finished locking %s on %s for backup.", j.Name, j.Instance.Name())
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-	}
-	o.Logger.Info("bbr", "Finished running pre-backup-lock scripts.")
-	return nil
-}
-
 func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) error {
 	o.Logger.Info("bbr", "Running backup scripts...")
 	err := forEach(d.JobsWith(ScriptBackup), o.Parallelism, func(j *Job) error {
@@ -208,38 +185,6 @@ func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) erro
 	}
 	o.Logger.Info("bbr", "Finished running backup scripts.")
 	return nil
-}
-
-// unlockBackup runs every post-backup-unlock in reverse lock order, also
-// for jobs whose lock failed or never ran (unlock scripts must be
-// idempotent, as the contract says). Each script gets its own
-// CleanupTimeout, so slow early layers cannot use up the time of later ones.
-func (o *Orchestrator) unlockBackup(ctx context.Context, layers [][]*Job, succeeded bool) error {
-	o.Logger.Info("bbr", "Running post-backup-unlock scripts...")
-	env := map[string]string{"BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL": strconv.FormatBool(succeeded)}
-	var errs []error
-	for _, layer := range reverseLayers(layers) {
-		errs = append(errs, forEach(withScript(layer, ScriptPostBackupUnlock), o.Parallelism, func(j *Job) error {
-			o.Logger.Info("bbr", "Unlocking %s on %s...", j.Name, j.Instance.Name())
-			if err := o.runUnlockScript(ctx, j, ScriptPostBackupUnlock, env); err != nil {
-				o.Logger.Info("bbr", "Error unlocking %s on %s.", j.Name, j.Instance.Name())
-				return unlockError(fmt.Errorf("Error attempting to run post-backup-unlock for job %s on %s: %w", j.Name, j.Instance.Name(), err))
-			}
-			j.locked.Store(false)
-			o.Logger.Info("bbr", "Finished unlocking %s on %s.", j.Name, j.Instance.Name())
-			return nil
-		}))
-	}
-	o.Logger.Info("bbr", "Finished running post-backup-unlock scripts.")
-	return errors.Join(errs...)
-}
-
-// runUnlockScript runs an unlock script with CleanupTimeout of its own, so
-// slow earlier unlocks cannot use up its time.
-func (o *Orchestrator) runUnlockScript(ctx context.Context, j *Job, script string, env map[string]string) error {
-	ctx, cancel := context.WithTimeout(ctx, o.CleanupTimeout)
-	defer cancel()
-	return runScript(ctx, j, script, env, nil)
 }
 
 // drain copies every job's staged backup into the artifact.
@@ -319,14 +264,4 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, 
 	}
 	o.Logger.Info("bbr", "Finished validity checks -- for job %s on %s/%s...", j.Name, inst.Group, inst.ID)
 	return nil
-}
-
-func withScript(jobs []*Job, script string) []*Job {
-	var out []*Job
-	for _, j := range jobs {
-		if j.Has(script) {
-			out = append(out, j)
-		}
-	}
-	return out
 }

@@ -83,7 +83,7 @@ func lockLayers(jobs []*Job, forRestore bool) ([][]*Job, error) {
 		}
 		nodes[i] = lockorder.Job{Name: j.Name, Release: j.Release, LockBefore: refs(before)}
 	}
-	idx, err := lockorder.Layers(nodes, false)
+	idx, err := lockorder.Layers(nodes)
 	if err != nil {
 		return nil, err
 	}

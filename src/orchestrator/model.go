@@ -162,12 +162,4 @@ func (d *Deployment) Jobs() []*Job {
 }
 
 // JobsWith lists the jobs that ship script.
-func (d *Deployment) JobsWith(script string) []*Job {
-	var jobs []*Job
-	for _, j := range d.Jobs() {
-		if j.Has(script) {
-			jobs = append(jobs, j)
-		}
-	}
-	return jobs
-}
+func (d *Deployment) JobsWith(script string) []*Job { return withScript(d.Jobs(), script) }

@@ -213,6 +213,7 @@ var _ = Describe("Workflows", func() {
 
 		It("claims the staging directory before locking, so a second run cannot pass the check", func() {
 			w.instances[2].jobs["api"].onLock = func() {
+				defer GinkgoRecover() // it runs in one of bbr's goroutines
 				// Mid-run, another bbr looks: every instance is already claimed.
 				second := *o
 				_, err := second.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: GinkgoT().TempDir()})

@@ -42,29 +42,4 @@ var _ = Describe("the manifests' and docs/errand.md's instructions", func() {
 			}
 		}
 	})
-
-	It("says what uaa-client.yml does: it only renames the credential variables", func() {
-		raw, err := os.ReadFile(filepath.Join(repoRoot(), "manifests", "ops", "uaa-client.yml"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(string(raw)).NotTo(ContainSubstring("instead of a Director user"), "bbr.yml's director.client already takes a UAA client")
-		Expect(header(string(raw))).To(ContainSubstring("Only the variable names change"))
-	})
-
-	It("has operators upload only a release they can make from the repository", func() {
-		raw, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "errand.md"))
-		Expect(err).NotTo(HaveOccurred())
-		uploads := regexp.MustCompile("bosh upload-release (\\S+)").FindAllStringSubmatch(string(raw), -1)
-		Expect(uploads).NotTo(BeEmpty())
-		for _, u := range uploads {
-			Expect(string(raw)).To(ContainSubstring("scripts/create-release --tarball "+u[1]),
-				"docs/errand.md uploads %s, which no step makes: the final release 0.1.0's archives are in no published blobstore", u[1])
-		}
-	})
-
-	It("documents every variable of the deploy command, restore_deployment included, and how to leave it empty", func() {
-		raw, err := os.ReadFile(filepath.Join(repoRoot(), "docs", "errand.md"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(string(raw)).To(ContainSubstring("-v restore_deployment=cf"))
-		Expect(string(raw)).To(ContainSubstring(`-v restore_deployment='""'`))
-	})
 })
