@@ -7,7 +7,6 @@ import (
 
 	"golang.org/x/crypto/ssh"
 
-	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/instance"
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/remote"
@@ -18,7 +17,7 @@ import (
 const defaultParallelism = 20
 
 func sshDialer() orchestrator.Dialer {
-	return func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (orchestrator.InstanceConn, error) {
+	return func(ctx context.Context, host orchestrator.SSHHost, user string, key ssh.Signer) (orchestrator.InstanceConn, error) {
 		hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(host.HostPublicKey))
 		if err != nil {
 			return nil, fmt.Errorf("the Director returned an unreadable host key for %s/%s: %w", host.Group, host.IndexOrID, err)

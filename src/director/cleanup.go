@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -16,6 +15,8 @@ import (
 
 	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
 	"github.com/cloudfoundry/bosh-utils/httpclient"
+
+	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
 // CleanupWait bounds how long CleanUpSSH waits for the Director's cleanup
@@ -23,10 +24,6 @@ import (
 // busy with other tasks may queue it for longer, and the run should not
 // wait behind that queue (the task still runs).
 var CleanupWait = 15 * time.Second
-
-// ErrCleanupUnconfirmed wraps a cleanup task that had not finished when
-// CleanUpSSH stopped waiting: the user is probably removed soon after.
-var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing the SSH user yet")
 
 // CleanUpSSH removes the user from one instance (every instance of the
 // group when id is "") and waits for the
@@ -78,7 +75,7 @@ func (c *Client) waitForTask(ctx context.Context, id int) error {
 			return ctxErr
 		}
 		if err != nil {
-			return fmt.Errorf("%w: looking at task %d failed: %w", ErrCleanupUnconfirmed, id, err)
+			return fmt.Errorf("%w: looking at task %d failed: %w", orchestrator.ErrCleanupUnconfirmed, id, err)
 		}
 		if t.IsError() {
 			return fmt.Errorf("task %d ended in state %s: %s (see `bosh task %d`)", id, t.State(), t.Result(), id)
@@ -87,7 +84,7 @@ func (c *Client) waitForTask(ctx context.Context, id int) error {
 			return nil
 		}
 		if time.Now().Add(delay).After(deadline) {
-			return fmt.Errorf("%w: task %d still running after %s (see `bosh task %d`)", ErrCleanupUnconfirmed, id, CleanupWait, id)
+			return fmt.Errorf("%w: task %d still running after %s (see `bosh task %d`)", orchestrator.ErrCleanupUnconfirmed, id, CleanupWait, id)
 		}
 		select {
 		case <-ctx.Done():

@@ -19,6 +19,8 @@ import (
 	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
 	boshuaa "github.com/cloudfoundry/bosh-cli/v7/uaa"
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
+
+	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
 // Config says how to reach and authenticate to the Director.
@@ -31,25 +33,6 @@ type Config struct {
 	ClientSecret string
 	// CACert is the PEM of the CA that signed the Director (and UAA) cert.
 	CACert string
-}
-
-// VM is one instance of a deployment, as the Director lists it.
-type VM struct {
-	Group     string
-	ID        string
-	Index     int
-	Bootstrap bool
-	IPs       []string
-}
-
-// SSHHost is one instance on which an SSH user was set up.
-type SSHHost struct {
-	Group string
-	// IndexOrID is what the Director returned to identify the instance
-	// (the instance ID on current Directors).
-	IndexOrID     string
-	IP            string
-	HostPublicKey string
 }
 
 // ErrUnreachable wraps failures to reach the Director at all.
@@ -151,8 +134,8 @@ func (c *Client) Deployments(ctx context.Context) ([]string, error) {
 }
 
 // VMs lists a deployment's instances.
-func (c *Client) VMs(ctx context.Context, deployment string) ([]VM, error) {
-	return call(ctx, func() ([]VM, error) {
+func (c *Client) VMs(ctx context.Context, deployment string) ([]orchestrator.VM, error) {
+	return call(ctx, func() ([]orchestrator.VM, error) {
 		dep, err := c.dir.FindDeployment(deployment)
 		if err != nil {
 			return nil, err
@@ -161,12 +144,12 @@ func (c *Client) VMs(ctx context.Context, deployment string) ([]VM, error) {
 		if err != nil {
 			return nil, fmt.Errorf("finding instances of deployment %s: %w", deployment, err)
 		}
-		vms := make([]VM, 0, len(infos))
+		vms := make([]orchestrator.VM, 0, len(infos))
 		for _, info := range infos {
 			if info.Index == nil {
 				return nil, fmt.Errorf("the Director gave no index for instance %s/%s", info.JobName, info.ID)
 			}
-			vms = append(vms, VM{Group: info.JobName, ID: info.ID, Index: *info.Index, Bootstrap: info.Bootstrap, IPs: info.IPs})
+			vms = append(vms, orchestrator.VM{Group: info.JobName, ID: info.ID, Index: *info.Index, Bootstrap: info.Bootstrap, IPs: info.IPs})
 		}
 		return vms, nil
 	})
@@ -188,8 +171,8 @@ func (c *Client) Manifest(ctx context.Context, deployment string) (string, error
 }
 
 // SetUpSSH creates user with publicKey on every instance of group.
-func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]SSHHost, error) {
-	return call(ctx, func() ([]SSHHost, error) {
+func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]orchestrator.SSHHost, error) {
+	return call(ctx, func() ([]orchestrator.SSHHost, error) {
 		dep, err := c.dir.FindDeployment(deployment)
 		if err != nil {
 			return nil, err
@@ -198,9 +181,9 @@ func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKe
 		if err != nil {
 			return nil, fmt.Errorf("setting up ssh on %s: %w", group, c.taskError(err))
 		}
-		hosts := make([]SSHHost, 0, len(res.Hosts))
+		hosts := make([]orchestrator.SSHHost, 0, len(res.Hosts))
 		for _, h := range res.Hosts {
-			hosts = append(hosts, SSHHost{Group: h.Job, IndexOrID: h.IndexOrID, IP: h.Host, HostPublicKey: h.HostPublicKey})
+			hosts = append(hosts, orchestrator.SSHHost{Group: h.Job, IndexOrID: h.IndexOrID, IP: h.Host, HostPublicKey: h.HostPublicKey})
 		}
 		return hosts, nil
 	})

@@ -17,6 +17,7 @@ import (
 	"github.com/bbr-release/bbr/src/lab/director/labtest"
 	"github.com/bbr-release/bbr/src/lab/model"
 	"github.com/bbr-release/bbr/src/lab/pki"
+	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
 // These specs run bbr's client, which is bosh-cli's director and uaa
@@ -98,9 +99,9 @@ var _ = Describe("the Director client against the lab Director", func() {
 				vms, err := client.VMs(ctx, "sample")
 				Expect(err).NotTo(HaveOccurred())
 				Expect(vms).To(ConsistOf(
-					director.VM{Group: "redis", ID: "id-r0", Index: 0, Bootstrap: true, IPs: []string{"127.0.0.2"}},
-					director.VM{Group: "redis", ID: "id-r1", Index: 1, IPs: []string{"127.0.0.3"}},
-					director.VM{Group: "api", ID: "id-a0", Index: 0, Bootstrap: true, IPs: []string{"127.0.0.4"}},
+					orchestrator.VM{Group: "redis", ID: "id-r0", Index: 0, Bootstrap: true, IPs: []string{"127.0.0.2"}},
+					orchestrator.VM{Group: "redis", ID: "id-r1", Index: 1, IPs: []string{"127.0.0.3"}},
+					orchestrator.VM{Group: "api", ID: "id-a0", Index: 0, Bootstrap: true, IPs: []string{"127.0.0.4"}},
 				))
 			})
 
@@ -140,7 +141,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 					agent.failCleanup = errors.New("userdel: user bosh_abc is currently used by process 42")
 					err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
 					Expect(err).To(MatchError(MatchRegexp(`cleaning up ssh user on redis/id-r1: task \d+ ended in state error: .*userdel: user bosh_abc is currently used .*see .bosh task \d+.`)))
-					Expect(errors.Is(err, director.ErrCleanupUnconfirmed)).To(BeFalse())
+					Expect(errors.Is(err, orchestrator.ErrCleanupUnconfirmed)).To(BeFalse())
 				})
 
 				It("stops waiting for a cleanup task that takes too long and says it is unconfirmed", func() {
@@ -150,7 +151,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 					DeferCleanup(func(d time.Duration) { director.CleanupWait = d }, director.CleanupWait)
 					director.CleanupWait = 300 * time.Millisecond
 					err := client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc")
-					Expect(err).To(MatchError(director.ErrCleanupUnconfirmed))
+					Expect(err).To(MatchError(orchestrator.ErrCleanupUnconfirmed))
 					Expect(err).To(MatchError(MatchRegexp(`task \d+ still running after 300ms`)))
 				})
 
@@ -166,7 +167,7 @@ var _ = Describe("the Director client against the lab Director", func() {
 					var err error
 					Eventually(done, 5*time.Second).Should(Receive(&err))
 					Expect(err).To(MatchError(context.Canceled))
-					Expect(errors.Is(err, director.ErrCleanupUnconfirmed)).To(BeFalse())
+					Expect(errors.Is(err, orchestrator.ErrCleanupUnconfirmed)).To(BeFalse())
 				})
 			})
 

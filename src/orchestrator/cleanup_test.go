@@ -11,7 +11,6 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 
-	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/orchestrator"
 )
 
@@ -41,7 +40,7 @@ var _ = Describe("the cleanup commands", func() {
 	It("warns, and does not fail, when the Director has not confirmed an SSH user's removal in time", func() {
 		log := gbytes.NewBuffer()
 		o.Logger = boshlog.NewWriterLogger(boshlog.LevelDebug, log)
-		w.cleanUpErr = fmt.Errorf("cleaning up ssh user on redis/0: %w: task 7 still running", director.ErrCleanupUnconfirmed)
+		w.cleanUpErr = fmt.Errorf("cleaning up ssh user on redis/0: %w: task 7 still running", orchestrator.ErrCleanupUnconfirmed)
 		Expect(o.BackupCleanup(context.Background(), "dep", false)).To(Succeed())
 		Expect(log).To(gbytes.Say(`WARN - cleaning up ssh user on redis/0: the Director has not finished removing the SSH user yet: task 7 still running`))
 	})

@@ -19,7 +19,6 @@ import (
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
-	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/instance"
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/remote"
@@ -147,23 +146,23 @@ func (w *world) eventsFor(script string) []event {
 
 // Director fake.
 
-func (w *world) VMs(_ context.Context, dep string) ([]director.VM, error) {
+func (w *world) VMs(_ context.Context, dep string) ([]orchestrator.VM, error) {
 	if w.vmsErr != nil {
 		return nil, w.vmsErr
 	}
 	if dep != w.name {
 		return nil, fmt.Errorf("Deployment '%s' doesn't exist", dep)
 	}
-	var vms []director.VM
+	var vms []orchestrator.VM
 	for _, i := range w.instances {
-		vms = append(vms, director.VM{Group: i.group, ID: i.id, Index: i.index, Bootstrap: i.boot, IPs: []string{"10.0.0.1"}})
+		vms = append(vms, orchestrator.VM{Group: i.group, ID: i.id, Index: i.index, Bootstrap: i.boot, IPs: []string{"10.0.0.1"}})
 	}
 	return vms, nil
 }
 
 func (w *world) Manifest(context.Context, string) (string, error) { return w.manifest, nil }
 
-func (w *world) SetUpSSH(ctx context.Context, _, group, user, key string) ([]director.SSHHost, error) {
+func (w *world) SetUpSSH(ctx context.Context, _, group, user, key string) ([]orchestrator.SSHHost, error) {
 	if w.onSetUp != nil {
 		w.onSetUp()
 	}
@@ -177,10 +176,10 @@ func (w *world) SetUpSSH(ctx context.Context, _, group, user, key string) ([]dir
 	if err := ctx.Err(); err != nil {
 		return nil, err // abandoned: the Director makes the user all the same
 	}
-	var hosts []director.SSHHost
+	var hosts []orchestrator.SSHHost
 	for _, i := range w.instances {
 		if i.group == group {
-			hosts = append(hosts, director.SSHHost{Group: group, IndexOrID: i.id, IP: i.id, HostPublicKey: "key"})
+			hosts = append(hosts, orchestrator.SSHHost{Group: group, IndexOrID: i.id, IP: i.id, HostPublicKey: "key"})
 		}
 	}
 	if n, ok := w.setUpHosts[group]; ok {
@@ -197,7 +196,7 @@ func (w *world) CleanUpSSH(_ context.Context, _, group, id, user string) error {
 	return w.cleanUpErr
 }
 
-func (w *world) dial(_ context.Context, host director.SSHHost, _ string, _ ssh.Signer) (orchestrator.InstanceConn, error) {
+func (w *world) dial(_ context.Context, host orchestrator.SSHHost, _ string, _ ssh.Signer) (orchestrator.InstanceConn, error) {
 	if err := w.dialErr[host.IndexOrID]; err != nil {
 		return nil, err
 	}

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/boshname"
-	"github.com/bbr-release/bbr/src/director"
 )
 
 // find discovers the deployment: its instances, an SSH user on each (one
@@ -88,7 +87,7 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 
 // checkVMNames refuses instance groups and IDs BOSH would not make: they
 // become artifact file names and SSH set-up requests.
-func checkVMNames(vms []director.VM) error {
+func checkVMNames(vms []VM) error {
 	for _, vm := range vms {
 		if err := boshname.Check("instance group", vm.Group); err != nil {
 			return err
@@ -119,13 +118,13 @@ func newSSHIdentity() (string, ssh.Signer, error) {
 }
 
 type sshTarget struct {
-	host director.SSHHost
-	vm   director.VM
+	host SSHHost
+	vm   VM
 }
 
 // setUpSSH asks the Director for the user on every group, in parallel,
 // and checks it set up every instance of each.
-func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []director.VM, user string, signer ssh.Signer) ([]sshTarget, error) {
+func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []VM, user string, signer ssh.Signer) ([]sshTarget, error) {
 	pub := string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey())))
 	var mu sync.Mutex
 	var targets []sshTarget
@@ -151,13 +150,13 @@ func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []di
 	return targets, err
 }
 
-func matchVM(vms []director.VM, h director.SSHHost) (director.VM, bool) {
+func matchVM(vms []VM, h SSHHost) (VM, bool) {
 	for _, vm := range vms {
 		if vm.Group == h.Group && (vm.ID == h.IndexOrID || fmt.Sprint(vm.Index) == h.IndexOrID) {
 			return vm, true
 		}
 	}
-	return director.VM{}, false
+	return VM{}, false
 }
 
 // connect dials every host in parallel. The instances that did connect are
@@ -277,7 +276,7 @@ func (o *Orchestrator) cleanup(d *Deployment) error {
 	return o.cleanupInstances(ctx, d, nil)
 }
 
-func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unconnected []director.SSHHost) error {
+func (o *Orchestrator) cleanupInstances(ctx context.Context, d *Deployment, unconnected []SSHHost) error {
 	all := append(slices.Clone(d.Instances), d.skipped...)
 	errs := []error{forEach(all, o.Parallelism, func(inst *Instance) (err error) {
 		defer func() { inst.cleaned.Store(err == nil) }()
@@ -313,7 +312,7 @@ func (o *Orchestrator) cleanUpGroups(d *Deployment, groups []string) error {
 // waiting is a warning, not a failure: it is queued and runs later.
 func (o *Orchestrator) cleanUpSSH(ctx context.Context, d *Deployment, group, id string) error {
 	err := o.Director.CleanUpSSH(ctx, d.Name, group, id, d.sshUser)
-	if errors.Is(err, director.ErrCleanupUnconfirmed) {
+	if errors.Is(err, ErrCleanupUnconfirmed) {
 		o.Logger.Warn("bbr", "%v", err)
 		return nil
 	}
@@ -335,8 +334,8 @@ func userLeft(deployment, user, instance string, err error) error {
 		user, instance, deployment, instance, user, err)
 }
 
-func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []director.SSHHost {
-	var out []director.SSHHost
+func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []SSHHost {
+	var out []SSHHost
 	for _, t := range targets {
 		found := false
 		for _, inst := range connected {
@@ -351,7 +350,7 @@ func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []direct
 	return out
 }
 
-func countGroup(vms []director.VM, group string) int {
+func countGroup(vms []VM, group string) int {
 	n := 0
 	for _, vm := range vms {
 		if vm.Group == group {
@@ -361,7 +360,7 @@ func countGroup(vms []director.VM, group string) int {
 	return n
 }
 
-func uniqueGroups(vms []director.VM) []string {
+func uniqueGroups(vms []VM) []string {
 	seen := map[string]bool{}
 	var groups []string
 	for _, vm := range vms {

@@ -2,6 +2,7 @@ package orchestrator
 
 import (
 	"context"
+	"errors"
 	"io"
 	"sync/atomic"
 	"time"
@@ -9,17 +10,39 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/artifact"
-	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/instance"
 )
 
 // Director is what the workflows need from the BOSH Director.
 type Director interface {
-	VMs(ctx context.Context, deployment string) ([]director.VM, error)
+	VMs(ctx context.Context, deployment string) ([]VM, error)
 	Manifest(ctx context.Context, deployment string) (string, error)
-	SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]director.SSHHost, error)
+	SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]SSHHost, error)
 	CleanUpSSH(ctx context.Context, deployment, group, id, user string) error
 }
+
+// VM is one instance of a deployment, as the Director lists it.
+type VM struct {
+	Group     string
+	ID        string
+	Index     int
+	Bootstrap bool
+	IPs       []string
+}
+
+// SSHHost is one instance on which an SSH user was set up.
+type SSHHost struct {
+	Group string
+	// IndexOrID is what the Director returned to identify the instance
+	// (the instance ID on current Directors).
+	IndexOrID     string
+	IP            string
+	HostPublicKey string
+}
+
+// ErrCleanupUnconfirmed wraps a cleanup task that had not finished when
+// CleanUpSSH stopped waiting: the user is probably removed soon after.
+var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing the SSH user yet")
 
 // InstanceConn is what the workflows ask of one connected instance: the
 // script contract's side of it (src/instance.Conn), in typed calls.
@@ -44,7 +67,7 @@ type InstanceConn interface {
 
 // Dialer connects to an instance as user, pinning the host key the
 // Director returned.
-type Dialer func(ctx context.Context, host director.SSHHost, user string, key ssh.Signer) (InstanceConn, error)
+type Dialer func(ctx context.Context, host SSHHost, user string, key ssh.Signer) (InstanceConn, error)
 
 // Logger is the subset of the bosh-utils logger the workflows use.
 type Logger interface {
