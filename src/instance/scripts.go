@@ -6,8 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -106,7 +107,7 @@ func (c *Conn) RunScript(ctx context.Context, s ScriptRun) error {
 	}
 	var b strings.Builder
 	b.WriteString("sudo")
-	for _, k := range sortedKeys(s.Env) {
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		if !envName(k) {
 			return fmt.Errorf("refusing environment variable name %q", k)
 		}
@@ -154,13 +155,4 @@ func envName(s string) bool {
 		}
 	}
 	return true
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

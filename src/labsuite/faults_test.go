@@ -306,12 +306,8 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 
 	It("a second backup of the same deployment refuses clearly and does not disturb the first", func() {
 		setFault(worker(), "alpha-backup-hold", "x")
-		first := exec.Command(bbrBin, "deployment", "backup")
-		first.Dir = GinkgoT().TempDir()
-		first.Env = append(os.Environ(), bbrEnv("faulty")...)
-		session, err := gexec.Start(first, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { setFault(worker(), "alpha-backup-hold", ""); session.Kill() })
+		DeferCleanup(setFault, worker(), "alpha-backup-hold", "")
+		session, firstDir := bbrStart("faulty", "deployment", "backup")
 		Eventually(filepath.Join(worker().Root, "store", "faults", "alpha-backup-held")).Should(BeAnExistingFile())
 
 		r := bbr(workDir, "faulty", "deployment", "backup")
@@ -328,7 +324,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 
 		setFault(worker(), "alpha-backup-hold", "")
 		Eventually(session, time.Minute).Should(gexec.Exit(0))
-		art, err := artifact.Open(onlyDir(first.Dir))
+		art, err := artifact.Open(onlyDir(firstDir))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(art.Verify(context.Background())).To(Succeed())
 		Expect(art.Metadata().Files()).To(HaveKey("worker-0-alpha.tar"))

@@ -3,7 +3,6 @@ package labsuite_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
@@ -62,12 +61,8 @@ var _ = Describe("Hardening", Ordered, func() {
 
 	It("backup-cleanup during a running backup refuses, naming the run, and the backup completes; a dead run's leftovers are still cleaned", func() {
 		setFault(worker(), "alpha-backup-hold", "x")
-		first := exec.Command(bbrBin, "deployment", "backup")
-		first.Dir = GinkgoT().TempDir()
-		first.Env = append(os.Environ(), bbrEnv("hard")...)
-		session, err := gexec.Start(first, GinkgoWriter, GinkgoWriter)
-		Expect(err).NotTo(HaveOccurred())
-		DeferCleanup(func() { setFault(worker(), "alpha-backup-hold", ""); session.Kill() })
+		DeferCleanup(setFault, worker(), "alpha-backup-hold", "")
+		session, firstDir := bbrStart("hard", "deployment", "backup")
 		Eventually(filepath.Join(worker().Root, "store", "faults", "alpha-backup-held")).Should(BeAnExistingFile())
 
 		r := bbr(GinkgoT().TempDir(), "hard", "deployment", "backup-cleanup")
@@ -77,7 +72,7 @@ var _ = Describe("Hardening", Ordered, func() {
 
 		setFault(worker(), "alpha-backup-hold", "")
 		Eventually(session, time.Minute).Should(gexec.Exit(0))
-		Expect(artifact.Open(onlyDir(first.Dir))).Error().NotTo(HaveOccurred())
+		Expect(artifact.Open(onlyDir(firstDir))).Error().NotTo(HaveOccurred())
 
 		// A dead run's leftovers are cleaned as before.
 		Expect(os.MkdirAll(filepath.Join(worker().Root, "store", "bbr-backup", "alpha"), 0o700)).To(Succeed())

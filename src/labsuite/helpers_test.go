@@ -9,6 +9,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gexec"
 
 	"github.com/bbr-release/bbr/src/lab/model"
 )
@@ -27,6 +28,18 @@ func bbrEnv(deployment string) []string {
 // bbr runs the bbr binary in dir with the lab's environment.
 func bbr(dir, deployment string, args ...string) result {
 	return runIn(dir, bbrEnv(deployment), bbrBin, args...)
+}
+
+// bbrStart starts the bbr binary in the background in a new directory,
+// killed at the end of the spec if it still runs.
+func bbrStart(deployment string, args ...string) (*gexec.Session, string) {
+	cmd := exec.Command(bbrBin, args...)
+	cmd.Dir = GinkgoT().TempDir()
+	cmd.Env = append(os.Environ(), bbrEnv(deployment)...)
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	DeferCleanup(session.Kill)
+	return session, cmd.Dir
 }
 
 func instance(deployment, group string, index int) model.Instance {

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -199,7 +200,7 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 		if err != nil {
 			return fmt.Errorf("%s: %w", inst.Name(), err)
 		}
-		for _, jobName := range sortedKeys(scripts) {
+		for _, jobName := range slices.Sorted(maps.Keys(scripts)) {
 			job := &Job{Name: jobName, Scripts: scripts[jobName], Instance: inst}
 			if mj, ok := manifest[[2]string{inst.Group, jobName}]; ok {
 				if err := boshname.Check("release", mj.Release); mj.Release != "" && err != nil {
@@ -216,7 +217,7 @@ func (o *Orchestrator) discoverJobs(ctx context.Context, d *Deployment, manifest
 			if job.Metadata.SkipBBRScripts {
 				continue
 			}
-			for _, s := range sortedKeys(job.Scripts) {
+			for _, s := range slices.Sorted(maps.Keys(job.Scripts)) {
 				o.Logger.Info("bbr", "%s/%s/%s", inst.Name(), jobName, s)
 			}
 			inst.Jobs = append(inst.Jobs, job)
@@ -370,13 +371,4 @@ func uniqueGroups(vms []VM) []string {
 		}
 	}
 	return groups
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
