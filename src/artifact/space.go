@@ -28,7 +28,14 @@ func LastBackupSize(parent, name string) (size int64, path string, err error) {
 	}
 	sort.Strings(names) // the timestamps sort in time order
 	path = filepath.Join(parent, names[len(names)-1])
-	err = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
+	size, err = DirSize(path)
+	return size, path, err
+}
+
+// DirSize is the sum of the sizes of the regular files under dir.
+func DirSize(dir string) (int64, error) {
+	var size int64
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
 		if err != nil || !d.Type().IsRegular() {
 			return err
 		}
@@ -38,26 +45,30 @@ func LastBackupSize(parent, name string) (size int64, path string, err error) {
 		}
 		return err
 	})
-	return size, path, err
+	return size, err
 }
 
 // CheckSpace refuses a backup of name into parent when the newest backup
 // of name there, plus a tenth, would not fit in parent's free space.
-// Without an earlier backup there is no estimate and nothing is refused
-// (estimated is false).
-func CheckSpace(parent, name string) (estimated bool, err error) {
+// It is an estimate: without an earlier backup, or when the earlier one
+// or the free space cannot be read, nothing is refused and the reason the
+// check was skipped is returned.
+func CheckSpace(parent, name string) (skipped string, err error) {
 	need, last, err := LastBackupSize(parent, name)
-	if err != nil || last == "" {
-		return false, err
+	if err != nil {
+		return fmt.Sprintf("the size of the last backup of %s could not be read (%v)", name, err), nil
+	}
+	if last == "" {
+		return fmt.Sprintf("no earlier backup of %s in %s to estimate the size from", name, parent), nil
 	}
 	need += need / 10
 	free, err := freeSpace(parent)
 	if err != nil {
-		return true, err
+		return err.Error(), nil
 	}
 	if free < need {
-		return true, fmt.Errorf("the backup of %s needs about %s (its last backup here, %s, plus a tenth), but %s has %s free: free space, choose another --artifact-path, or pass --skip-space-check",
+		return "", fmt.Errorf("the backup of %s needs about %s (its last backup here, %s, plus a tenth), but %s has %s free: free space or choose another destination, or skip this check (bbr: --skip-space-check)",
 			name, HumanSize(need), filepath.Base(last), parent, HumanSize(free))
 	}
-	return true, nil
+	return "", nil
 }

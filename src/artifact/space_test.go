@@ -39,14 +39,14 @@ var _ = Describe("the free-space check before locking", func() {
 
 	It("refuses when the last backup would not fit, saying how to go on", func() {
 		backup("dep_20261125T000000Z", 1<<43) // 8 TiB: more than this machine has
-		estimated, err := artifact.CheckSpace(parent, "dep")
-		Expect(estimated).To(BeTrue())
-		Expect(err).To(MatchError(MatchRegexp(`the backup of dep needs about \S+ \(its last backup here, dep_20261125T000000Z, plus a tenth\), but .* has \S+ free: free space, choose another --artifact-path, or pass --skip-space-check`)))
+		skipped, err := artifact.CheckSpace(parent, "dep")
+		Expect(skipped).To(BeEmpty())
+		Expect(err).To(MatchError(MatchRegexp(`the backup of dep needs about \S+ \(its last backup here, dep_20261125T000000Z, plus a tenth\), but .* has \S+ free: free space or choose another destination, or skip this check \(bbr: --skip-space-check\)`)))
 	})
 
 	It("passes when it fits, and makes no estimate without an earlier backup", func() {
 		backup("dep_20261125T000000Z", 10)
-		Expect(artifact.CheckSpace(parent, "dep")).To(BeTrue())
-		Expect(artifact.CheckSpace(parent, "other")).To(BeFalse())
+		Expect(artifact.CheckSpace(parent, "dep")).To(BeEmpty())
+		Expect(artifact.CheckSpace(parent, "other")).To(ContainSubstring("no earlier backup of other"))
 	})
 })

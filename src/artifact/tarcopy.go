@@ -10,14 +10,24 @@ import (
 	"io"
 )
 
+// NotCheckedError is a stream that is not what Verify checked.
+type NotCheckedError struct{ msg string }
+
+func (e *NotCheckedError) Error() string { return e.msg }
+
+func notChecked(format string, args ...any) error {
+	return &NotCheckedError{msg: fmt.Sprintf(format, args...)}
+}
+
 // CopyVerified copies the tar stream src to dst only as far as it has
 // checked it: each header reaches dst once it passed SumTar's safety rules
 // and names a file want lists, and each file's data as it is hashed. It
 // fails, and stops copying, at the first file whose checksum differs from
-// want (once that file's data has passed) and when the stream ends
-// without a file want lists. Restore feeds the instance this way, so the
-// bytes extracted as root are the bytes Verify checked, even if the file
-// changed since.
+// want (that file's data has then passed: the receiver must discard what
+// it extracted) and when the stream ends without a file want lists.
+// Nothing after the end-of-archive marker is passed on. Restore feeds the
+// instance this way, so no entry that was not checked is ever extracted
+// as root, and no restore script sees a file that differs.
 func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 	rec := &recorder{r: src, w: dst}
 	sums := Checksums{}
@@ -33,12 +43,12 @@ func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 			return fmt.Errorf("reading tar stream: %w", err)
 		}
 		if err := v.check(hdr, sums); err != nil {
-			return err
+			return notChecked("%v", err)
 		}
 		key := fileKey(hdr.Name)
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeLink {
 			if _, ok := want[key]; !ok {
-				return fmt.Errorf("%s is not in the checked backup", key)
+				return notChecked("%s is not in the checked backup", key)
 			}
 		}
 		if err := rec.flush(); err != nil {
@@ -51,23 +61,26 @@ func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 				return fmt.Errorf("reading %s from tar stream: %w", hdr.Name, err)
 			}
 			if sum != want[key] {
-				return fmt.Errorf("%s differs from the checked backup", key)
+				return notChecked("%s differs from the checked backup", key)
 			}
 			sums[key] = sum
 		case tar.TypeLink:
 			sums[key] = sums[fileKey(hdr.Linkname)]
 			if sums[key] != want[key] {
-				return fmt.Errorf("%s differs from the checked backup", key)
+				return notChecked("%s differs from the checked backup", key)
 			}
 		}
 	}
 	if diff := Compare(want, sums); diff != nil {
-		return fmt.Errorf("the stream lacks files of the checked backup: %v", diff)
+		return notChecked("the stream lacks files of the checked backup: %v", diff)
 	}
-	if _, err := io.Copy(io.Discard, rec); err != nil {
+	if err := rec.flush(); err != nil { // the end-of-archive blocks
+		return err
+	}
+	if _, err := io.Copy(io.Discard, src); err != nil { // padding, kept local
 		return fmt.Errorf("reading end of tar stream: %w", err)
 	}
-	return rec.flush()
+	return nil
 }
 
 // hashEntry hashes the current entry's data, passing it on as it goes.

@@ -47,6 +47,18 @@ var _ = Describe("CopyVerified, the restore upload", func() {
 		Expect(out.String()).NotTo(ContainSubstring("beta"))
 	})
 
+	It("passes nothing after the end-of-archive marker", func() {
+		raw := files("./a", "alpha")
+		junk := append(append([]byte{}, raw...), bytes.Repeat([]byte("junk"), 1<<18)...)
+		var out bytes.Buffer
+		Expect(artifact.CopyVerified(&out, bytes.NewReader(junk), checked(raw))).To(Succeed())
+		Expect(out.Len()).To(BeNumerically("<=", len(raw)))
+		Expect(out.String()).NotTo(ContainSubstring("junk"))
+		sums, err := artifact.SumTar(bytes.NewReader(out.Bytes()))
+		Expect(err).NotTo(HaveOccurred(), "what passed is a whole tar")
+		Expect(sums).To(Equal(checked(raw)))
+	})
+
 	It("never passes on the header of an entry it refuses", func() {
 		raw := tarOf(dir("./"), symlink("./link", "/etc"), reg("./link/passwd"))
 		var out bytes.Buffer

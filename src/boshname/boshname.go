@@ -14,10 +14,11 @@ import (
 const MaxLen = 255
 
 // pattern is what the Director accepts for deployment, instance group, job
-// and release names, narrowed to a leading letter or digit so that no name
-// is "." or "..", starts with "-" (an option to a command) or holds a path
-// separator, a quote, a space or a control character.
-var pattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
+// and release names (its VALID_ID, /^[-0-9A-Za-z_+.]+$/), narrowed only so
+// that no name is "." or "..", starts with "-" (an option to a command) or
+// ".": none holds a path separator, a quote, a space or a control
+// character.
+var pattern = regexp.MustCompile(`^[A-Za-z0-9_+][A-Za-z0-9_+.-]*$`)
 
 // idPattern is an instance ID (a UUID) or index as the Director reports it.
 var idPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]*$`)
@@ -31,7 +32,7 @@ func Check(kind, s string) error {
 	if Valid(s) {
 		return nil
 	}
-	return fmt.Errorf("refusing %s name %q: a BOSH %s name is at most %d letters, digits, '_', '.' and '-', starting with a letter or digit", kind, s, kind, MaxLen)
+	return fmt.Errorf("refusing %s name %q: a BOSH %s name is at most %d letters, digits, '_', '+', '.' and '-', not starting with '.' or '-'", kind, s, kind, MaxLen)
 }
 
 // CheckID is Check for an instance ID.

@@ -22,6 +22,7 @@ var _ = Describe("names", func() {
 		Entry("a job", "bbr-cfnetworkingdb"),
 		Entry("dots and underscores", "postgres-9.4_x"),
 		Entry("a leading digit", "0ab"),
+		Entry("a plus and a leading underscore, as the Director allows", "_a+b"),
 		Entry("the longest", strings.Repeat("a", boshname.MaxLen)),
 	)
 
@@ -38,6 +39,7 @@ var _ = Describe("names", func() {
 		Entry("a quote", "a'b"),
 		Entry("a newline", "a\nb"),
 		Entry("an option", "-rf"),
+		Entry("a hidden name", ".x"),
 		Entry("too long", strings.Repeat("a", boshname.MaxLen+1)),
 	)
 

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	boshdir "github.com/cloudfoundry/bosh-cli/v7/director"
 	boshuaa "github.com/cloudfoundry/bosh-cli/v7/uaa"
@@ -171,8 +172,12 @@ func (c *Client) Manifest(ctx context.Context, deployment string) (string, error
 }
 
 // SetUpSSH creates user with publicKey on every instance of group.
+//
+// Once ctx is done it still waits, up to SetUpGrace, for the Director's
+// task: a cleanup sent while the task runs could miss the user it then
+// makes. Past that it gives up with orchestrator.ErrSetUpUnfinished.
 func (c *Client) SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]orchestrator.SSHHost, error) {
-	return call(ctx, func() ([]orchestrator.SSHHost, error) {
+	return callWaiting(ctx, SetUpGrace, func() ([]orchestrator.SSHHost, error) {
 		dep, err := c.dir.FindDeployment(deployment)
 		if err != nil {
 			return nil, err
@@ -204,6 +209,33 @@ func (c *Client) taskError(err error) error {
 		return fmt.Errorf("%w: %s (see `bosh task %d`)", err, t.Result(), id)
 	}
 	return fmt.Errorf("%w (see `bosh task %d`)", err, id)
+}
+
+// SetUpGrace bounds the wait for an SSH set-up task after a cancel.
+var SetUpGrace = 30 * time.Second
+
+// callWaiting is call, but once ctx is done it waits up to grace for f to
+// return, so that what f started on the Director has ended.
+func callWaiting[T any](ctx context.Context, grace time.Duration, f func() (T, error)) (T, error) {
+	ch := make(chan error, 1)
+	var v T
+	go func() {
+		var err error
+		v, err = f()
+		ch <- err
+	}()
+	var zero T
+	select {
+	case err := <-ch:
+		return v, simplify(err)
+	case <-ctx.Done():
+	}
+	select {
+	case <-ch:
+		return zero, ctx.Err()
+	case <-time.After(grace):
+		return zero, fmt.Errorf("%w after %s: %w", orchestrator.ErrSetUpUnfinished, grace, ctx.Err())
+	}
 }
 
 // call runs a blocking bosh-cli call so that the caller can stop waiting

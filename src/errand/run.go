@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -87,7 +85,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, deployment string) r
 		// be a path outside artifact_directory, so it is never used as
 		// one, and it is quoted wherever it is printed.
 		return result{deployment: strconv.Quote(deployment), err: errors.New("not backed up: the Director lists it, " +
-			"but it is not a BOSH deployment name (letters, digits, '.', '_', '-', not starting with '.'), so it cannot name a folder under artifact_directory")}
+			"but it is not a BOSH deployment name (letters, digits, '_', '+', '.', '-', not starting with '.' or '-'), so it cannot name a folder under artifact_directory")}
 	}
 	res := result{deployment: deployment}
 	fmt.Fprintf(r.Out, "[%s] Backing up %s\n", r.Now().UTC().Format(time.TimeOnly), deployment)
@@ -118,15 +116,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, deployment string) r
 
 // describe reads a good artifact's size and recorded lock window.
 func describe(path string) (int64, time.Duration) {
-	var size int64
-	_ = filepath.WalkDir(path, func(_ string, d fs.DirEntry, err error) error {
-		if err == nil && d.Type().IsRegular() {
-			if info, err := d.Info(); err == nil {
-				size += info.Size()
-			}
-		}
-		return nil
-	})
+	size, _ := artifact.DirSize(path)
 	var window time.Duration
 	if a, err := artifact.Open(path); err == nil {
 		act := a.Metadata().BackupActivity

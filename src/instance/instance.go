@@ -79,9 +79,20 @@ func (c *Conn) IsWindows(ctx context.Context) (bool, error) {
 
 // UserActive says whether the user has processes on the instance: a run
 // that holds an SSH connection does, one that died (even if its user was
-// never removed) does not.
-func (c *Conn) UserActive(ctx context.Context, user string) bool {
-	return c.r.Run(ctx, sudoSh(`id -u "$1" >/dev/null 2>&1 && ps -o pid= -u "$1" | grep -q .`, user), nil, nil) == nil
+// never removed) does not. An error means it could not tell.
+func (c *Conn) UserActive(ctx context.Context, user string) (bool, error) {
+	var out bytes.Buffer
+	script := `if id -u "$1" >/dev/null 2>&1 && ps -o pid= -u "$1" | grep -q .; then echo active; else echo gone; fi`
+	if err := c.r.Run(ctx, sudoSh(script, user), nil, &out); err != nil {
+		return false, fmt.Errorf("checking whether %s is still logged in: %w", user, err)
+	}
+	switch strings.TrimSpace(out.String()) {
+	case "active":
+		return true, nil
+	case "gone":
+		return false, nil
+	}
+	return false, fmt.Errorf("checking whether %s is still logged in: unexpected answer %q", user, truncate(out.String(), 200))
 }
 
 // sudoSh is a command that runs script as root under sh, with args as its

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"time"
@@ -104,6 +105,16 @@ var _ = Describe("the instance protocol, spoken to a real shell", func() {
 		)
 	})
 
+	It("tells a user with processes from one without, or without an account", func() {
+		me, err := user.Current()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(conn.UserActive(ctx, me.Username)).To(BeTrue(), "this test runs as it")
+		Expect(conn.UserActive(ctx, "bosh_0123456789abcde")).To(BeFalse())
+		sh.answer = "Welcome\n"
+		_, err = conn.UserActive(ctx, me.Username)
+		Expect(err).To(MatchError(ContainSubstring("unexpected answer")))
+	})
+
 	Describe("running scripts", func() {
 		It("runs the script as root with the environment, quoted", func() {
 			writeScript("j", "backup", `printf '%s|%s' "$BBR_ARTIFACT_DIRECTORY" "$X"`)
@@ -136,14 +147,14 @@ var _ = Describe("the instance protocol, spoken to a real shell", func() {
 	Describe("the staging directory", func() {
 		staging := func() string { return filepath.Join(root, "store", "bbr-backup") }
 
-		It("is claimed once, 0700, with an owner file the next claim reads", func() {
+		It("is claimed once, 0711 (not listable), with an owner file the next claim reads", func() {
 			claimed, holder, err := conn.ClaimStaging(ctx, "bbr run of SSH user bosh_0123456789abcde, started 2026-12-01T00:00:00Z")
 			Expect(err).NotTo(HaveOccurred())
 			Expect(claimed).To(BeTrue())
 			Expect(holder).To(BeNil())
 			info, err := os.Stat(staging())
 			Expect(err).NotTo(HaveOccurred())
-			Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o700)))
+			Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o711)))
 
 			claimed, holder, err = conn.ClaimStaging(ctx, "another")
 			Expect(err).NotTo(HaveOccurred())
@@ -194,6 +205,21 @@ var _ = Describe("the instance protocol, spoken to a real shell", func() {
 			Expect(filepath.Join(staging(), "j")).NotTo(BeADirectory())
 			Expect(conn.RemoveStaging(ctx)).To(Succeed())
 			Expect(staging()).NotTo(BeADirectory())
+		})
+
+		It("keeps a restored job directory 0700 when the archive says 0755, as upstream's do", func() {
+			_, _, err := conn.ClaimStaging(ctx, "me")
+			Expect(err).NotTo(HaveOccurred())
+			src := GinkgoT().TempDir()
+			Expect(os.Chmod(src, 0o755)).To(Succeed())
+			Expect(os.WriteFile(filepath.Join(src, "f"), []byte("x"), 0o644)).To(Succeed())
+			tarball, err := exec.Command("tar", "-C", src, "-c", ".").Output()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(conn.StreamIn(ctx, "j", bytes.NewReader(tarball))).To(Succeed())
+			info, err := os.Stat(filepath.Join(staging(), "j"))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o700)))
+			Expect(filepath.Join(staging(), "j", "f")).To(BeARegularFile())
 		})
 
 		It("refuses staging names that could leave the staging root", func() {

@@ -116,26 +116,26 @@ func (c *Conn) RunScript(ctx context.Context, s ScriptRun) error {
 	if s.Timeout > 0 {
 		// The local deadline is a backstop for an instance that stops
 		// answering.
-		fmt.Fprintf(&b, " timeout -k 10 %d", max(1, int(s.Timeout.Round(time.Second).Seconds())))
+		// --verbose: timeout says on stderr when it ends the script, which
+		// tells its 124 from the script's own.
+		fmt.Fprintf(&b, " timeout --verbose -k 10 %d", max(1, int(s.Timeout.Round(time.Second).Seconds())))
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout+30*time.Second)
 		defer cancel()
 	}
 	b.WriteString(" " + quote(path.Join(c.JobsDir(), s.Job, "bin", "bbr", s.Script)))
-	start := time.Now()
-	err := c.r.Run(ctx, b.String(), nil, s.Stdout)
-	return timeoutError(s, err, time.Since(start))
+	return timeoutError(s, c.r.Run(ctx, b.String(), nil, s.Stdout))
 }
 
 // timeoutError names a script the timeout ended. timeout exits 124 when it
-// ended the script, and the script may exit 124 itself: only a run that
-// lasted the whole limit is reported as timed out.
-func timeoutError(s ScriptRun, err error, took time.Duration) error {
+// ended the script, and the script may exit 124 itself: only a 124 with
+// timeout's own "sending signal" line is reported as timed out.
+func timeoutError(s ScriptRun, err error) error {
 	var exit *remote.ExitError
 	switch {
 	case s.Timeout <= 0 || err == nil:
 	case errors.Is(err, context.DeadlineExceeded),
-		errors.As(err, &exit) && exit.Code == 124 && took >= s.Timeout-time.Second/2:
+		errors.As(err, &exit) && exit.Code == 124 && strings.Contains(exit.Stderr, "timeout: sending signal"):
 		return fmt.Errorf("%s timed out after %s (the script timeout): %w", s.Script, s.Timeout, err)
 	case errors.As(err, &exit) && exit.Code == 128+9:
 		// timeout's own SIGKILL, or something else's: say both.

@@ -29,13 +29,15 @@ func (h *Holder) User() string {
 	return ""
 }
 
-// ClaimStaging creates the staging root (mode 0700, root's) atomically with
+// ClaimStaging creates the staging root (root's, 0711: no one else may list
+// it, and a job's 0700 directory in it may be handed to the job's user)
+// atomically with
 // an owner file saying owner. It reports whether this call created it, or
 // else who holds it. An answer it does not recognise is an error: the
 // directory is then "not ours", never "free".
 func (c *Conn) ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *Holder, err error) {
 	script := `mkdir -p "$(dirname "$1")"
-if mkdir -m 0700 "$1" 2>/dev/null; then echo claimed; printf '%s' "$2" > "$1/` + ownerFile + `" || true
+if mkdir -m 0711 "$1" 2>/dev/null; then echo claimed; printf '%s' "$2" > "$1/` + ownerFile + `" || true
 elif [ -e "$1" ]; then echo exists; cat "$1/` + ownerFile + `" 2>/dev/null; true
 fi`
 	state, rest, err := c.askStaging(ctx, script, owner)
@@ -106,7 +108,8 @@ func (c *Conn) RemoveStagingDir(ctx context.Context, name string) error {
 func (c *Conn) RemoveStaging(ctx context.Context) error { return c.remove(ctx, c.StagingRoot()) }
 
 func (c *Conn) remove(ctx context.Context, dir string) error {
-	if path.Clean(dir) != dir || !strings.HasPrefix(dir, c.StagingRoot()) {
+	root := c.StagingRoot()
+	if path.Clean(dir) != dir || dir != root && !strings.HasPrefix(dir, root+"/") {
 		return fmt.Errorf("refusing to remove %q: not under %s", dir, c.StagingRoot())
 	}
 	return c.r.Run(ctx, "sudo rm -rf -- "+quote(dir), nil, nil)

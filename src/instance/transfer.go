@@ -77,12 +77,13 @@ func (c *Conn) StreamOut(ctx context.Context, name string, w io.Writer) error {
 }
 
 // StreamIn extracts the tar read from rd into a staging directory, creating
-// it (0700). tar is exec'd so that a cancelled run's SIGTERM, which sudo
-// passes to the shell, reaches it.
+// it (0700; --no-overwrite-dir keeps that mode whatever the archive's "./"
+// says, 0755 in upstream's artifacts). tar is exec'd so that a cancelled
+// run's SIGTERM, which sudo passes to the shell, reaches it.
 func (c *Conn) StreamIn(ctx context.Context, name string, rd io.Reader) error {
 	dir, err := c.stagingDir(name)
 	if err != nil {
 		return err
 	}
-	return c.r.Run(ctx, sudoSh(`mkdir -p -m 0700 "$1" && exec tar -C "$1" -x`, dir), rd, nil)
+	return c.r.Run(ctx, sudoSh(`mkdir -p -m 0700 "$1" && exec tar -C "$1" --no-overwrite-dir -x`, dir), rd, nil)
 }

@@ -111,9 +111,9 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 // the room the last backup of the deployment there took: a full disk is
 // otherwise found only in the drain, after the lock window.
 func (o *Orchestrator) checkSpace(parent, name string) error {
-	estimated, err := artifact.CheckSpace(parent, name)
-	if err == nil && !estimated {
-		o.Logger.Info("bbr", "No earlier backup of %s in %s to estimate the size from: the free-space check is skipped", name, parent)
+	skipped, err := artifact.CheckSpace(parent, name)
+	if skipped != "" {
+		o.Logger.Info("bbr", "The free-space check is skipped: %s", skipped)
 	}
 	return err
 }

@@ -65,7 +65,14 @@ func (o *Orchestrator) refuseLiveRun(ctx context.Context, d *Deployment) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w (pass --force to clean up anyway)", inst.Name(), err)
 		}
-		if holder != nil && live(ctx, inst, holder) {
+		if holder == nil {
+			return nil
+		}
+		alive, err := live(ctx, inst, holder)
+		if err != nil {
+			return fmt.Errorf("%s: %w (pass --force to clean up anyway)", inst.Name(), err)
+		}
+		if alive {
 			return fmt.Errorf("refusing to clean up %s: its staging directory %s belongs to a %s, which is still running; wait for it to end, or pass --force if you are sure it is not",
 				inst.Name(), inst.conn.StagingRoot(), holder.Owner)
 		}

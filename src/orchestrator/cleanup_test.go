@@ -73,6 +73,14 @@ var _ = Describe("the cleanup commands", func() {
 			Expect(w.instances[0].staging).To(BeTrue())
 		})
 
+		It("refuses when it cannot tell whether that run is alive", func() {
+			w.instances[0].userCheckErr = errors.New("session refused")
+			err := o.BackupCleanup(context.Background(), "dep", false)
+			Expect(err).To(MatchError(ContainSubstring("session refused (pass --force to clean up anyway)")))
+			Expect(w.ran()).To(BeEmpty())
+			Expect(w.instances[0].staging).To(BeTrue())
+		})
+
 		It("cleans up with force", func() {
 			Expect(o.BackupCleanup(context.Background(), "dep", true)).To(Succeed())
 			Expect(w.ran()).To(Equal([]string{"api/0 api post-backup-unlock"}))

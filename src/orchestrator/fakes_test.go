@@ -69,6 +69,8 @@ type fakeInstance struct {
 	// stagingAnswerErr is what claiming or checking the staging root
 	// fails with.
 	stagingAnswerErr error
+	// userCheckErr is what asking whether a user is logged in fails with.
+	userCheckErr error
 }
 
 type fakeJob struct {
@@ -86,7 +88,10 @@ type fakeJob struct {
 	// streamErr fails streaming the job's data out; onChecksum runs, with
 	// the command's context and without the world lock, before the
 	// instance checksums the job's data.
-	streamErr  error
+	streamErr error
+	// uploadErr fails the restore upload on the instance's side, as tar
+	// there would on a full disk, without reading all of it.
+	uploadErr  error
 	onChecksum func(context.Context)
 	// onUnlock runs in post-backup-unlock like onChecksum; the script
 	// fails if the context has ended by then.
@@ -320,12 +325,15 @@ func (i *fakeInstance) CheckStaging(ctx context.Context) (*instance.Holder, erro
 	return nil, nil
 }
 
-func (i *fakeInstance) UserActive(ctx context.Context, user string) bool {
-	if i.enter(ctx) != nil {
-		return false
+func (i *fakeInstance) UserActive(ctx context.Context, user string) (bool, error) {
+	if err := i.enter(ctx); err != nil {
+		return false, err
 	}
 	defer i.w.mu.Unlock()
-	return i.w.users[user]
+	if i.userCheckErr != nil {
+		return false, i.userCheckErr
+	}
+	return i.w.users[user], nil
 }
 
 func (i *fakeInstance) StagingRoot() string           { return stagingRoot }
@@ -379,6 +387,9 @@ func (i *fakeInstance) StreamIn(ctx context.Context, name string, r io.Reader) e
 		return err
 	}
 	defer i.w.mu.Unlock()
+	if j := i.jobs[name]; j != nil && j.uploadErr != nil {
+		return j.uploadErr
+	}
 	files, err := readTar(r)
 	if err != nil {
 		return &remote.ExitError{Code: 2, Stderr: err.Error()}

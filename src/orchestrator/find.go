@@ -61,6 +61,12 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 		// any group it was asked for (the Director's tasks run on): remove
 		// it by name from every one of them.
 		cleanupErr := o.cleanUpGroups(d, uniqueGroups(vms))
+		if errors.Is(err, ErrSetUpUnfinished) {
+			// The task may make the user after that cleanup.
+			for _, g := range uniqueGroups(vms) {
+				cleanupErr = errors.Join(cleanupErr, cleanupError(userLeft(d.Name, user, g, ErrSetUpUnfinished)))
+			}
+		}
 		o.Leftovers.forget(d)
 		return nil, errors.Join(err, cleanupErr)
 	}
@@ -351,14 +357,16 @@ func hostsWithoutConnection(targets []sshTarget, connected []*Instance) []SSHHos
 	return out
 }
 
+// countGroup counts the group's instances: during a create-swap-delete
+// update the Director lists two VMs for one instance.
 func countGroup(vms []VM, group string) int {
-	n := 0
+	ids := map[string]bool{}
 	for _, vm := range vms {
 		if vm.Group == group {
-			n++
+			ids[vm.ID] = true
 		}
 	}
-	return n
+	return len(ids)
 }
 
 func uniqueGroups(vms []VM) []string {

@@ -44,6 +44,10 @@ type SSHHost struct {
 // CleanUpSSH stopped waiting: the user is probably removed soon after.
 var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing the SSH user yet")
 
+// ErrSetUpUnfinished wraps an SSH set-up abandoned before the Director's
+// task ended: it may still make the user after bbr cleaned up.
+var ErrSetUpUnfinished = errors.New("the Director's SSH set-up task had not finished")
+
 // InstanceConn is what the workflows ask of one connected instance: the
 // script contract's side of it (src/instance.Conn), in typed calls.
 // Staging names are a job's, or a backup-one-restore-all artifact's.
@@ -53,7 +57,7 @@ type InstanceConn interface {
 	RunScript(ctx context.Context, run instance.ScriptRun) error
 	ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *instance.Holder, err error)
 	CheckStaging(ctx context.Context) (*instance.Holder, error)
-	UserActive(ctx context.Context, user string) bool
+	UserActive(ctx context.Context, user string) (bool, error)
 	StagingRoot() string
 	StagingDir(name string) string
 	MakeStagingDir(ctx context.Context, name string) error

@@ -155,19 +155,23 @@ func streamVerified(ctx context.Context, j *Job, file string, tarFile io.Reader,
 	copied := make(chan error, 1)
 	go func() {
 		err := artifact.CopyVerified(pw, tarFile, want)
-		if err != nil {
-			err = fmt.Errorf("%s changed after it was checked: %w", file, err)
-		}
 		pw.CloseWithError(err)
 		copied <- err
 	}()
 	err := j.Instance.conn.StreamIn(ctx, j.stagingName(), pr)
-	pr.CloseWithError(errors.New("the upload ended")) // unblocks the copy if tar stopped reading
-	if copyErr := <-copied; copyErr != nil {
-		return copyErr
+	pr.CloseWithError(errUploadEnded) // unblocks the copy if tar stopped reading
+	copyErr := <-copied
+	var changed *artifact.NotCheckedError
+	switch {
+	case errors.As(copyErr, &changed):
+		return fmt.Errorf("%s changed after it was checked: %w", file, copyErr)
+	case copyErr == nil || errors.Is(copyErr, errUploadEnded):
+		return err // the instance's side failed first, or nothing did
 	}
-	return err
+	return errors.Join(err, copyErr)
 }
+
+var errUploadEnded = errors.New("the upload ended")
 
 // uploadSize is what a restore uploads: the size of each job's tar (a job
 // restored on several instances counts each time).

@@ -27,7 +27,11 @@ func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bo
 			return nil // claimed, or (not claiming) nothing there
 		}
 		msg := fmt.Errorf("Directory %s already exists on instance %s", inst.conn.StagingRoot(), inst.Name())
-		if live(ctx, inst, holder) {
+		alive, err := live(ctx, inst, holder)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: %w", msg, err)
+		case alive:
 			return fmt.Errorf("%w: it belongs to another %s, which is still running; wait for it to finish", msg, holder.Owner)
 		}
 		return adviseCleanup(msg)
@@ -50,8 +54,13 @@ func takeStaging(ctx context.Context, inst *Instance, claim bool, owner string) 
 
 // live says whether the run holding a staging directory is still going:
 // its SSH user has processes (its session) only while it runs. A holder
-// that names no user is taken as gone.
-func live(ctx context.Context, inst *Instance, h *instance.Holder) bool {
+// that names no user (director mode, where the run uses the operator's
+// own user, or an older bbr) cannot be told apart from a dead one and is
+// taken as gone.
+func live(ctx context.Context, inst *Instance, h *instance.Holder) (bool, error) {
 	user := h.User()
-	return user != "" && inst.conn.UserActive(ctx, user)
+	if user == "" {
+		return false, nil
+	}
+	return inst.conn.UserActive(ctx, user)
 }

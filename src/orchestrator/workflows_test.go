@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/orchestrator"
+	"github.com/bbr-release/bbr/src/remote"
 )
 
 var _ = Describe("Workflows", func() {
@@ -443,6 +445,14 @@ jobs:
 				Expect(w.ran()).To(BeEmpty())
 			})
 
+			It("says the user may be made after the cleanup when the set-up task outlived the wait for it", func() {
+				w.setUpErr["api"] = fmt.Errorf("%w after 30s: %w", orchestrator.ErrSetUpUnfinished, context.Canceled)
+				_, err := backup()
+				Expect(w.cleanUps).To(ConsistOf("redis/", "api/"), "the cleanup is still sent")
+				Expect(err).To(MatchError(MatchRegexp(`SSH user bosh_\w+ may be left on api .*set-up task had not finished`)))
+				Expect(orchestrator.ExitCode(err) & 16).To(Equal(16))
+			})
+
 			It("removes the user when a signal abandons the set-up, and says so only if that cleanup fails", func() {
 				cctx, cancel := context.WithCancel(ctx)
 				ctx = cctx
@@ -542,6 +552,14 @@ jobs:
 			Expect(err).To(MatchError(ContainSubstring("redis-1-redis.tar changed after it was checked: ./dump.rdb differs from the checked backup")))
 			Expect(w.ran()).To(BeEmpty())
 			Expect(w.instances[1].staging).To(BeFalse(), "what was uploaded is removed")
+		})
+
+		It("reports the instance's failure, not a changed file, when the upload fails on the instance", func() {
+			w.instances[1].jobs["redis"].uploadErr = &remote.ExitError{Code: 2, Stderr: "tar: ./dump.rdb: Cannot write: No space left on device"}
+			err := restore()
+			Expect(err).To(MatchError(ContainSubstring("No space left on device")))
+			Expect(err.Error()).NotTo(ContainSubstring("changed after it was checked"))
+			Expect(w.ran()).To(BeEmpty())
 		})
 
 		It("refuses an artifact whose instances the deployment lacks", func() {

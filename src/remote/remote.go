@@ -218,9 +218,13 @@ func (c *Conn) keepAlive(interval time.Duration) {
 
 // Run runs cmd in a new session. stdin and stdout may be nil. It returns an
 // *ExitError when the command exits non-zero. When ctx is cancelled it
-// sends the command SIGTERM and returns ctx's error once the command has
-// exited, or after the cancel grace, closing the session.
+// sends the command SIGTERM and, once the command has exited, reports how
+// it ended (nil if it exited 0); after the cancel grace it gives up,
+// closing the session. A command is never started once ctx is done.
 func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.Writer) error {
+	if err := ctx.Err(); err != nil { // select below picks at random
+		return fmt.Errorf("running %q on %s: %w", firstWord(cmd), c.addr, err)
+	}
 	select {
 	case c.sessions <- struct{}{}:
 		defer func() { <-c.sessions }()
@@ -234,6 +238,9 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 		return fmt.Errorf("opening ssh session to %s: %w", c.addr, err)
 	}
 	defer session.Close()
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("running %q on %s: %w", firstWord(cmd), c.addr, err)
+	}
 	var stderr bytes.Buffer
 	session.Stdin = stdin
 	session.Stderr = &limitedBuffer{buf: &stderr, max: 64 << 10}

@@ -157,6 +157,17 @@ var _ = Describe("Conn", func() {
 		}
 	})
 
+	It("never starts a command once the context is done", func() {
+		c := dial()
+		cctx, cancel := context.WithCancel(ctx)
+		cancel()
+		marker := filepath.Join(GinkgoT().TempDir(), "ran")
+		for range 50 { // the session-slot select alone would start some
+			Expect(c.Run(cctx, "touch "+marker, nil, nil)).To(MatchError(context.Canceled))
+		}
+		Expect(marker).NotTo(BeAnExistingFile())
+	})
+
 	It("gives up on a cancelled command that outlives the grace period, saying it may still run", func() {
 		cfg.CancelGrace = 200 * time.Millisecond
 		c := dial()
