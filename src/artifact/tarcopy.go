@@ -84,13 +84,18 @@ func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 }
 
 // hashEntry hashes the current entry's data, passing it on as it goes.
+// The tar reader reads file data straight from the stream into buf (the
+// padding after it is read by the next Next), so buf itself is passed on
+// and the recorder is not needed for it.
 func hashEntry(tr *tar.Reader, rec *recorder, buf []byte) (string, error) {
 	h := sha256.New()
+	rec.direct = true
+	defer func() { rec.direct = false }()
 	for {
 		n, err := tr.Read(buf)
 		h.Write(buf[:n])
-		if ferr := rec.flush(); ferr != nil {
-			return "", ferr
+		if _, werr := rec.w.Write(buf[:n]); werr != nil {
+			return "", fmt.Errorf("sending: %w", werr)
 		}
 		if errors.Is(err, io.EOF) {
 			return hex.EncodeToString(h.Sum(nil)), nil
@@ -101,16 +106,20 @@ func hashEntry(tr *tar.Reader, rec *recorder, buf []byte) (string, error) {
 	}
 }
 
-// recorder keeps what was read from r until flush writes it to w.
+// recorder keeps what was read from r until flush writes it to w, except
+// while direct (the caller passes the bytes on itself).
 type recorder struct {
-	r   io.Reader
-	w   io.Writer
-	buf bytes.Buffer
+	r      io.Reader
+	w      io.Writer
+	buf    bytes.Buffer
+	direct bool
 }
 
 func (c *recorder) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
-	c.buf.Write(p[:n])
+	if !c.direct {
+		c.buf.Write(p[:n])
+	}
 	return n, err
 }
 
