@@ -214,33 +214,15 @@ func (c *Client) taskError(err error) error {
 // SetUpGrace bounds the wait for an SSH set-up task after a cancel.
 var SetUpGrace = 30 * time.Second
 
-// callWaiting is call, but once ctx is done it waits up to grace for f to
-// return, so that what f started on the Director has ended.
-func callWaiting[T any](ctx context.Context, grace time.Duration, f func() (T, error)) (T, error) {
-	ch := make(chan error, 1)
-	var v T
-	go func() {
-		var err error
-		v, err = f()
-		ch <- err
-	}()
-	var zero T
-	select {
-	case err := <-ch:
-		return v, simplify(err)
-	case <-ctx.Done():
-	}
-	select {
-	case <-ch:
-		return zero, ctx.Err()
-	case <-time.After(grace):
-		return zero, fmt.Errorf("%w after %s: %w", orchestrator.ErrSetUpUnfinished, grace, ctx.Err())
-	}
-}
-
 // call runs a blocking bosh-cli call so that the caller can stop waiting
 // when ctx is done; bosh-cli itself takes no context.
 func call[T any](ctx context.Context, f func() (T, error)) (T, error) {
+	return callWaiting(ctx, 0, f)
+}
+
+// callWaiting is call, but once ctx is done it still waits up to grace for
+// f to return, so that what f started on the Director has ended.
+func callWaiting[T any](ctx context.Context, grace time.Duration, f func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
@@ -250,12 +232,20 @@ func call[T any](ctx context.Context, f func() (T, error)) (T, error) {
 		v, err := f()
 		ch <- result{v, err}
 	}()
+	var zero T
 	select {
 	case r := <-ch:
 		return r.v, simplify(r.err)
 	case <-ctx.Done():
-		var zero T
+	}
+	if grace == 0 {
 		return zero, ctx.Err()
+	}
+	select {
+	case <-ch:
+		return zero, ctx.Err()
+	case <-time.After(grace):
+		return zero, fmt.Errorf("%w after %s: %w", orchestrator.ErrSetUpUnfinished, grace, ctx.Err())
 	}
 }
 
