@@ -29,8 +29,11 @@ type Runner interface {
 // Root is /var/vcap on a BOSH VM: the script contract's paths are under it.
 const Root = "/var/vcap"
 
+// stagingPath is the staging root under the contract's root.
+const stagingPath = "/store/bbr-backup"
+
 // DefaultStagingRoot is the staging root on a BOSH VM.
-const DefaultStagingRoot = Root + "/store/bbr-backup"
+const DefaultStagingRoot = Root + stagingPath
 
 // Conn is the protocol on one connection.
 type Conn struct {
@@ -52,7 +55,7 @@ func (c *Conn) Close() error { return c.r.Close() }
 func (c *Conn) JobsDir() string { return path.Join(c.root, "jobs") }
 
 // StagingRoot is the directory bbr stages artifacts in on the instance.
-func (c *Conn) StagingRoot() string { return path.Join(c.root, "store", "bbr-backup") }
+func (c *Conn) StagingRoot() string { return path.Join(c.root, stagingPath) }
 
 // StagingDir is where one job's (or backup-one-restore-all artifact's)
 // backup script writes and restore script reads.
@@ -98,9 +101,9 @@ func (c *Conn) UserActive(ctx context.Context, user string) (bool, error) {
 // sudoSh is a command that runs script as root under sh, with args as its
 // positional parameters, every part quoted.
 func sudoSh(script string, args ...string) string {
-	cmd := "sudo sh -c " + quote(script) + " sh"
+	cmd := "sudo sh -c " + remote.Quote(script) + " sh"
 	for _, a := range args {
-		cmd += " " + quote(a)
+		cmd += " " + remote.Quote(a)
 	}
 	return cmd
 }
@@ -111,6 +114,3 @@ func truncate(s string, n int) string {
 	}
 	return s
 }
-
-// quote quotes s for a POSIX shell.
-func quote(s string) string { return remote.Quote(s) }

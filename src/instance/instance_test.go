@@ -148,7 +148,7 @@ var _ = Describe("the instance protocol, spoken to a real shell", func() {
 		staging := func() string { return filepath.Join(root, "store", "bbr-backup") }
 
 		It("is claimed once, 0711 (not listable), with an owner file the next claim reads", func() {
-			claimed, holder, err := conn.ClaimStaging(ctx, "bbr run of SSH user bosh_0123456789abcde, started 2026-12-01T00:00:00Z")
+			claimed, holder, err := conn.ClaimStaging(ctx, instance.OwnerText("bosh_0123456789abcde", time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(claimed).To(BeTrue())
 			Expect(holder).To(BeNil())
@@ -160,6 +160,8 @@ var _ = Describe("the instance protocol, spoken to a real shell", func() {
 			Expect(err).NotTo(HaveOccurred())
 			Expect(claimed).To(BeFalse())
 			Expect(holder.User()).To(Equal("bosh_0123456789abcde"))
+			Expect(holder.Owner).To(Equal("bbr run of SSH user bosh_0123456789abcde, started 2026-12-01T00:00:00Z"))
+			Expect((&instance.Holder{Owner: instance.OwnerText("", time.Now())}).User()).To(BeEmpty(), "director mode names no user")
 			Expect(conn.CheckStaging(ctx)).To(Equal(holder))
 		})
 

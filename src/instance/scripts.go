@@ -111,7 +111,7 @@ func (c *Conn) RunScript(ctx context.Context, s ScriptRun) error {
 		if !envName(k) {
 			return fmt.Errorf("refusing environment variable name %q", k)
 		}
-		fmt.Fprintf(&b, " %s=%s", k, quote(s.Env[k]))
+		fmt.Fprintf(&b, " %s=%s", k, remote.Quote(s.Env[k]))
 	}
 	if s.Timeout > 0 {
 		// The local deadline is a backstop for an instance that stops
@@ -123,7 +123,7 @@ func (c *Conn) RunScript(ctx context.Context, s ScriptRun) error {
 		ctx, cancel = context.WithTimeout(ctx, s.Timeout+30*time.Second)
 		defer cancel()
 	}
-	b.WriteString(" " + quote(path.Join(c.JobsDir(), s.Job, "bin", "bbr", s.Script)))
+	b.WriteString(" " + remote.Quote(path.Join(c.JobsDir(), s.Job, "bin", "bbr", s.Script)))
 	return timeoutError(s, c.r.Run(ctx, b.String(), nil, s.Stdout))
 }
 

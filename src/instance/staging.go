@@ -7,6 +7,9 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"time"
+
+	"github.com/bbr-release/bbr/src/remote"
 )
 
 // ownerFile, in the staging root, names the run that created it.
@@ -16,6 +19,17 @@ const ownerFile = ".bbr-owner"
 // owner file says (Owner is empty when there is none: an older bbr, or
 // upstream, made the directory).
 type Holder struct{ Owner string }
+
+// OwnerText is what a run writes into the owner file: its SSH user (none
+// in director mode, where the run uses the operator's own) and when it
+// started. User reads the user back.
+func OwnerText(user string, started time.Time) string {
+	at := started.UTC().Format(time.RFC3339)
+	if user == "" {
+		return "bbr run, started " + at
+	}
+	return fmt.Sprintf("bbr run of SSH user %s, started %s", user, at)
+}
 
 // holderUser finds the run's SSH user in its owner text.
 var holderUser = regexp.MustCompile(`SSH user (bosh_[0-9a-f]+),`)
@@ -31,10 +45,10 @@ func (h *Holder) User() string {
 
 // ClaimStaging creates the staging root (root's, 0711: no one else may list
 // it, and a job's 0700 directory in it may be handed to the job's user)
-// atomically with
-// an owner file saying owner. It reports whether this call created it, or
-// else who holds it. An answer it does not recognise is an error: the
-// directory is then "not ours", never "free".
+// atomically with an owner file saying owner (OwnerText). It reports
+// whether this call created it, or else who holds it. An answer it does
+// not recognise is an error: the directory is then "not ours", never
+// "free".
 func (c *Conn) ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *Holder, err error) {
 	script := `mkdir -p "$(dirname "$1")"
 if mkdir -m 0711 "$1" 2>/dev/null; then echo claimed; printf '%s' "$2" > "$1/` + ownerFile + `" || true
@@ -112,5 +126,5 @@ func (c *Conn) remove(ctx context.Context, dir string) error {
 	if path.Clean(dir) != dir || dir != root && !strings.HasPrefix(dir, root+"/") {
 		return fmt.Errorf("refusing to remove %q: not under %s", dir, c.StagingRoot())
 	}
-	return c.r.Run(ctx, "sudo rm -rf -- "+quote(dir), nil, nil)
+	return c.r.Run(ctx, "sudo rm -rf -- "+remote.Quote(dir), nil, nil)
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/remote"
 )
 
 // checksumScript hashes every regular file under the current directory.
@@ -73,7 +74,7 @@ func (c *Conn) StreamOut(ctx context.Context, name string, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return c.r.Run(ctx, "sudo tar -C "+quote(dir)+" -c .", nil, w)
+	return c.r.Run(ctx, "sudo tar -C "+remote.Quote(dir)+" -c .", nil, w)
 }
 
 // StreamIn extracts the tar read from rd into a staging directory, creating

@@ -3,7 +3,6 @@ package orchestrator
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/bbr-release/bbr/src/instance"
 )
@@ -14,10 +13,7 @@ import (
 // second backup or restore refuses before it locks anything, and leaves
 // the first one's directory alone.
 func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bool) error {
-	owner := "bbr run, started " + o.Now().UTC().Format(time.RFC3339)
-	if d.sshUser != "" {
-		owner = fmt.Sprintf("bbr run of SSH user %s, started %s", d.sshUser, o.Now().UTC().Format(time.RFC3339))
-	}
+	owner := instance.OwnerText(d.sshUser, o.Now())
 	return forEach(d.Instances, o.Parallelism, func(inst *Instance) error {
 		holder, err := takeStaging(ctx, inst, claim, owner)
 		if err != nil {
