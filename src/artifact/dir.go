@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -79,10 +80,7 @@ const failedReserve = 4096
 // reason is later written into. A good backup's Finish removes it.
 func reserveFailedFile(dir string) error {
 	note := "This backup is in progress, or was interrupted: do not restore it.\n"
-	raw := append([]byte(note), make([]byte, failedReserve-len(note))...)
-	for i := len(note); i < len(raw); i++ {
-		raw[i] = '\n'
-	}
+	raw := append([]byte(note), bytes.Repeat([]byte{'\n'}, failedReserve-len(note))...)
 	if err := os.WriteFile(filepath.Join(dir, FailedFile), raw, 0o600); err != nil {
 		return fmt.Errorf("creating artifact directory: %w", err)
 	}

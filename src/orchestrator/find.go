@@ -55,15 +55,16 @@ func (o *Orchestrator) find(ctx context.Context, name string) (*Deployment, erro
 	}
 	d := &Deployment{Name: name, sshUser: user}
 	o.Leftovers.watch(d) // from here the Director may have made the user
-	hosts, err := o.setUpSSH(ctx, name, vms, user, signer)
+	groups := uniqueGroups(vms)
+	hosts, err := o.setUpSSH(ctx, name, vms, groups, user, signer)
 	if err != nil {
 		// A failed or abandoned set-up may still have made the user on
 		// any group it was asked for (the Director's tasks run on): remove
 		// it by name from every one of them.
-		cleanupErr := o.cleanUpGroups(d, uniqueGroups(vms))
+		cleanupErr := o.cleanUpGroups(d, groups)
 		if errors.Is(err, ErrSetUpUnfinished) {
 			// The task may make the user after that cleanup.
-			for _, g := range uniqueGroups(vms) {
+			for _, g := range groups {
 				cleanupErr = errors.Join(cleanupErr, cleanupError(userLeft(d.Name, user, g, ErrSetUpUnfinished)))
 			}
 		}
@@ -131,11 +132,11 @@ type sshTarget struct {
 
 // setUpSSH asks the Director for the user on every group, in parallel,
 // and checks it set up every instance of each.
-func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []VM, user string, signer ssh.Signer) ([]sshTarget, error) {
+func (o *Orchestrator) setUpSSH(ctx context.Context, deployment string, vms []VM, groups []string, user string, signer ssh.Signer) ([]sshTarget, error) {
 	pub := string(bytes.TrimSpace(ssh.MarshalAuthorizedKey(signer.PublicKey())))
 	var mu sync.Mutex
 	var targets []sshTarget
-	err := forEach(uniqueGroups(vms), o.Parallelism, func(group string) error {
+	err := forEach(groups, o.Parallelism, func(group string) error {
 		hosts, err := o.Director.SetUpSSH(ctx, deployment, group, user, pub)
 		if err != nil {
 			return err
