@@ -205,17 +205,3 @@ func IsSHA256Hex(s string) bool {
 	}
 	return true
 }
-
-// HumanSize is a size the way bbr logs it: 512B, 3.1K, 1.5G.
-func HumanSize(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%dB", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f%c", float64(n)/float64(div), "KMGTPE"[exp])
-}

@@ -202,8 +202,8 @@ func deploymentFlags() []cli.Flag {
 var skipSpaceCheckFlag = cli.BoolFlag{Name: "skip-space-check", Usage: "Do not refuse a backup, before locking, when the artifact path has less free space than its last backup there took"}
 
 // forceFlag lets a cleanup run while the staging directory's owner looks
-// alive (its SSH user exists): for a run that died without removing it.
-var forceFlag = cli.BoolFlag{Name: "force", Usage: "Clean up even if the run that staged the backup still seems to be running (its SSH user exists)"}
+// alive (its SSH user is logged in), or when that cannot be told.
+var forceFlag = cli.BoolFlag{Name: "force", Usage: "Clean up even if the run that staged the backup still seems to be running (its SSH user is logged in), or that cannot be told"}
 
 var parallelismFlag = cli.IntFlag{Name: "parallelism", Value: defaultParallelism, EnvVar: "BBR_PARALLELISM",
 	Usage: "How many remote operations (scripts, copies, SSH set-up tasks) run at once (not tied to sshd's MaxStartups: one connection per instance)"}
