@@ -10,14 +10,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // ioBufferSize is per transfer: many run at once, so it stays small (the
@@ -52,11 +47,15 @@ const (
 // writes its metadata with the start time. parent must be an existing
 // directory.
 func Create(parent, name string, now time.Time) (*Dir, error) {
+	return create(parent, BackupName(name, now), now)
+}
+
+func create(parent, backup string, now time.Time) (*Dir, error) {
 	info, err := os.Stat(parent)
 	if err != nil || !info.IsDir() {
 		return nil, fmt.Errorf("artifact path %s is not a directory", parent)
 	}
-	final := filepath.Join(parent, name+"_"+now.UTC().Format(DirTimeFormat))
+	final := filepath.Join(parent, backup)
 	if _, err := os.Lstat(final); err == nil {
 		return nil, fmt.Errorf("creating artifact directory: %s already exists", final)
 	}
@@ -64,7 +63,7 @@ func Create(parent, name string, now time.Time) (*Dir, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating artifact directory: %w", err)
 	}
-	d := &Dir{Path: dir, final: final, meta: Metadata{BackupActivity: Activity{StartTime: now.Format(TimeFormat)}}}
+	d := &Dir{Path: dir, final: final, meta: NewMetadata(now)}
 	if err := reserveFailedFile(dir); err != nil {
 		return nil, err
 	}
@@ -181,15 +180,7 @@ func (d *Dir) WriteTar(name string, r io.Reader) (Checksums, int64, error) {
 func (d *Dir) AddInstanceArtifact(group string, index int, job string, sums Checksums) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	idx := strconv.Itoa(index)
-	a := ArtifactMetadata{Name: job, Checksums: sums}
-	for i := range d.meta.Instances {
-		if d.meta.Instances[i].Name == group && d.meta.Instances[i].Index == idx {
-			d.meta.Instances[i].Artifacts = append(d.meta.Instances[i].Artifacts, a)
-			return d.save()
-		}
-	}
-	d.meta.Instances = append(d.meta.Instances, InstanceMetadata{Name: group, Index: idx, Artifacts: []ArtifactMetadata{a}})
+	d.meta.AddInstanceArtifact(group, index, job, sums)
 	return d.save()
 }
 
@@ -197,7 +188,7 @@ func (d *Dir) AddInstanceArtifact(group string, index int, job string, sums Chec
 func (d *Dir) AddCustomArtifact(name string, sums Checksums) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.meta.CustomArtifacts = append(d.meta.CustomArtifacts, ArtifactMetadata{Name: name, Checksums: sums})
+	d.meta.AddCustomArtifact(name, sums)
 	return d.save()
 }
 
@@ -207,7 +198,7 @@ func (d *Dir) AddCustomArtifact(name string, sums Checksums) error {
 func (d *Dir) Finish(now time.Time, failure error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.meta.BackupActivity.FinishTime = now.Format(TimeFormat)
+	d.meta.SetFinishTime(now)
 	if err := d.save(); err != nil && failure == nil {
 		failure = err
 	}
@@ -279,8 +270,7 @@ func firstLine(s string) string {
 func (d *Dir) RecordLockWindow(locked, unlocked time.Time) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	d.meta.BackupActivity.LockStartTime = locked.UTC().Format(LockTimeFormat)
-	d.meta.BackupActivity.UnlockFinishTime = unlocked.UTC().Format(LockTimeFormat)
+	d.meta.SetLockWindow(locked, unlocked)
 	return d.save()
 }
 
@@ -300,55 +290,9 @@ func (d *Dir) save() error {
 }
 
 // Verify re-reads every tar the metadata names and compares each file's
-// checksum, one file per CPU at a time (hashing is the cost). It returns
-// an error naming every corrupt or missing file, in name order, or ctx's
-// error once ctx is done: a large artifact takes minutes to read, and a
-// signal should not wait for that.
+// checksums (see VerifyFiles).
 func (d *Dir) Verify(ctx context.Context) error {
-	files := d.Metadata().Files()
-	names := make([]string, 0, len(files))
-	for name := range files {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	errs := make([]error, len(names))
-	var g errgroup.Group
-	g.SetLimit(runtime.NumCPU())
-	for i, name := range names {
-		g.Go(func() error {
-			errs[i] = d.verifyFile(ctx, name, files[name])
-			return nil
-		})
-	}
-	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
-}
-
-func (d *Dir) verifyFile(ctx context.Context, name string, want Checksums) error {
-	f, err := os.Open(filepath.Join(d.Path, name))
-	if errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("backup is corrupted: %s is missing", name)
-	}
-	if err != nil {
-		return fmt.Errorf("opening %s: %w", name, err)
-	}
-	defer f.Close()
-	got, err := SumTar(bufio.NewReaderSize(contextReader{ctx, f}, ioBufferSize))
-	if err != nil {
-		return fmt.Errorf("backup is corrupted: %s: %w", name, err)
-	}
-	// A job that backed up nothing has "checksums: {}" (an empty map, which
-	// matches only a tar without files); a missing or null key is nil.
-	if want == nil {
-		return fmt.Errorf("backup is corrupted: the metadata has no checksums for %s", name)
-	}
-	if diff := Compare(want, got); diff != nil {
-		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %v", name, diff)
-	}
-	return nil
+	return VerifyFiles(ctx, d.Metadata(), d.Open)
 }
 
 func writeFileAtomic(path string, data []byte) error {

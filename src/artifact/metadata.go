@@ -11,7 +11,9 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
+	"time"
 
 	yaml "go.yaml.in/yaml/v2"
 )
@@ -130,6 +132,40 @@ func (m Metadata) Marshal() ([]byte, error) {
 	return yaml.Marshal(m)
 }
 
+// NewMetadata is a backup's metadata at its start.
+func NewMetadata(start time.Time) Metadata {
+	return Metadata{BackupActivity: Activity{StartTime: start.Format(TimeFormat)}}
+}
+
+// AddInstanceArtifact records a job's artifact on an instance.
+func (m *Metadata) AddInstanceArtifact(group string, index int, job string, sums Checksums) {
+	idx := strconv.Itoa(index)
+	a := ArtifactMetadata{Name: job, Checksums: sums}
+	for i := range m.Instances {
+		if m.Instances[i].Name == group && m.Instances[i].Index == idx {
+			m.Instances[i].Artifacts = append(m.Instances[i].Artifacts, a)
+			return
+		}
+	}
+	m.Instances = append(m.Instances, InstanceMetadata{Name: group, Index: idx, Artifacts: []ArtifactMetadata{a}})
+}
+
+// AddCustomArtifact records a custom artifact.
+func (m *Metadata) AddCustomArtifact(name string, sums Checksums) {
+	m.CustomArtifacts = append(m.CustomArtifacts, ArtifactMetadata{Name: name, Checksums: sums})
+}
+
+// SetLockWindow records when locking started and unlocking finished.
+func (m *Metadata) SetLockWindow(locked, unlocked time.Time) {
+	m.BackupActivity.LockStartTime = locked.UTC().Format(LockTimeFormat)
+	m.BackupActivity.UnlockFinishTime = unlocked.UTC().Format(LockTimeFormat)
+}
+
+// SetFinishTime records when the backup finished.
+func (m *Metadata) SetFinishTime(now time.Time) {
+	m.BackupActivity.FinishTime = now.Format(TimeFormat)
+}
+
 // InstanceFileName is the tar name of a job's artifact on an instance.
 func InstanceFileName(group, index, job string) string {
 	return fmt.Sprintf("%s-%s-%s.tar", group, index, job)
@@ -205,3 +241,11 @@ func IsSHA256Hex(s string) bool {
 	}
 	return true
 }
+
+// ValidArtifactFile says whether name can name a file of a backup: no
+// path separators, nothing that could reach outside it.
+func ValidArtifactFile(name string) bool { return validName(name) }
+
+// MaxMetadataSize bounds a metadata file read from a bucket: a sha256
+// line per backed-up file, so large for a blobstore, never unbounded.
+const MaxMetadataSize = 256 << 20

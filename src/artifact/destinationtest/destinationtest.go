@@ -1,0 +1,238 @@
+// Package destinationtest is the conformance suite every
+// artifact.Destination passes (restic's backend tests are the model): the
+// local directory and the bucket run the same specs, so the orchestrator,
+// retention and the errands can rely on one behaviour.
+package destinationtest
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// Harness is what the suite needs of an implementation.
+type Harness struct {
+	// New returns an empty destination, new for each spec.
+	New func() artifact.Destination
+	// Corrupt replaces a stored file's content behind the destination's back.
+	Corrupt func(dest artifact.Destination, backup, file string, content []byte)
+	// Leftovers lists what a failed write may have left that costs money or
+	// room (a bucket's unfinished multipart uploads); nil when nothing can.
+	Leftovers func(dest artifact.Destination) []string
+	// LargeFile is a tar size that spans several parts (0: 1 MiB).
+	LargeFile int
+}
+
+var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+
+// Run registers the conformance specs in the current container.
+func Run(h Harness) {
+	var dest artifact.Destination
+	ctx := context.Background()
+	BeforeEach(func() { dest = h.New() })
+
+	It("stores a backup that reads back byte for byte, is listed good and verifies", func() {
+		files := map[string][]byte{"./a": []byte("alpha"), "./dir/b": randomBytes(max(h.LargeFile, 1<<20))}
+		tarball := makeTar(files)
+		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": tarball}, nil)
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0]).To(MatchFields(name, "cf", t0, artifact.Good))
+
+		src, err := dest.Open(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(src.Verify(ctx)).To(Succeed())
+		Expect(src.Metadata().Instances).To(HaveLen(1))
+		Expect(src.Metadata().Files()["db-0-pg.tar"]).To(HaveLen(2))
+		Expect(src.Size("db-0-pg.tar")).To(BeEquivalentTo(len(tarball)))
+		Expect(readAll(src, "db-0-pg.tar")).To(Equal(tarball))
+		Expect(readAll(src, artifact.ManifestFile)).To(Equal([]byte("name: cf\n")))
+		if h.Leftovers != nil {
+			Expect(h.Leftovers(dest)).To(BeEmpty())
+		}
+	})
+
+	It("marks a failed backup failed, never opens it, and says why", func() {
+		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": makeTar(map[string][]byte{"./a": []byte("x")})}, errors.New("the unlock of pg failed"))
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0].State).To(Equal(artifact.Failed))
+		_, err = dest.Open(ctx, name)
+		Expect(err).To(MatchError(And(ContainSubstring("failed backup"), ContainSubstring("the unlock of pg failed"))))
+	})
+
+	It("never lists or opens an unfinished backup as good", func() {
+		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
+		Expect(err).NotTo(HaveOccurred())
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(makeTar(map[string][]byte{"./a": []byte("x")})))
+		Expect(err).NotTo(HaveOccurred())
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0].State).To(Equal(artifact.Failed))
+		_, err = dest.Open(ctx, artifact.BackupName("cf", t0))
+		Expect(err).To(MatchError(ContainSubstring("incomplete backup")))
+	})
+
+	It("fails a tar whose stream breaks, and leaves a failed backup and no unfinished upload", func() {
+		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
+		Expect(err).NotTo(HaveOccurred())
+		broken := io.MultiReader(bytes.NewReader(makeTar(map[string][]byte{"./a": randomBytes(max(h.LargeFile, 1<<20))})[:max(h.LargeFile, 1<<20)/2]),
+			iotestErrReader{errors.New("the instance went away")})
+		_, _, err = w.WriteTar("db-0-pg.tar", broken)
+		Expect(err).To(MatchError(ContainSubstring("the instance went away")))
+		Expect(w.Finish(t0, err)).To(Succeed())
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0].State).To(Equal(artifact.Failed))
+		if h.Leftovers != nil {
+			Expect(h.Leftovers(dest)).To(BeEmpty())
+		}
+	})
+
+	It("refuses a tar that is not a safe tar, and a file name that is a path", func() {
+		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
+		Expect(err).NotTo(HaveOccurred())
+		_, _, err = w.WriteTar("../escape.tar", bytes.NewReader(makeTar(nil)))
+		Expect(err).To(MatchError(ContainSubstring("invalid artifact file name")))
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(makeTar(map[string][]byte{"../../etc/passwd": []byte("x")})))
+		Expect(err).To(HaveOccurred())
+	})
+
+	It("refuses names that are not backups' names", func() {
+		_, err := dest.Create(ctx, "../cf_20261201T100000Z", t0)
+		Expect(err).To(HaveOccurred())
+		_, err = dest.Open(ctx, "cf")
+		Expect(err).To(HaveOccurred())
+		Expect(dest.Delete(ctx, "../x")).NotTo(Succeed())
+	})
+
+	It("refuses to create a backup that exists", func() {
+		write(dest, "cf", t0, nil, nil)
+		_, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
+		Expect(err).To(MatchError(ContainSubstring("already exists")))
+	})
+
+	It("finds a file changed after the backup when verifying", func() {
+		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": makeTar(map[string][]byte{"./a": []byte("alpha")})}, nil)
+		h.Corrupt(dest, name, "db-0-pg.tar", makeTar(map[string][]byte{"./a": []byte("ALPHA")}))
+		src, err := dest.Open(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(src.Verify(ctx)).To(MatchError(ContainSubstring("checksums don't match for db-0-pg.tar")))
+	})
+
+	It("deletes a backup whatever its state", func() {
+		good := write(dest, "cf", t0, nil, nil)
+		write(dest, "cf", t0.Add(time.Hour), nil, errors.New("boom"))
+		Expect(dest.Delete(ctx, good)).To(Succeed())
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0].State).To(Equal(artifact.Failed))
+		Expect(dest.Delete(ctx, all[0].Name)).To(Succeed())
+		Expect(dest.List(ctx)).To(BeEmpty())
+	})
+
+	It("applies retention per deployment, never removing the newest good backup", func() {
+		for i := range 4 {
+			write(dest, "cf", t0.Add(time.Duration(i)*time.Hour), nil, nil)
+		}
+		write(dest, "cf", t0.Add(90*time.Minute), nil, errors.New("older than a good one"))
+		write(dest, "cf", t0.Add(5*time.Hour), nil, errors.New("the newest"))
+		write(dest, "redis", t0, nil, nil)
+		now := t0.Add(48 * time.Hour)
+
+		p, err := artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 2}, now)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Removed).To(HaveLen(3)) // two old good ones, the failed one before a good one
+		states := func(deployment string) []string {
+			all, err := artifact.List(ctx, dest, deployment)
+			Expect(err).NotTo(HaveOccurred())
+			var out []string
+			for _, b := range all {
+				out = append(out, b.Time.Format("15:04")+" "+b.State.String())
+			}
+			return out
+		}
+		Expect(states("cf")).To(Equal([]string{"15:00 failed", "13:00 good", "12:00 good"}))
+
+		_, err = artifact.Prune(ctx, dest, "cf", artifact.Retention{MaxAge: time.Hour}, now)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(states("cf")).To(Equal([]string{"15:00 failed", "13:00 good"}))
+		Expect(states("redis")).To(Equal([]string{"10:00 good"}))
+
+		newest, err := artifact.Newest(ctx, dest, "cf")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(newest.Time).To(Equal(t0.Add(3 * time.Hour)))
+	})
+}
+
+// write stores a backup of deployment started at t with the given tars
+// and finishes it with failure.
+func write(dest artifact.Destination, deployment string, t time.Time, tars map[string][]byte, failure error) string {
+	name := artifact.BackupName(deployment, t)
+	w, err := dest.Create(context.Background(), name, t)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(w.SaveManifest("name: " + deployment + "\n")).To(Succeed())
+	i := 0
+	for file, raw := range tars {
+		sums, n, err := w.WriteTar(file, bytes.NewReader(raw))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(n).To(BeEquivalentTo(len(raw)))
+		Expect(w.AddInstanceArtifact("db", i, "pg", sums)).To(Succeed())
+		i++
+	}
+	Expect(w.RecordLockWindow(t, t.Add(time.Second))).To(Succeed())
+	Expect(w.Finish(t.Add(time.Minute), failure)).To(Succeed())
+	return name
+}
+
+func readAll(src artifact.Source, file string) []byte {
+	r, err := src.Open(context.Background(), file)
+	Expect(err).NotTo(HaveOccurred())
+	defer r.Close()
+	raw, err := io.ReadAll(r)
+	Expect(err).NotTo(HaveOccurred())
+	return raw
+}
+
+// MatchFields matches a Stored's name, deployment, time and state.
+func MatchFields(name, deployment string, t time.Time, state artifact.State) OmegaMatcher {
+	return And(
+		HaveField("Name", name), HaveField("Deployment", deployment),
+		HaveField("Time", BeTemporally("==", t)), HaveField("State", state))
+}
+
+func makeTar(files map[string][]byte) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for name, content := range files {
+		Expect(tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})).To(Succeed())
+		_, err := tw.Write(content)
+		Expect(err).NotTo(HaveOccurred())
+	}
+	Expect(tw.Close()).To(Succeed())
+	return buf.Bytes()
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+type iotestErrReader struct{ err error }
+
+func (r iotestErrReader) Read([]byte) (int, error) { return 0, r.err }

@@ -1,0 +1,126 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Local is a directory of backups, as bbr has always written them:
+// <dir>/<deployment>_<timestamp>, with .in-progress or .failed until (or
+// unless) the backup is good.
+type Local struct{ Dir string }
+
+func (l Local) String() string { return l.Dir }
+
+// Create starts the backup in <dir>/<backup>.in-progress (see Dir).
+func (l Local) Create(_ context.Context, backup string, start time.Time) (Writer, error) {
+	if err := CheckBackupName(backup); err != nil {
+		return nil, err
+	}
+	return create(l.Dir, backup, start)
+}
+
+// List reads the directory. A backup is good only under its final name
+// and when it opens (metadata valid, no FAILED file).
+func (l Local) List(_ context.Context) ([]Stored, error) {
+	entries, err := os.ReadDir(l.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []Stored
+	for _, e := range entries {
+		base := strings.TrimSuffix(strings.TrimSuffix(e.Name(), FailedSuffix), InProgressSuffix)
+		deployment, t, ok := ParseBackupName(base)
+		if !e.IsDir() || !ok {
+			continue
+		}
+		out = append(out, l.stat(e.Name(), deployment, t))
+	}
+	SortNewestFirst(out)
+	return out, nil
+}
+
+func (l Local) stat(name, deployment string, t time.Time) Stored {
+	b := Stored{Name: name, Deployment: deployment, Time: t}
+	path := filepath.Join(l.Dir, name)
+	_, err := Open(path)
+	_, markerErr := os.Lstat(filepath.Join(path, FailedFile))
+	switch {
+	case err == nil:
+		b.State = Good
+	case markerErr == nil || strings.HasSuffix(name, FailedSuffix) || strings.HasSuffix(name, InProgressSuffix):
+		b.State, b.Why = Failed, err
+	default:
+		b.State, b.Why = Unreadable, err
+	}
+	return b
+}
+
+// Open opens <dir>/<name>; a backup of that name that failed or never
+// finished is refused with the reason.
+func (l Local) Open(_ context.Context, name string) (Source, error) {
+	if !validName(name) {
+		return nil, fmt.Errorf("%q is not a backup's name", name)
+	}
+	path := filepath.Join(l.Dir, name)
+	for _, suffix := range []string{FailedSuffix, InProgressSuffix} {
+		if _, err := os.Stat(path); err != nil {
+			if _, err := os.Stat(path + suffix); err == nil {
+				path += suffix
+			}
+		}
+	}
+	return Open(path)
+}
+
+// Delete removes <dir>/<name>.
+func (l Local) Delete(_ context.Context, name string) error {
+	if !validName(name) {
+		return fmt.Errorf("%q is not a backup's name", name)
+	}
+	return os.RemoveAll(filepath.Join(l.Dir, name))
+}
+
+// CheckSpace is the free-space check before locking (see CheckSpace).
+func (l Local) CheckSpace(deployment string) (skipped string, err error) {
+	return CheckSpace(l.Dir, deployment)
+}
+
+// SortNewestFirst sorts backups by their time, newest first.
+func SortNewestFirst(all []Stored) {
+	sort.SliceStable(all, func(i, j int) bool { return all[i].Time.After(all[j].Time) })
+}
+
+// Location is the artifact's directory.
+func (d *Dir) Location() string { return d.Path }
+
+// Open opens one of the artifact's files for reading.
+func (d *Dir) Open(_ context.Context, file string) (io.ReadCloser, error) {
+	if !validName(file) {
+		return nil, fmt.Errorf("invalid artifact file name %q", file)
+	}
+	f, err := os.Open(filepath.Join(d.Path, file))
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", file, err)
+	}
+	return f, nil
+}
+
+// Size is the size of one of the artifact's files (0 when unknown).
+func (d *Dir) Size(file string) int64 {
+	if info, err := os.Stat(filepath.Join(d.Path, file)); err == nil && validName(file) {
+		return info.Size()
+	}
+	return 0
+}

@@ -1,0 +1,69 @@
+package artifact
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"runtime"
+	"sort"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// OpenFunc opens one of a backup's files.
+type OpenFunc func(ctx context.Context, file string) (io.ReadCloser, error)
+
+// VerifyFiles reads every tar meta names through open and compares each
+// file's checksum, one tar per CPU at a time (hashing is the cost). It
+// returns an error naming every corrupt or missing file, in name order,
+// or ctx's error once ctx is done: a large artifact takes minutes to
+// read, and a signal should not wait for that.
+func VerifyFiles(ctx context.Context, meta Metadata, open OpenFunc) error {
+	files := meta.Files()
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	errs := make([]error, len(names))
+	var g errgroup.Group
+	g.SetLimit(runtime.NumCPU())
+	for i, name := range names {
+		g.Go(func() error {
+			errs[i] = verifyFile(ctx, open, name, files[name])
+			return nil
+		})
+	}
+	_ = g.Wait()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func verifyFile(ctx context.Context, open OpenFunc, name string, want Checksums) error {
+	f, err := open(ctx, name)
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("backup is corrupted: %s is missing", name)
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	got, err := SumTar(bufio.NewReaderSize(contextReader{ctx, f}, ioBufferSize))
+	if err != nil {
+		return fmt.Errorf("backup is corrupted: %s: %w", name, err)
+	}
+	// A job that backed up nothing has "checksums: {}" (an empty map, which
+	// matches only a tar without files); a missing or null key is nil.
+	if want == nil {
+		return fmt.Errorf("backup is corrupted: the metadata has no checksums for %s", name)
+	}
+	if diff := Compare(want, got); diff != nil {
+		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %v", name, diff)
+	}
+	return nil
+}

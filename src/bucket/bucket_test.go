@@ -1,0 +1,285 @@
+package bucket_test
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/artifact/destinationtest"
+	"github.com/bbr-release/bbr/src/bucket"
+)
+
+var ctx = context.Background()
+
+// client is a plain S3 client of srv.
+func (srv server) client() *minio.Client {
+	c, err := minio.New(hostOf(srv.endpoint), &minio.Options{
+		Creds: credentials.NewStaticV4(srv.keys[0], srv.keys[1], ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
+		Secure: strings.HasPrefix(srv.endpoint, "https://"), Transport: transportTrusting(srv.caPEM),
+	})
+	Expect(err).NotTo(HaveOccurred())
+	return c
+}
+
+func hostOf(endpoint string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(endpoint, "http://"), "https://")
+}
+
+func transportTrusting(caPEM string) http.RoundTripper {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	if caPEM != "" {
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM([]byte(caPEM))
+		t.TLSClientConfig = &tls.Config{RootCAs: pool}
+	}
+	return t
+}
+
+// harness runs the conformance suite against srv.
+func harness(srv func() server) destinationtest.Harness {
+	return destinationtest.Harness{
+		New: func() artifact.Destination {
+			s := srv()
+			d, err := bucket.New(ctx, bucket.Config{Bucket: sharedBucket(s.client()), Prefix: newPrefix(), Endpoint: s.endpoint,
+				Addressing: "path", CACert: s.caPEM, AccessKeyID: s.keys[0], SecretAccessKey: s.keys[1],
+				PartSize: bucket.MinPartSize, Concurrency: 2})
+			Expect(err).NotTo(HaveOccurred())
+			return d
+		},
+		Corrupt: func(dest artifact.Destination, backup, file string, content []byte) {
+			b, prefix, err := bucket.ParseURL(dest.String())
+			Expect(err).NotTo(HaveOccurred())
+			_, err = srv().client().PutObject(ctx, b, prefix+"/"+backup+"/"+file, bytes.NewReader(content), int64(len(content)), minio.PutObjectOptions{})
+			Expect(err).NotTo(HaveOccurred())
+		},
+		Leftovers: func(dest artifact.Destination) []string {
+			keys, err := dest.(*bucket.Destination).Uploads(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			return keys
+		},
+		LargeFile: 3*bucket.MinPartSize + 1234,
+	}
+}
+
+var _ = Describe("Destination on SeaweedFS (a real S3-compatible server)", func() {
+	BeforeEach(func() {
+		if seaweed == nil {
+			Skip("BBR_TEST_BIN is not set: scripts/test runs these against SeaweedFS")
+		}
+	})
+	destinationtest.Run(harness(func() server {
+		return server{endpoint: seaweed.Endpoint, keys: [2]string{seaweed.AccessKey, seaweed.SecretKey}}
+	}))
+})
+
+var _ = Describe("Destination on gofakes3 (in-process)", func() {
+	destinationtest.Run(harness(func() server { return fake }))
+})
+
+// recorder is a gofakes3 server whose requests are watched and, when
+// refuse says so, answered with an error.
+type recorder struct {
+	mu       sync.Mutex
+	headers  []http.Header
+	inFlight atomic.Int32
+	maxParts atomic.Int32
+	refuse   func(r *http.Request) bool
+}
+
+func (rec *recorder) wrap(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut || r.Method == http.MethodPost {
+			rec.mu.Lock()
+			rec.headers = append(rec.headers, r.Header.Clone())
+			rec.mu.Unlock()
+		}
+		if rec.refuse != nil && rec.refuse(r) {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>writes refused</Message></Error>`)
+			return
+		}
+		if r.URL.Query().Has("partNumber") {
+			n := rec.inFlight.Add(1)
+			defer rec.inFlight.Add(-1)
+			for {
+				m := rec.maxParts.Load()
+				if n <= m || rec.maxParts.CompareAndSwap(m, n) {
+					break
+				}
+			}
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+func fakeServer(rec *recorder, tlsServer bool) (*httptest.Server, string) {
+	h := rec.wrap(gofakes3.New(s3mem.New()).Server())
+	var s *httptest.Server
+	if tlsServer {
+		s = httptest.NewTLSServer(h)
+	} else {
+		s = httptest.NewServer(h)
+	}
+	DeferCleanup(s.Close)
+	c, err := minio.New(strings.TrimPrefix(strings.TrimPrefix(s.URL, "http://"), "https://"), &minio.Options{
+		Creds: credentials.NewStaticV4(fakeKeys[0], fakeKeys[1], ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath,
+		Secure: tlsServer, Transport: s.Client().Transport,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	Expect(c.MakeBucket(ctx, "backups", minio.MakeBucketOptions{})).To(Succeed())
+	return s, s.URL
+}
+
+// tarOf is a tar holding one file of about size bytes.
+func tarOf(size int) []byte {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	content := bytes.Repeat([]byte("0123456789abcdef"), size/16)
+	Expect(tw.WriteHeader(&tar.Header{Name: "./big", Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})).To(Succeed())
+	_, err := tw.Write(content)
+	Expect(err).NotTo(HaveOccurred())
+	Expect(tw.Close()).To(Succeed())
+	return buf.Bytes()
+}
+
+var _ = Describe("Destination", func() {
+	config := func(endpoint string) bucket.Config {
+		return bucket.Config{Bucket: "backups", Prefix: "p", Endpoint: endpoint, Addressing: "path",
+			AccessKeyID: fakeKeys[0], SecretAccessKey: fakeKeys[1], PartSize: bucket.MinPartSize, Concurrency: 2}
+	}
+
+	It("holds at most Concurrency parts in flight however many tars upload at once", func() {
+		rec := &recorder{}
+		_, url := fakeServer(rec, false)
+		d, err := bucket.New(ctx, config(url))
+		Expect(err).NotTo(HaveOccurred())
+		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		tarball := tarOf(3 * bucket.MinPartSize)
+		var wg sync.WaitGroup
+		for i := range 6 {
+			wg.Go(func() {
+				defer GinkgoRecover()
+				_, n, err := w.WriteTar(artifact.InstanceFileName("db", string(rune('0'+i)), "pg"), bytes.NewReader(tarball))
+				Expect(err).NotTo(HaveOccurred())
+				Expect(n).To(BeEquivalentTo(len(tarball)))
+			})
+		}
+		wg.Wait()
+		Expect(rec.maxParts.Load()).To(BeNumerically("==", 2))
+	})
+
+	It("sends the server-side encryption headers it is configured with", func() {
+		rec := &recorder{}
+		_, url := fakeServer(rec, false)
+		c := config(url)
+		c.SSE, c.KMSKeyID = "aws:kms", "arn:aws:kms:us-east-1:111122223333:key/bbr"
+		d, err := bucket.New(ctx, c)
+		Expect(err).NotTo(HaveOccurred())
+		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(2*bucket.MinPartSize)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(w.Finish(time.Now(), nil)).To(Succeed())
+		var kms []string
+		for _, h := range rec.headers {
+			if h.Get("X-Amz-Server-Side-Encryption") == "aws:kms" {
+				kms = append(kms, h.Get("X-Amz-Server-Side-Encryption-Aws-Kms-Key-Id"))
+			}
+		}
+		// The multipart initiation and the metadata's PUT.
+		Expect(kms).To(ConsistOf(c.KMSKeyID, c.KMSKeyID))
+	})
+
+	It("aborts the multipart upload when the bucket refuses a part, and never looks good", func() {
+		rec := &recorder{}
+		_, url := fakeServer(rec, false)
+		d, err := bucket.New(ctx, config(url))
+		Expect(err).NotTo(HaveOccurred())
+		rec.refuse = func(r *http.Request) bool { return r.URL.Query().Get("partNumber") == "2" }
+		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(3*bucket.MinPartSize)))
+		Expect(err).To(MatchError(ContainSubstring("access denied")))
+		rec.refuse = nil
+		Expect(w.Finish(time.Now(), err)).To(Succeed())
+		Expect(d.Uploads(ctx)).To(BeEmpty())
+		all, err := d.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0].State).To(Equal(artifact.Failed))
+	})
+
+	It("trusts the CA it is given, and says what to do when the certificate is not trusted", func() {
+		s, url := fakeServer(&recorder{}, true)
+		_, err := bucket.New(ctx, config(url))
+		Expect(err).To(MatchError(ContainSubstring("TLS certificate is not trusted: give its CA in AWS_CA_BUNDLE")))
+		c := config(url)
+		c.CACert = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw}))
+		_, err = bucket.New(ctx, c)
+		Expect(err).NotTo(HaveOccurred())
+	})
+
+	It("names wrong credentials, a missing bucket and an endpoint that does not answer", func() {
+		_, url := fakeServer(&recorder{}, false)
+		c := config(url)
+		c.Bucket = "no-such-bucket"
+		_, err := bucket.New(ctx, c)
+		Expect(err).To(MatchError(ContainSubstring("the bucket does not exist")))
+
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		closed := "http://" + l.Addr().String()
+		Expect(l.Close()).To(Succeed())
+		_, err = bucket.New(ctx, config(closed))
+		Expect(err).To(MatchError(ContainSubstring("the S3 endpoint does not answer")))
+	})
+
+	It("refuses a configuration that cannot work, saying each thing to fix", func() {
+		err := bucket.Config{Bucket: "B", Prefix: "a/../b", Endpoint: "ftp://x", Addressing: "dns", SSE: "rot13",
+			AccessKeyID: "id", PartSize: 1, Concurrency: 100}.Validate()
+		for _, want := range []string{"not a bucket name", "not a plain name", "must be a URL", "auto, path or virtual",
+			"AES256 (SSE-S3) or aws:kms", "both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY", "between 5 MiB and 5 GiB", "between 1 and 64"} {
+			Expect(err).To(MatchError(ContainSubstring(want)))
+		}
+	})
+})
+
+var _ = Describe("ParseURL and FromEnv", func() {
+	It("splits s3://bucket/prefix and reads the AWS CLI's variables", func() {
+		env := map[string]string{"AWS_ACCESS_KEY_ID": "id", "AWS_SECRET_ACCESS_KEY": "secret", "AWS_SESSION_TOKEN": "tok",
+			"AWS_DEFAULT_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "https://generic", "AWS_ENDPOINT_URL_S3": "https://s3.example:9000"}
+		c, err := bucket.FromEnv("s3://my-bucket/a/b/", func(k string) string { return env[k] })
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c).To(And(HaveField("Bucket", "my-bucket"), HaveField("Prefix", "a/b"), HaveField("Region", "eu-west-1"),
+			HaveField("Endpoint", "https://s3.example:9000"), HaveField("AccessKeyID", "id"), HaveField("SessionToken", "tok")))
+		Expect(c.String()).To(Equal("s3://my-bucket/a/b"))
+		Expect(c.String()).NotTo(ContainSubstring("secret"))
+
+		_, err = bucket.FromEnv("s3://x", func(string) string { return "" })
+		Expect(err).To(MatchError(ContainSubstring("not a bucket name")))
+		_, err = bucket.FromEnv("s3://ok-bucket", func(k string) string {
+			return map[string]string{"AWS_CA_BUNDLE": "/no/such/ca.pem"}[k]
+		})
+		Expect(err).To(MatchError(ContainSubstring("reading AWS_CA_BUNDLE")))
+	})
+})

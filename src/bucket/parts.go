@@ -1,0 +1,151 @@
+package bucket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"golang.org/x/sync/errgroup"
+)
+
+// parts is the run's part buffers: Concurrency of them, PartSize each,
+// shared by every upload. An upload reads its next part only once a
+// buffer is free, so memory stays at PartSize × Concurrency however many
+// drains run at once, and a part is read while the others upload.
+type parts struct {
+	size int64
+	free chan []byte
+}
+
+func newParts(size int64, n int) *parts {
+	p := &parts{size: size, free: make(chan []byte, n)}
+	for range n {
+		p.free <- nil // allocated on first use
+	}
+	return p
+}
+
+func (p *parts) get(ctx context.Context) ([]byte, error) {
+	select {
+	case b := <-p.free:
+		if b == nil {
+			b = make([]byte, p.size)
+		}
+		return b, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (p *parts) put(b []byte) { p.free <- b }
+
+// upload stores r as key: one PUT when it fits in a part, else a
+// multipart upload that is completed only when every part is confirmed,
+// and aborted when anything fails, so that a failed upload leaves no
+// object and no parts billed.
+func (d *Destination) upload(ctx context.Context, key string, r io.Reader) (int64, error) {
+	buf, err := d.parts.get(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n, err := io.ReadFull(r, buf)
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		defer d.parts.put(buf)
+		_, err := d.core.PutObject(ctx, d.cfg.Bucket, key, bytes.NewReader(buf[:n]), int64(n), "", "", d.putOptions())
+		return int64(n), err
+	}
+	if err != nil {
+		d.parts.put(buf)
+		return 0, err
+	}
+	id, err := d.core.NewMultipartUpload(ctx, d.cfg.Bucket, key, d.putOptions())
+	if err != nil {
+		d.parts.put(buf)
+		return 0, err
+	}
+	total, err := d.uploadParts(ctx, key, id, r, buf)
+	if err != nil {
+		return total, errors.Join(err, d.abort(ctx, key, id))
+	}
+	return total, nil
+}
+
+// uploadParts sends buf (the first part, full) and the rest of r.
+func (d *Destination) uploadParts(ctx context.Context, key, id string, r io.Reader, buf []byte) (int64, error) {
+	g, gctx := errgroup.WithContext(ctx)
+	var mu sync.Mutex
+	var done []minio.CompletePart
+	total := int64(0)
+	send := func(number int, part []byte) {
+		g.Go(func() error {
+			defer d.parts.put(part[:cap(part)])
+			p, err := d.core.PutObjectPart(gctx, d.cfg.Bucket, key, id, number, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{})
+			if err != nil {
+				return fmt.Errorf("uploading part %d: %w", number, err)
+			}
+			mu.Lock()
+			done = append(done, minio.CompletePart{PartNumber: number, ETag: p.ETag})
+			mu.Unlock()
+			return nil
+		})
+	}
+	readErr := func() error {
+		for number := 1; ; number++ {
+			if number > MaxParts {
+				d.parts.put(buf)
+				return fmt.Errorf("the tar is larger than %d parts of %d MiB: raise the part size (--s3-part-size-mib, or the errand's s3.part_size_mib)", MaxParts, d.cfg.PartSize>>20)
+			}
+			n := len(buf)
+			total += int64(n)
+			send(number, buf[:n])
+			var err error
+			if buf, err = d.parts.get(gctx); err != nil {
+				return err
+			}
+			n, err = io.ReadFull(r, buf)
+			if errors.Is(err, io.EOF) {
+				d.parts.put(buf)
+				return nil
+			}
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				total += int64(n)
+				send(number+1, buf[:n])
+				return nil
+			}
+			if err != nil {
+				d.parts.put(buf)
+				return err
+			}
+		}
+	}()
+	if err := g.Wait(); err != nil {
+		return total, err // readErr is then only the cancellation it caused
+	}
+	if readErr != nil {
+		return total, readErr
+	}
+	sort.Slice(done, func(i, j int) bool { return done[i].PartNumber < done[j].PartNumber })
+	_, err := d.core.CompleteMultipartUpload(ctx, d.cfg.Bucket, key, id, done, minio.PutObjectOptions{})
+	return total, err
+}
+
+// abort drops an unfinished upload's parts, also when the run was
+// cancelled (that is when it matters most).
+func (d *Destination) abort(ctx context.Context, key, id string) error {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if err := d.core.AbortMultipartUpload(actx, d.cfg.Bucket, key, id); err != nil {
+		return fmt.Errorf("aborting the multipart upload of %s (the next backup's retention, or the bucket's lifecycle rule, removes it): %w", key, err)
+	}
+	return nil
+}
+
+func (d *Destination) putOptions() minio.PutObjectOptions {
+	return minio.PutObjectOptions{ServerSideEncryption: d.sse, ContentType: "application/octet-stream"}
+}

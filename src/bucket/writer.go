@@ -1,0 +1,119 @@
+package bucket
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// writer is a backup being written to the bucket. Its metadata stays in
+// memory until Finish writes it, last, when everything else is stored.
+// It keeps the context Create was given: artifact.Writer's methods take
+// none, as the local directory needs none.
+type writer struct {
+	d      *Destination
+	ctx    context.Context
+	backup string
+
+	mu   sync.Mutex
+	meta artifact.Metadata
+}
+
+func (w *writer) Location() string { return w.d.String() + "/" + w.backup }
+
+// WriteTar streams r into the bucket through the checksums: nothing is
+// kept on local disk, and only the shared part buffers in memory.
+func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, error) {
+	if !artifact.ValidArtifactFile(file) {
+		return nil, 0, fmt.Errorf("invalid artifact file name %q", file)
+	}
+	pr, pw := io.Pipe()
+	type result struct {
+		n   int64
+		err error
+	}
+	uploaded := make(chan result, 1)
+	go func() {
+		n, err := w.d.upload(w.ctx, w.d.key(w.backup, file), pr)
+		pr.CloseWithError(errors.Join(err, errUploadStopped)) // unblocks the hashing
+		uploaded <- result{n, err}
+	}()
+	sums, err := artifact.SumTar(io.TeeReader(r, pw))
+	pw.CloseWithError(err) // the upload ends with the stream, or fails with it
+	res := <-uploaded
+	switch {
+	case res.err != nil:
+		return nil, res.n, fmt.Errorf("writing %s to %s: %w", file, w.d, explain(w.d.String(), res.err))
+	case err != nil:
+		return nil, res.n, fmt.Errorf("writing %s: %w", file, err)
+	}
+	return sums, res.n, nil
+}
+
+var errUploadStopped = errors.New("the upload stopped")
+
+func (w *writer) AddInstanceArtifact(group string, index int, job string, sums artifact.Checksums) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.AddInstanceArtifact(group, index, job, sums)
+	return nil
+}
+
+func (w *writer) AddCustomArtifact(name string, sums artifact.Checksums) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.AddCustomArtifact(name, sums)
+	return nil
+}
+
+func (w *writer) RecordLockWindow(locked, unlocked time.Time) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.SetLockWindow(locked, unlocked)
+	return nil
+}
+
+func (w *writer) SaveManifest(manifest string) error {
+	return w.putSmall(w.ctx, artifact.ManifestFile, []byte(manifest))
+}
+
+// Finish writes the metadata, the mark of a good backup, when failure is
+// nil, and otherwise a FAILED object saying why (which also keeps the
+// backup from ever looking good). Both are written on a context a
+// cancelled run does not reach: an interrupted backup must still be
+// marked failed.
+func (w *writer) Finish(now time.Time, failure error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(w.ctx), 2*time.Minute)
+	defer cancel()
+	w.mu.Lock()
+	w.meta.SetFinishTime(now)
+	raw, err := w.meta.Marshal()
+	w.mu.Unlock()
+	if failure == nil && err == nil {
+		err = w.putSmall(ctx, artifact.MetadataFile, raw)
+		if err == nil {
+			return nil
+		}
+	}
+	if failure == nil {
+		failure = err
+	}
+	note := "This backup failed and is incomplete: do not restore it.\n" + failure.Error() + "\n"
+	return errors.Join(
+		w.putSmall(ctx, artifact.FailedFile, []byte(note)),
+		w.d.abortUploads(ctx, w.d.dirKey(w.backup)),
+	)
+}
+
+func (w *writer) putSmall(ctx context.Context, file string, data []byte) error {
+	if _, err := w.d.upload(ctx, w.d.key(w.backup, file), bytes.NewReader(data)); err != nil {
+		return fmt.Errorf("writing %s to %s: %w", file, w.Location(), explain(w.d.String(), err))
+	}
+	return nil
+}
