@@ -74,14 +74,15 @@ func (l Local) Open(_ context.Context, name string) (Source, error) {
 		return nil, fmt.Errorf("%q is not a backup's name", name)
 	}
 	path := filepath.Join(l.Dir, name)
+	if _, err := os.Stat(path); err == nil {
+		return Open(path)
+	}
 	for _, suffix := range []string{FailedSuffix, InProgressSuffix} {
-		if _, err := os.Stat(path); err != nil {
-			if _, err := os.Stat(path + suffix); err == nil {
-				path += suffix
-			}
+		if _, err := os.Stat(path + suffix); err == nil {
+			return Open(path + suffix)
 		}
 	}
-	return Open(path)
+	return nil, fmt.Errorf("there is no backup %s at %s", name, l.Dir)
 }
 
 // Delete removes <dir>/<name>.

@@ -51,7 +51,10 @@ func New(ctx context.Context, cfg Config) (*Destination, error) {
 		return nil, fmt.Errorf("%s: %w", cfg, err)
 	}
 	d := &Destination{cfg: cfg, core: core, sse: sse, parts: newParts(cfg.PartSize, cfg.Concurrency)}
-	return d, d.check(ctx)
+	if err := d.check(ctx); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
 // check lists one key under the prefix: it needs the credentials, the

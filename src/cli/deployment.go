@@ -12,8 +12,8 @@ import (
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	"github.com/urfave/cli"
 
-	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
+	"github.com/bbr-release/bbr/src/bucket"
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/orchestrator"
 )
@@ -87,12 +87,12 @@ func deploymentCommand(s session) cli.Command {
 				Name:    "backup",
 				Aliases: []string{"b"},
 				Usage:   "Backup a deployment",
-				Flags: []cli.Flag{
+				Flags: withBucketFlags(
 					cli.BoolFlag{Name: "with-manifest", Usage: "Download the deployment manifest (it contains credentials: store the artifact securely)"},
-					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
+					artifactPathFlag,
 					cli.BoolFlag{Name: "unsafe-lock-free", Usage: "Experimental feature to skip locking steps when backing up the BOSH deployment. Cannot be used in combination with the all-deployments flag"},
 					skipSpaceCheckFlag,
-				},
+				),
 				Before: func(c *cli.Context) error {
 					if c.Bool("unsafe-lock-free") && c.Parent().Bool("all-deployments") {
 						return exitError(streams, errors.New("Cannot use the --unsafe-lock-free flag in conjunction with the --all-deployments flag"), "")
@@ -104,34 +104,28 @@ func deploymentCommand(s session) cli.Command {
 				},
 				Action: run(backupCleanupAdvice, func(c *cli.Context) allDeployments {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
-						logDir: artifactParent(c), advise: orchestrator.CleanupAdvised}
+						logDir: logDir(c), advise: orchestrator.CleanupAdvised}
 				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					_, err := o.Backup(ctx, orchestrator.BackupOptions{
+					return backupTo(ctx, c, o, orchestrator.BackupOptions{
 						Deployment:     name,
-						ArtifactParent: artifactParent(c),
 						WithManifest:   c.Bool("with-manifest"),
 						UnsafeLockFree: c.Bool("unsafe-lock-free"),
 						SkipSpaceCheck: c.Bool("skip-space-check"),
 					})
-					return err
-				}, checkArtifactParent),
+				}, checkDestination),
 			},
 			{
 				Name:    "restore",
 				Aliases: []string{"r"},
 				Usage:   "Restore a deployment from backup",
-				Flags: []cli.Flag{
-					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
+				Flags: append([]cli.Flag{
+					restorePathFlag,
 					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
-				},
+				}, bucketFlags...),
 				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
 				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return o.Restore(ctx, orchestrator.RestoreOptions{
-						Deployment:   name,
-						ArtifactPath: c.String("artifact-path"),
-						Serial:       c.Bool("serial-restore"),
-					})
-				}, checkRestoreArtifact),
+					return restoreFrom(ctx, c, o, orchestrator.RestoreOptions{Deployment: name, Serial: c.Bool("serial-restore")})
+				}, checkRestoreSource),
 			},
 			{
 				Name:  "backup-cleanup",
@@ -164,16 +158,6 @@ func checkArtifactParent(streams Streams, c *cli.Context) error {
 	return nil
 }
 
-// checkRestoreArtifact refuses, before anything is contacted, an artifact
-// that cannot be restored: missing, not a backup, failed or incomplete.
-// Its checksums are verified later, still before anything is locked.
-func checkRestoreArtifact(streams Streams, c *cli.Context) error {
-	if _, err := artifact.Open(c.String("artifact-path")); err != nil {
-		return exitError(streams, err, "")
-	}
-	return nil
-}
-
 // artifactParent is --artifact-path, or the working directory as upstream.
 func artifactParent(c *cli.Context) string {
 	if p := c.String("artifact-path"); p != "" {
@@ -181,6 +165,22 @@ func artifactParent(c *cli.Context) string {
 	}
 	return "."
 }
+
+// logDir is where --all-deployments writes each deployment's log: beside
+// the backups, or in the working directory when they go to a bucket.
+func logDir(c *cli.Context) string {
+	if bucket.IsURL(artifactParent(c)) {
+		return "."
+	}
+	return artifactParent(c)
+}
+
+var (
+	artifactPathFlag = cli.StringFlag{Name: "artifact-path, a",
+		Usage: "Specify an optional path to save the backup artifacts to, or s3://bucket/prefix to stream them to a bucket (credentials from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, ...)"}
+	restorePathFlag = cli.StringFlag{Name: "artifact-path, a",
+		Usage: "Path to the artifact to restore, or s3://bucket/prefix/<deployment>_<timestamp> for one in a bucket"}
+)
 
 func deploymentFlags() []cli.Flag {
 	return []cli.Flag{

@@ -62,31 +62,25 @@ func directorCommand(s session) cli.Command {
 				Name:    "backup",
 				Aliases: []string{"b"},
 				Usage:   "Backup a BOSH Director",
-				Flags: []cli.Flag{
-					cli.StringFlag{Name: "artifact-path, a", Usage: "Specify an optional path to save the backup artifacts to"},
-					skipSpaceCheckFlag,
-				},
-				Before: func(c *cli.Context) error { return checkArtifactParent(streams, c) },
+				Flags:   withBucketFlags(artifactPathFlag, skipSpaceCheckFlag),
+				Before:  func(c *cli.Context) error { return checkDestination(streams, c) },
 				Action: run(backupCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: name, ArtifactParent: artifactParent(c), SkipSpaceCheck: c.Bool("skip-space-check")})
-					return err
+					return backupTo(ctx, c, o, orchestrator.BackupOptions{Deployment: name, SkipSpaceCheck: c.Bool("skip-space-check")})
 				}),
 			},
 			{
 				Name:    "restore",
 				Aliases: []string{"r"},
 				Usage:   "Restore a deployment from backup",
-				Flags: []cli.Flag{
-					cli.StringFlag{Name: "artifact-path, a", Usage: "Path to the artifact to restore"},
-				},
+				Flags:   append([]cli.Flag{restorePathFlag}, bucketFlags...),
 				Before: func(c *cli.Context) error {
 					if err := requireFlags(c, "artifact-path"); err != nil {
 						return err
 					}
-					return checkRestoreArtifact(streams, c)
+					return checkRestoreSource(streams, c)
 				},
 				Action: run(restoreCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: name, ArtifactPath: c.String("artifact-path")})
+					return restoreFrom(ctx, c, o, orchestrator.RestoreOptions{Deployment: name})
 				}),
 			},
 			{

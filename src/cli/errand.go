@@ -7,6 +7,8 @@ import (
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	"github.com/urfave/cli"
 
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/bucket"
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/errand"
 	"github.com/bbr-release/bbr/src/orchestrator"
@@ -74,15 +76,26 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	o := s.orchestrator(dir, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
 	return errand.Runner{
 		Config: cfg,
-		Backup: func(ctx context.Context, deployment, parent string) (string, error) {
-			return o.Backup(ctx, orchestrator.BackupOptions{Deployment: deployment, ArtifactParent: parent,
+		Backup: func(ctx context.Context, deployment string, dest artifact.Destination) (string, error) {
+			return o.Backup(ctx, orchestrator.BackupOptions{Deployment: deployment, Destination: dest,
 				WithManifest: cfg.WithManifest, UnsafeLockFree: cfg.UnsafeLockFree})
 		},
-		Restore: func(ctx context.Context, deployment, artifactPath string) error {
-			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: deployment, ArtifactPath: artifactPath})
+		Restore: func(ctx context.Context, deployment string, src artifact.Source) error {
+			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: deployment, Source: src})
 		},
+		Bucket:      errandBucket(cfg),
 		Deployments: dir.Deployments,
 		Out:         s.streams.Out,
 		Now:         time.Now,
 	}, nil
+}
+
+// errandBucket connects to the config's bucket; nil when it has none.
+func errandBucket(cfg errand.Config) func(context.Context) (artifact.Destination, error) {
+	if cfg.S3 == nil {
+		return nil
+	}
+	return func(ctx context.Context) (artifact.Destination, error) {
+		return bucket.New(ctx, cfg.S3.Config())
+	}
 }

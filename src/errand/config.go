@@ -18,7 +18,9 @@ import (
 
 	yaml "go.yaml.in/yaml/v2"
 
+	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
+	"github.com/bbr-release/bbr/src/bucket"
 )
 
 // Config is the errand's config file (the job templates render it).
@@ -32,7 +34,16 @@ type Config struct {
 	ArtifactDirectory string `yaml:"artifact_directory"`
 	// KeepLast is how many good backups per deployment retention keeps;
 	// 0 keeps them all.
-	KeepLast       int  `yaml:"keep_last"`
+	KeepLast int `yaml:"keep_last"`
+	// MaxAgeDays also keeps the good backups younger than this many days
+	// (a backup either rule keeps stays); 0: only KeepLast counts.
+	MaxAgeDays int `yaml:"max_age_days"`
+	// S3 is the bucket backups go to; nil keeps them on the persistent
+	// disk only.
+	S3 *S3 `yaml:"s3"`
+	// KeepLocalCopy, with S3, backs up to the persistent disk first and
+	// then copies the backup to the bucket, keeping both.
+	KeepLocalCopy  bool `yaml:"keep_local_copy"`
 	WithManifest   bool `yaml:"with_manifest"`
 	Parallelism    int  `yaml:"parallelism"`
 	ScriptTimeout  int  `yaml:"script_timeout_seconds"`
@@ -69,6 +80,37 @@ func (d Director) Credentials() (id, secret string) {
 		return d.Username, d.Password
 	}
 	return d.Client, d.ClientSecret
+}
+
+// S3 is the errand's bucket (see bucket.Config).
+type S3 struct {
+	Bucket            string `yaml:"bucket"`
+	Prefix            string `yaml:"prefix"`
+	Endpoint          string `yaml:"endpoint"`
+	Region            string `yaml:"region"`
+	Addressing        string `yaml:"addressing"`
+	CACert            string `yaml:"ca_cert"`
+	AccessKeyID       string `yaml:"access_key_id"`
+	SecretAccessKey   string `yaml:"secret_access_key"`
+	SessionToken      string `yaml:"session_token"`
+	SSE               string `yaml:"sse"`
+	SSEKMSKeyID       string `yaml:"sse_kms_key_id"`
+	PartSizeMiB       int    `yaml:"part_size_mib"`
+	UploadConcurrency int    `yaml:"upload_concurrency"`
+}
+
+// Config is the bucket's client configuration.
+func (s S3) Config() bucket.Config {
+	return bucket.Config{
+		Bucket: s.Bucket, Prefix: strings.Trim(s.Prefix, "/"), Endpoint: s.Endpoint, Region: s.Region, Addressing: s.Addressing,
+		CACert: s.CACert, AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: s.SessionToken,
+		SSE: s.SSE, KMSKeyID: s.SSEKMSKeyID, PartSize: int64(s.PartSizeMiB) << 20, Concurrency: s.UploadConcurrency,
+	}
+}
+
+// Retention is the configured retention.
+func (c Config) Retention() artifact.Retention {
+	return artifact.Retention{KeepLast: c.KeepLast, MaxAge: time.Duration(c.MaxAgeDays) * 24 * time.Hour}
 }
 
 // MaxConfig bounds the config file: it is a few lines.
@@ -146,6 +188,16 @@ func (c Config) validate() error {
 	}
 	if c.KeepLast < 0 {
 		bad("keep_last must be 0 (keep every backup) or more, got %d", c.KeepLast)
+	}
+	if c.MaxAgeDays < 0 {
+		bad("max_age_days must be 0 (no age limit) or more, got %d", c.MaxAgeDays)
+	}
+	if c.S3 != nil {
+		if err := c.S3.Config().Validate(); err != nil {
+			errs = append(errs, fmt.Errorf("s3: %w", err))
+		}
+	} else if c.KeepLocalCopy {
+		bad("keep_local_copy needs an s3 bucket (s3.bucket): without one every backup stays on the persistent disk anyway")
 	}
 	if c.Parallelism < 1 || c.Parallelism > 1000 {
 		bad("parallelism must be between 1 and 1000, got %d", c.Parallelism)

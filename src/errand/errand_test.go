@@ -167,8 +167,8 @@ var _ = Describe("the backup errand", func() {
 		Expect(err).NotTo(HaveOccurred())
 		runner = errand.Runner{
 			Config: cfg,
-			Backup: func(_ context.Context, dep, parent string) (string, error) {
-				Expect(parent).To(Equal(filepath.Join(root, dep)))
+			Backup: func(_ context.Context, dep string, dest artifact.Destination) (string, error) {
+				Expect(dest).To(Equal(artifact.Local{Dir: filepath.Join(root, dep)}))
 				backups = append(backups, dep)
 				clock = clock.Add(time.Minute)
 				path := backupNamed(root, dep, clock, !failing[dep])
@@ -190,7 +190,7 @@ var _ = Describe("the backup errand", func() {
 		entries, _ := os.ReadDir(filepath.Join(root, "cf"))
 		Expect(entries).To(HaveLen(2), "keep_last: 2")
 		Expect(entries[1].Name()).To(Equal("cf_20261125T080500Z"), "the newest stays")
-		Expect(out.String()).To(ContainSubstring("Retention: removed " + filepath.Join(root, "cf", "cf_20261125T080100Z")))
+		Expect(out.String()).To(ContainSubstring("Retention: removed cf_20261125T080100Z from " + filepath.Join(root, "cf")))
 		Expect(out.String()).To(MatchRegexp(`cf\s+ok\s+\d\S*\s+\S+\s+\S+\s+` + filepath.Join(root, "cf", "cf_")))
 	})
 
@@ -201,9 +201,9 @@ var _ = Describe("the backup errand", func() {
 			Expect(runner.RunBackup(context.Background())).To(MatchError("1 of 2 deployments failed: cf"))
 		}
 		Expect(out.String()).To(MatchRegexp(`cf\s+FAILED\s+-\s+\S+\s+-\s+Error attempting to run backup for job redis\n`))
-		newest, err := errand.Store{Root: root}.Newest("cf")
+		newest, err := artifact.Newest(context.Background(), artifact.Local{Dir: filepath.Join(root, "cf")}, "cf")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(filepath.Base(newest)).To(Equal("cf_20261125T080100Z"), "the only good one, kept although keep_last is 2 and newer failed ones exist")
+		Expect(newest.Name).To(Equal("cf_20261125T080100Z"), "the only good one, kept although keep_last is 2 and newer failed ones exist")
 		entries, _ := os.ReadDir(filepath.Join(root, "redis"))
 		Expect(entries).To(HaveLen(2))
 
@@ -231,8 +231,8 @@ var _ = Describe("the backup errand", func() {
 		}
 		Expect(unreadable).To(BeADirectory(), "it may be good: retention never removes it")
 		Expect(marked).NotTo(BeADirectory())
-		Expect(out.String()).To(ContainSubstring("Retention: kept " + unreadable + ": it cannot be read ("))
-		Expect(out.String()).To(ContainSubstring("Retention: removed " + marked))
+		Expect(out.String()).To(ContainSubstring("Retention: kept cf_20261125T070000Z: it cannot be read ("))
+		Expect(out.String()).To(ContainSubstring("Retention: removed cf_20261125T070100Z from " + filepath.Join(root, "cf")))
 	})
 
 	It("backs up every deployment the Director lists with all_deployments", func() {
@@ -252,10 +252,13 @@ var _ = Describe("the restore errand", func() {
 		backupNamed(root, "cf", day.Add(2*time.Hour), false)
 		var restored []string
 		r := errand.Runner{
-			Config:  errand.Config{ArtifactDirectory: root},
-			Restore: func(_ context.Context, dep, path string) error { restored = append(restored, dep+" "+path); return nil },
-			Out:     GinkgoWriter,
-			Now:     time.Now,
+			Config: errand.Config{ArtifactDirectory: root},
+			Restore: func(_ context.Context, dep string, src artifact.Source) error {
+				restored = append(restored, dep+" "+src.Location())
+				return nil
+			},
+			Out: GinkgoWriter,
+			Now: time.Now,
 		}
 		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("never guesses")))
 		r.Config.Restore.Deployment = "cf"

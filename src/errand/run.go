@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -18,11 +20,13 @@ import (
 // orchestrator and the Director, so the errand logic is tested with fakes.
 type Runner struct {
 	Config Config
-	// Backup backs up one deployment into parent and returns the
-	// artifact's path (also on failure, when one was started).
-	Backup func(ctx context.Context, deployment, parent string) (string, error)
-	// Restore restores one deployment from an artifact.
-	Restore func(ctx context.Context, deployment, artifactPath string) error
+	// Backup backs up one deployment to dest and returns the backup's
+	// location (also on failure, when one was started).
+	Backup func(ctx context.Context, deployment string, dest artifact.Destination) (string, error)
+	// Restore restores one deployment from a backup.
+	Restore func(ctx context.Context, deployment string, src artifact.Source) error
+	// Bucket connects to the configured bucket; nil when there is none.
+	Bucket func(ctx context.Context) (artifact.Destination, error)
 	// Deployments lists the Director's deployments (all_deployments).
 	Deployments func(ctx context.Context) ([]string, error)
 	Out         io.Writer
@@ -34,6 +38,8 @@ type result struct {
 	deployment string
 	err        error
 	path       string
+	good       bool // the backup at path is good, whatever err says
+	copied     string
 	size       int64
 	took       time.Duration
 	lockWindow time.Duration
@@ -57,13 +63,20 @@ func (r Runner) RunBackup(ctx context.Context) error {
 		}
 	}
 	store := Store{Root: r.Config.ArtifactDirectory}
+	// A bucket that cannot be reached fails the errand before anything is
+	// locked: backups that would stay on the platform are not what the
+	// operator asked for.
+	bucket, err := r.bucket(ctx)
+	if err != nil {
+		return err
+	}
 	var results []result
 	for _, d := range deployments {
 		if ctx.Err() != nil {
 			results = append(results, result{deployment: d, err: errors.New("not started: the errand was stopped")})
 			continue
 		}
-		results = append(results, r.backupOne(ctx, store, d))
+		results = append(results, r.backupOne(ctx, store, bucket, d))
 	}
 	r.summarise(results)
 	var failed []string
@@ -78,7 +91,14 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	return nil
 }
 
-func (r Runner) backupOne(ctx context.Context, store Store, deployment string) result {
+func (r Runner) bucket(ctx context.Context) (artifact.Destination, error) {
+	if r.Bucket == nil {
+		return nil, nil
+	}
+	return r.Bucket(ctx)
+}
+
+func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Destination, deployment string) result {
 	if !boshname.Valid(deployment) {
 		// Only the Director's list (all_deployments) can get here: the
 		// config's names are checked when it is read. Such a name would
@@ -88,43 +108,91 @@ func (r Runner) backupOne(ctx context.Context, store Store, deployment string) r
 			"but it is not a BOSH deployment name (letters, digits, '_', '+', '.', '-', not starting with '.' or '-'), so it cannot name a folder under artifact_directory")}
 	}
 	res := result{deployment: deployment}
-	fmt.Fprintf(r.Out, "[%s] Backing up %s\n", r.Now().UTC().Format(time.TimeOnly), deployment)
-	dir, err := store.Dir(deployment)
-	if err != nil {
-		res.err = err
-		return res
-	}
-	start := r.Now()
-	res.path, res.err = r.Backup(ctx, deployment, dir)
-	res.took = r.Now().Sub(start)
-	if res.err != nil {
-		return res
-	}
-	res.size, res.lockWindow = describe(res.path)
-	pruned, err := store.Prune(deployment, r.Config.KeepLast)
-	now := r.Now().UTC().Format(time.TimeOnly)
-	for _, p := range pruned.Removed {
-		fmt.Fprintf(r.Out, "[%s] Retention: removed %s\n", now, p)
-	}
-	for _, k := range append(pruned.Kept, err) {
-		if k != nil {
-			fmt.Fprintf(r.Out, "[%s] Retention: %v\n", now, k)
+	fmt.Fprintf(r.Out, "[%s] Backing up %s\n", r.now(), deployment)
+	// Where the backup is written (the bucket, streamed, unless a local
+	// copy is kept too), and every destination that keeps it.
+	var dest artifact.Destination = bucket
+	if bucket == nil || r.Config.KeepLocalCopy {
+		if _, err := store.Dir(deployment); err != nil {
+			res.err = err
+			return res
 		}
+		dest = store.Local(deployment)
+	}
+	kept := nonNil(dest, bucket)
+	start := r.Now()
+	res.path, res.err = r.Backup(ctx, deployment, dest)
+	res.took = r.Now().Sub(start)
+	src, openErr := openLocation(ctx, dest, res.path)
+	res.good = openErr == nil
+	if res.err != nil || !res.good {
+		if res.err == nil {
+			res.err = openErr
+		}
+		return res
+	}
+	res.size, res.lockWindow = describe(src)
+	if dest != bucket && bucket != nil {
+		fmt.Fprintf(r.Out, "[%s] Copying %s to %s\n", r.now(), path.Base(res.path), bucket)
+		res.copied, res.err = artifact.Copy(ctx, src, path.Base(res.path), bucket)
+		if res.err != nil {
+			res.err = fmt.Errorf("the backup is good on this instance (%s), but its copy to the bucket failed: %w", res.path, res.err)
+			kept = kept[:1]
+		}
+	}
+	for _, d := range kept {
+		r.prune(ctx, d, deployment)
 	}
 	return res
 }
 
-// describe reads a good artifact's size and recorded lock window.
-func describe(path string) (int64, time.Duration) {
-	size, _ := artifact.DirSize(path)
-	var window time.Duration
-	if a, err := artifact.Open(path); err == nil {
-		act := a.Metadata().BackupActivity
-		from, err1 := time.Parse(artifact.LockTimeFormat, act.LockStartTime)
-		to, err2 := time.Parse(artifact.LockTimeFormat, act.UnlockFinishTime)
-		if err1 == nil && err2 == nil {
-			window = to.Sub(from)
+func nonNil(dests ...artifact.Destination) []artifact.Destination {
+	var out []artifact.Destination
+	for _, d := range dests {
+		if d != nil && !slices.Contains(out, d) {
+			out = append(out, d)
 		}
+	}
+	return out
+}
+
+// openLocation opens the backup at location (a path or a bucket URL: its
+// last element is the backup's name).
+func openLocation(ctx context.Context, dest artifact.Destination, location string) (artifact.Source, error) {
+	if location == "" {
+		return nil, errors.New("no backup was started")
+	}
+	return dest.Open(ctx, path.Base(location))
+}
+
+// prune applies retention to the deployment's backups at dest, and says
+// what it did.
+func (r Runner) prune(ctx context.Context, dest artifact.Destination, deployment string) {
+	pruned, err := artifact.Prune(ctx, dest, deployment, r.Config.Retention(), r.Now())
+	for _, p := range pruned.Removed {
+		fmt.Fprintf(r.Out, "[%s] Retention: removed %s from %s\n", r.now(), p, dest)
+	}
+	for _, k := range append(pruned.Kept, err) {
+		if k != nil {
+			fmt.Fprintf(r.Out, "[%s] Retention: %v\n", r.now(), k)
+		}
+	}
+}
+
+func (r Runner) now() string { return r.Now().UTC().Format(time.TimeOnly) }
+
+// describe reads a good backup's size and recorded lock window.
+func describe(src artifact.Source) (int64, time.Duration) {
+	var size int64
+	for file := range src.Metadata().Files() {
+		size += src.Size(file)
+	}
+	var window time.Duration
+	act := src.Metadata().BackupActivity
+	from, err1 := time.Parse(artifact.LockTimeFormat, act.LockStartTime)
+	to, err2 := time.Parse(artifact.LockTimeFormat, act.UnlockFinishTime)
+	if err1 == nil && err2 == nil {
+		window = to.Sub(from)
 	}
 	return size, window
 }
@@ -139,7 +207,7 @@ func (r Runner) summarise(results []result) {
 			continue
 		}
 		fmt.Fprintf(w, "%s\tok\t%s\t%s\t%s\t%s\n", res.deployment, artifact.HumanSize(res.size), res.took.Round(time.Millisecond),
-			res.lockWindow.Round(time.Second/1000), res.path)
+			res.lockWindow.Round(time.Second/1000), strings.Join(nonEmpty(res.path, res.copied), " and "))
 	}
 	_ = w.Flush()
 	// What failed, in full, and what became of its artifact.
@@ -151,7 +219,7 @@ func (r Runner) summarise(results []result) {
 		if res.path == "" {
 			continue
 		}
-		if _, err := artifact.Open(res.path); err == nil {
+		if res.good {
 			fmt.Fprintf(r.Out, "Its backup is complete and kept: %s\n", res.path)
 		} else {
 			fmt.Fprintf(r.Out, "Its artifact is incomplete (never restored, never counted toward keep_last): %s\n", res.path)
@@ -159,30 +227,46 @@ func (r Runner) summarise(results []result) {
 	}
 }
 
+func nonEmpty(values ...string) []string {
+	var out []string
+	for _, v := range values {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 // RunRestore restores the configured deployment from its newest good
-// backup, or from the named one.
+// backup, or from the named one: from the bucket when one is configured,
+// else from the persistent disk.
 func (r Runner) RunRestore(ctx context.Context) error {
 	if err := r.Config.CheckRestore(); err != nil {
 		return err
 	}
 	d := r.Config.Restore.Deployment
-	store := Store{Root: r.Config.ArtifactDirectory}
-	var path string
-	var err error
+	dest, err := r.bucket(ctx)
+	if err != nil {
+		return err
+	}
+	if dest == nil {
+		dest = Store{Root: r.Config.ArtifactDirectory}.Local(d)
+	}
+	var src artifact.Source
 	if r.Config.Restore.Artifact == "" {
-		path, err = store.Newest(d)
+		src, err = newest(ctx, dest, d)
 	} else {
-		path, err = store.Named(d, r.Config.Restore.Artifact)
+		src, err = named(ctx, dest, d, r.Config.Restore.Artifact)
 	}
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(r.Out, "[%s] Restoring %s from %s\n", r.Now().UTC().Format(time.TimeOnly), d, path)
+	fmt.Fprintf(r.Out, "[%s] Restoring %s from %s\n", r.now(), d, src.Location())
 	start := r.Now()
-	if err := r.Restore(ctx, d, path); err != nil {
-		return fmt.Errorf("restoring %s from %s: %w", d, path, err)
+	if err := r.Restore(ctx, d, src); err != nil {
+		return fmt.Errorf("restoring %s from %s: %w", d, src.Location(), err)
 	}
-	fmt.Fprintf(r.Out, "[%s] Restored %s from %s in %s\n", r.Now().UTC().Format(time.TimeOnly), d, path, r.Now().Sub(start).Round(time.Millisecond))
+	fmt.Fprintf(r.Out, "[%s] Restored %s from %s in %s\n", r.now(), d, src.Location(), r.Now().Sub(start).Round(time.Millisecond))
 	return nil
 }
 

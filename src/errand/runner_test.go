@@ -43,10 +43,10 @@ var _ = Describe("the backup errand's edge cases", func() {
 		cfg.Deployments = []string{"cf"}
 	})
 
-	runner := func(backup func(ctx context.Context, dep, parent string) (string, error)) errand.Runner {
+	runner := func(backup func(ctx context.Context, dep string, dest artifact.Destination) (string, error)) errand.Runner {
 		return errand.Runner{Config: cfg, Backup: backup, Out: &out, Now: func() time.Time { return clock }}
 	}
-	good := func(_ context.Context, dep, parent string) (string, error) {
+	good := func(_ context.Context, dep string, dest artifact.Destination) (string, error) {
 		clock = clock.Add(time.Minute)
 		return backupNamed(root, dep, clock, true), nil
 	}
@@ -55,8 +55,8 @@ var _ = Describe("the backup errand's edge cases", func() {
 		r := runner(good)
 		Expect(r.RunBackup(context.Background())).To(Succeed())
 		Expect(r.RunBackup(context.Background())).To(Succeed())
-		r.Backup = func(ctx context.Context, dep, parent string) (string, error) {
-			path, _ := good(ctx, dep, parent)
+		r.Backup = func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
+			path, _ := good(ctx, dep, dest)
 			return path, errors.New("Error attempting to run post-backup-unlock for job redis on redis/0: exit 1")
 		}
 		out.Reset()
@@ -68,7 +68,7 @@ var _ = Describe("the backup errand's edge cases", func() {
 	})
 
 	It("says where the incomplete artifact of a failed run is", func() {
-		r := runner(func(_ context.Context, dep, parent string) (string, error) {
+		r := runner(func(_ context.Context, dep string, dest artifact.Destination) (string, error) {
 			return backupNamed(root, dep, clock, false), errors.New("drain failed\nsecond line")
 		})
 		Expect(r.RunBackup(context.Background())).To(HaveOccurred())
@@ -101,7 +101,7 @@ var _ = Describe("the backup errand's edge cases", func() {
 		cfg.Deployments = []string{"cf", "redis"}
 		ctx, cancel := context.WithCancel(context.Background())
 		var started []string
-		r := runner(func(ctx context.Context, dep, parent string) (string, error) {
+		r := runner(func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
 			started = append(started, dep)
 			cancel()
 			return "", context.Canceled
@@ -124,8 +124,8 @@ var _ = Describe("the backup errand's edge cases", func() {
 		cfg.ArtifactDirectory = filepath.Join(root, "store", "artifacts")
 		cfg.Deployments, cfg.AllDeployments = nil, true
 		var parents []string
-		r := runner(func(_ context.Context, dep, parent string) (string, error) {
-			parents = append(parents, parent)
+		r := runner(func(_ context.Context, dep string, dest artifact.Destination) (string, error) {
+			parents = append(parents, dest.String())
 			clock = clock.Add(time.Minute)
 			return backupNamed(cfg.ArtifactDirectory, dep, clock, true), nil
 		})
@@ -165,10 +165,13 @@ var _ = Describe("the restore errand's choice of backup", func() {
 		day = time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)
 		restored = nil
 		r = errand.Runner{
-			Config:  errand.Config{ArtifactDirectory: root},
-			Restore: func(_ context.Context, dep, path string) error { restored = append(restored, path); return nil },
-			Out:     GinkgoWriter,
-			Now:     time.Now,
+			Config: errand.Config{ArtifactDirectory: root},
+			Restore: func(_ context.Context, dep string, src artifact.Source) error {
+				restored = append(restored, src.Location())
+				return nil
+			},
+			Out: GinkgoWriter,
+			Now: time.Now,
 		}
 		r.Config.Restore.Deployment = "cf"
 	})
@@ -178,13 +181,13 @@ var _ = Describe("the restore errand's choice of backup", func() {
 		failed := backupNamed(root, "cf", day.Add(time.Hour), false)
 		r.Config.Restore.Artifact = filepath.Base(failed)
 		Expect(r.RunRestore(context.Background())).To(MatchError(SatisfyAll(
-			ContainSubstring("is a failed backup"), ContainSubstring("its good backups, newest first: cf_20261125T080000Z"))))
+			ContainSubstring("is a failed backup"), ContainSubstring("its good backups at "+filepath.Join(root, "cf")+", newest first: cf_20261125T080000Z"))))
 		Expect(restored).To(BeEmpty())
 	})
 
 	It("refuses a named backup that does not exist, or is another deployment's", func() {
 		r.Config.Restore.Artifact = "cf_20261125T080000Z"
-		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("no backup cf_20261125T080000Z of cf under " + filepath.Join(root, "cf") + "; it has no good backup")))
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("there is no backup cf_20261125T080000Z at " + filepath.Join(root, "cf") + "; it has no good backup at")))
 		backupNamed(root, "cf", day, true)
 		Expect(os.Rename(filepath.Join(root, "cf", "cf_20261125T080000Z"), filepath.Join(root, "cf", "redis_20261125T080000Z"))).To(Succeed())
 		r.Config.Restore.Artifact = "redis_20261125T080000Z"
@@ -203,7 +206,7 @@ var _ = Describe("the restore errand's choice of backup", func() {
 
 	It("reports a failed restore with the deployment and the backup", func() {
 		good := backupNamed(root, "cf", day, true)
-		r.Restore = func(context.Context, string, string) error { return errors.New("restore script failed") }
+		r.Restore = func(context.Context, string, artifact.Source) error { return errors.New("restore script failed") }
 		Expect(r.RunRestore(context.Background())).To(MatchError("restoring cf from " + good + ": restore script failed"))
 	})
 })

@@ -15,9 +15,10 @@ import (
 // BackupOptions configure one deployment backup.
 type BackupOptions struct {
 	Deployment string
-	// ArtifactParent is the existing directory the artifact is created in.
-	ArtifactParent string
-	WithManifest   bool
+	// Destination is where the backup is written: a local directory
+	// (artifact.Local) or a bucket.
+	Destination  artifact.Destination
+	WithManifest bool
 	// UnsafeLockFree skips the lock and unlock scripts (upstream's
 	// experimental --unsafe-lock-free): the backup may be inconsistent.
 	UnsafeLockFree bool
@@ -45,12 +46,13 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 	}
 
 	if !opts.SkipSpaceCheck {
-		if err := o.checkSpace(opts.ArtifactParent, d.Name); err != nil {
+		if err := o.checkSpace(opts.Destination, d.Name); err != nil {
 			return "", err
 		}
 	}
 	o.Logger.Info("bbr", "Starting backup of %s...\n", d.Name)
-	art, err := artifact.Create(opts.ArtifactParent, d.Name, o.Now())
+	start := o.Now()
+	art, err := opts.Destination.Create(ctx, artifact.BackupName(d.Name, start), start)
 	if err != nil {
 		return "", err
 	}
@@ -71,11 +73,11 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		if ferr := art.Finish(o.Now(), failure); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
-		artifactPath = art.Path
+		artifactPath = art.Location()
 	}()
 	if opts.WithManifest {
 		if err := o.saveManifest(ctx, d.Name, art); err != nil {
-			return art.Path, err
+			return art.Location(), err
 		}
 	}
 
@@ -88,11 +90,11 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		unlocked := o.Now()
 		o.Logger.Info("bbr", "Lock window: %s", unlocked.Sub(locked).Round(time.Millisecond))
 		if err := art.RecordLockWindow(locked, unlocked); err != nil {
-			return art.Path, errors.Join(backupErr, unlockErr, err)
+			return art.Location(), errors.Join(backupErr, unlockErr, err)
 		}
 	}
 	if backupErr != nil {
-		return art.Path, errors.Join(backupErr, unlockErr)
+		return art.Location(), errors.Join(backupErr, unlockErr)
 	}
 	// A failed unlock does not make the staged backups bad: drain anyway,
 	// as upstream does, and report both.
@@ -100,25 +102,35 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		o.Logger.Info("bbr", "Failed to create backup of %s on %v, failed during drain step\n", d.Name, o.Now())
 		// The deferred cleanup removes what the drain left; only its own
 		// failure (or an unlock's) calls for a cleanup run.
-		return art.Path, errors.Join(unlockErr, err)
+		return art.Location(), errors.Join(unlockErr, err)
 	}
 	drained = true
 	o.Logger.Info("bbr", "Backup created of %s on %v\n", d.Name, o.Now())
-	return art.Path, unlockErr
+	return art.Location(), unlockErr
+}
+
+// spaceChecker is a destination on a disk that can fill up.
+type spaceChecker interface {
+	CheckSpace(deployment string) (skipped string, err error)
 }
 
 // checkSpace refuses, before anything is locked, a destination that lacks
 // the room the last backup of the deployment there took: a full disk is
-// otherwise found only in the drain, after the lock window.
-func (o *Orchestrator) checkSpace(parent, name string) error {
-	skipped, err := artifact.CheckSpace(parent, name)
+// otherwise found only in the drain, after the lock window. A bucket has
+// no such limit to check.
+func (o *Orchestrator) checkSpace(dest artifact.Destination, name string) error {
+	sc, ok := dest.(spaceChecker)
+	if !ok {
+		return nil
+	}
+	skipped, err := sc.CheckSpace(name)
 	if skipped != "" {
 		o.Logger.Info("bbr", "The free-space check is skipped: %s", skipped)
 	}
 	return err
 }
 
-func (o *Orchestrator) saveManifest(ctx context.Context, name string, art *artifact.Dir) error {
+func (o *Orchestrator) saveManifest(ctx context.Context, name string, art artifact.Writer) error {
 	m, err := o.Director.Manifest(ctx, name)
 	if err != nil {
 		return err
@@ -188,7 +200,7 @@ func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) erro
 }
 
 // drain copies every job's staged backup into the artifact.
-func (o *Orchestrator) drain(ctx context.Context, d *Deployment, art *artifact.Dir) error {
+func (o *Orchestrator) drain(ctx context.Context, d *Deployment, art artifact.Writer) error {
 	jobs := d.JobsWith(ScriptBackup)
 	progress := &copyProgress{jobs: len(jobs)}
 	defer o.reportProgress(progress)()
@@ -204,7 +216,7 @@ func (o *Orchestrator) drain(ctx context.Context, d *Deployment, art *artifact.D
 // drainJob streams the job's staging directory into a local tar, hashing
 // each file as it is written, while the instance hashes the same files:
 // one read on each side, and both sides must agree.
-func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art *artifact.Dir, progress *copyProgress) error {
+func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art artifact.Writer, progress *copyProgress) error {
 	inst := j.Instance
 	file := artifact.InstanceFileName(inst.Group, strconv.Itoa(inst.Index), j.Name)
 	if j.customArtifact() {

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 	"strconv"
 
 	"github.com/bbr-release/bbr/src/artifact"
@@ -15,8 +13,9 @@ import (
 
 // RestoreOptions configure one deployment restore.
 type RestoreOptions struct {
-	Deployment   string
-	ArtifactPath string
+	Deployment string
+	// Source is the backup, opened (a good one) from its destination.
+	Source artifact.Source
 	// Serial runs the restore scripts one instance at a time, as upstream
 	// does, for releases that rely on it. By default instances restore in
 	// parallel: the script contract fixes no order within a stage.
@@ -30,10 +29,7 @@ type RestoreOptions struct {
 // first lock, so the lock window covers only the restore scripts.
 func (o *Orchestrator) Restore(ctx context.Context, opts RestoreOptions) (err error) {
 	o.Logger.Info("bbr", "Starting restore of %s...\n", opts.Deployment)
-	art, err := artifact.Open(opts.ArtifactPath)
-	if err != nil {
-		return err
-	}
+	art := opts.Source
 	o.Logger.Info("bbr", "Validating backup artifact for %s...\n", opts.Deployment)
 	if err := art.Verify(ctx); err != nil {
 		return err
@@ -111,11 +107,11 @@ func restoreFile(j *Job, meta artifact.Metadata) string {
 
 // upload streams each job's artifact into its staging directory and checks
 // what landed against the metadata.
-func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.Dir) error {
+func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.Source) error {
 	meta := art.Metadata()
 	files := meta.Files()
 	jobs := d.JobsWith(ScriptRestore)
-	progress := &copyProgress{jobs: len(jobs), total: uploadSize(art.Path, jobs, meta)}
+	progress := &copyProgress{jobs: len(jobs), total: uploadSize(art, jobs, meta)}
 	defer o.reportProgress(progress)()
 	return forEach(jobs, o.Parallelism, func(j *Job) error {
 		inst := j.Instance
@@ -125,9 +121,9 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art *artifact.
 			return fmt.Errorf("the backup has no artifact for job %s on %s/%d (%s)", j.Name, inst.Group, inst.Index, file)
 		}
 		o.Logger.Info("bbr", "Copying backup for job %s on %s/%d...", j.Name, inst.Group, inst.Index)
-		f, err := os.Open(filepath.Join(art.Path, file))
+		f, err := art.Open(ctx, file)
 		if err != nil {
-			return fmt.Errorf("opening %s: %w", file, err)
+			return err
 		}
 		defer f.Close()
 		inst.stagingCreated.Store(true)
@@ -175,12 +171,10 @@ var errUploadEnded = errors.New("the upload ended")
 
 // uploadSize is what a restore uploads: the size of each job's tar (a job
 // restored on several instances counts each time).
-func uploadSize(dir string, jobs []*Job, meta artifact.Metadata) int64 {
+func uploadSize(art artifact.Source, jobs []*Job, meta artifact.Metadata) int64 {
 	var total int64
 	for _, j := range jobs {
-		if info, err := os.Stat(filepath.Join(dir, restoreFile(j, meta))); err == nil {
-			total += info.Size()
-		}
+		total += art.Size(restoreFile(j, meta))
 	}
 	return total
 }

@@ -49,7 +49,7 @@ var _ = Describe("Workflows", func() {
 	})
 
 	backup := func() (string, error) {
-		return o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: dir})
+		return o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", Destination: artifact.Local{Dir: dir}})
 	}
 
 	Describe("progress of a long copy", func() {
@@ -81,7 +81,7 @@ var _ = Describe("Workflows", func() {
 			size := fileSize(filepath.Join(path, "redis-0-redis.tar"))
 			w.instances[0].jobs["redis"].onCopy = func() { <-release }
 			errc := make(chan error, 1)
-			go func() { errc <- o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path}) }()
+			go func() { errc <- o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", Source: mustOpen(path)}) }()
 			Eventually(log).Should(gbytes.Say(`INFO - Copying: \S+ of ` + regexp.QuoteMeta(artifact.HumanSize(size)) + ` \(\d+%\) at \S+/s, 0 of 1 jobs done`))
 			close(release)
 			Expect(<-errc).To(Succeed())
@@ -169,7 +169,7 @@ var _ = Describe("Workflows", func() {
 		})
 
 		It("with UnsafeLockFree runs only the backup scripts and records no lock window", func() {
-			path, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: dir, UnsafeLockFree: true})
+			path, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", Destination: artifact.Local{Dir: dir}, UnsafeLockFree: true})
 			Expect(err).NotTo(HaveOccurred())
 			Expect(w.ran()).To(ConsistOf("redis/0 redis backup", "redis/1 redis backup"))
 			art, err := artifact.Open(path)
@@ -218,7 +218,7 @@ var _ = Describe("Workflows", func() {
 				defer GinkgoRecover() // it runs in one of bbr's goroutines
 				// Mid-run, another bbr looks: every instance is already claimed.
 				second := *o
-				_, err := second.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", ArtifactParent: GinkgoT().TempDir()})
+				_, err := second.Backup(ctx, orchestrator.BackupOptions{Deployment: "dep", Destination: artifact.Local{Dir: GinkgoT().TempDir()}})
 				Expect(err).To(MatchError(ContainSubstring("which is still running")))
 			}
 			_, err := backup()
@@ -417,7 +417,7 @@ jobs:
 		})
 
 		It("refuses a deployment name that is not BOSH's before asking the Director", func() {
-			_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: "../etc", ArtifactParent: dir})
+			_, err := o.Backup(ctx, orchestrator.BackupOptions{Deployment: "../etc", Destination: artifact.Local{Dir: dir}})
 			Expect(err).To(MatchError(ContainSubstring(`refusing deployment name "../etc"`)))
 		})
 
@@ -487,7 +487,7 @@ jobs:
 		})
 
 		restore := func() error {
-			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path})
+			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", Source: mustOpen(path)})
 		}
 
 		It("puts each instance's data back, locked around the restore scripts", func() {
@@ -517,7 +517,7 @@ jobs:
 			w.instances[1].jobs["redis"].onRestore = nil
 			w.instances[0].jobs["redis"].failing("restore", errors.New("bad dump"))
 			w.events = nil
-			err := o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", ArtifactPath: path, Serial: true})
+			err := o.Restore(ctx, orchestrator.RestoreOptions{Deployment: "dep", Source: mustOpen(path), Serial: true})
 			Expect(err).To(MatchError(ContainSubstring("bad dump")))
 			Expect(w.ran()).NotTo(ContainElement("redis/1 redis restore"), "serial restore stops at the first failing instance")
 		})
@@ -606,4 +606,10 @@ func (l panickingLogger) Info(tag, msg string, args ...interface{}) {
 		panic(l.on)
 	}
 	l.Logger.Info(tag, msg, args...)
+}
+
+func mustOpen(path string) artifact.Source {
+	art, err := artifact.Open(path)
+	Expect(err).NotTo(HaveOccurred())
+	return art
 }

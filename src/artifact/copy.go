@@ -1,0 +1,114 @@
+package artifact
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"sort"
+	"strconv"
+	"time"
+)
+
+// maxManifest bounds a manifest copied between destinations.
+const maxManifest = 64 << 20
+
+// Copy writes the good backup src, named name, to dst, checking every
+// tar against the metadata as it streams: the copy is good only when
+// each one matches (and is then marked good, metadata last, as a backup
+// is). It returns the copy's location.
+func Copy(ctx context.Context, src Source, name string, dst Destination) (location string, err error) {
+	meta := src.Metadata()
+	w, err := dst.Create(ctx, name, parseTime(meta.BackupActivity.StartTime))
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if ferr := w.Finish(parseTime(meta.BackupActivity.FinishTime), err); ferr != nil {
+			err = errors.Join(err, ferr)
+		}
+		location = w.Location()
+	}()
+	files := meta.Files()
+	names := make([]string, 0, len(files))
+	for file := range files {
+		names = append(names, file)
+	}
+	sort.Strings(names)
+	for _, file := range names {
+		if err := copyTar(ctx, src, w, file, files[file]); err != nil {
+			return "", err
+		}
+	}
+	if err := recordAll(w, meta); err != nil {
+		return "", err
+	}
+	return "", copyManifest(ctx, src, w)
+}
+
+func copyTar(ctx context.Context, src Source, w Writer, file string, want Checksums) error {
+	r, err := src.Open(ctx, file)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	got, _, err := w.WriteTar(file, r)
+	if err != nil {
+		return err
+	}
+	if diff := Compare(want, got); diff != nil {
+		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %v", file, diff)
+	}
+	return nil
+}
+
+// recordAll gives w the artifacts and the lock window meta records.
+func recordAll(w Writer, meta Metadata) error {
+	for _, inst := range meta.Instances {
+		index, err := strconv.Atoi(inst.Index)
+		if err != nil {
+			return fmt.Errorf("instance %s has index %q: %w", inst.Name, inst.Index, err)
+		}
+		for _, a := range inst.Artifacts {
+			if err := w.AddInstanceArtifact(inst.Name, index, a.Name, a.Checksums); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range meta.CustomArtifacts {
+		if err := w.AddCustomArtifact(a.Name, a.Checksums); err != nil {
+			return err
+		}
+	}
+	locked, err1 := time.Parse(LockTimeFormat, meta.BackupActivity.LockStartTime)
+	unlocked, err2 := time.Parse(LockTimeFormat, meta.BackupActivity.UnlockFinishTime)
+	if err1 == nil && err2 == nil {
+		return w.RecordLockWindow(locked, unlocked)
+	}
+	return nil
+}
+
+func copyManifest(ctx context.Context, src Source, w Writer) error {
+	r, err := src.Open(ctx, ManifestFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	raw, err := io.ReadAll(io.LimitReader(r, maxManifest))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", ManifestFile, err)
+	}
+	return w.SaveManifest(string(raw))
+}
+
+// parseTime reads a backup_activity time, or is now when it cannot.
+func parseTime(s string) time.Time {
+	if t, err := time.Parse(TimeFormat, s); err == nil {
+		return t
+	}
+	return time.Now()
+}

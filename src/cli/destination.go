@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/bucket"
+	"github.com/bbr-release/bbr/src/orchestrator"
+)
+
+// bucketFlags set what the AWS CLI's environment variables do not say for
+// an s3:// --artifact-path. Credentials come only from the environment
+// (or the AWS credential chain), never from flags: argv is public.
+var bucketFlags = []cli.Flag{
+	cli.StringFlag{Name: "s3-addressing", EnvVar: "BBR_S3_ADDRESSING", Value: "auto",
+		Usage: "How to address the bucket: auto, path (https://endpoint/bucket, for most S3-compatible servers) or virtual (https://bucket.endpoint)"},
+	cli.StringFlag{Name: "s3-sse", EnvVar: "BBR_S3_SSE", Usage: "Server-side encryption of the objects: AES256 (SSE-S3) or aws:kms (SSE-KMS); default: the bucket's"},
+	cli.StringFlag{Name: "s3-sse-kms-key-id", EnvVar: "BBR_S3_SSE_KMS_KEY_ID", Usage: "The KMS key for --s3-sse aws:kms (default: the account's S3 key)"},
+	cli.IntFlag{Name: "s3-part-size-mib", EnvVar: "BBR_S3_PART_SIZE_MIB", Value: bucket.DefaultPartSize >> 20,
+		Usage: "Multipart upload part size in MiB (5 to 5120); a tar can be at most 10,000 parts"},
+	cli.IntFlag{Name: "s3-upload-concurrency", EnvVar: "BBR_S3_UPLOAD_CONCURRENCY", Value: bucket.DefaultConcurrency,
+		Usage: "Parts uploaded at once, across all jobs: memory used is part size x this"},
+}
+
+// retentionFlags prune the deployment's backups at the destination after
+// a good backup.
+var retentionFlags = []cli.Flag{
+	cli.IntFlag{Name: "keep-last", Usage: "After a good backup, keep only the newest N good backups of the deployment at the destination (with --max-age: those either keeps)"},
+	cli.DurationFlag{Name: "max-age", Usage: "After a good backup, remove good backups of the deployment older than this, e.g. 720h (the newest good backup is always kept)"},
+}
+
+func withBucketFlags(flags ...cli.Flag) []cli.Flag {
+	return append(append(flags, bucketFlags...), retentionFlags...)
+}
+
+// bucketConfig is the AWS environment's configuration for location, with
+// the flags on top.
+func bucketConfig(c *cli.Context, location string) (bucket.Config, error) {
+	cfg, err := bucket.FromEnv(location, os.Getenv)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.Addressing = c.String("s3-addressing")
+	cfg.SSE = c.String("s3-sse")
+	cfg.KMSKeyID = c.String("s3-sse-kms-key-id")
+	cfg.PartSize = int64(c.Int("s3-part-size-mib")) << 20
+	cfg.Concurrency = c.Int("s3-upload-concurrency")
+	return cfg, cfg.Validate()
+}
+
+// checkDestination refuses, before anything is contacted, a backup
+// destination that cannot work: a directory that does not exist, a bucket
+// location or settings that are wrong, a retention that makes no sense.
+func checkDestination(streams Streams, c *cli.Context) error {
+	if c.Int("keep-last") < 0 || c.Duration("max-age") < 0 {
+		return exitError(streams, fmt.Errorf("--keep-last and --max-age must not be negative"), "")
+	}
+	if loc := artifactParent(c); bucket.IsURL(loc) {
+		if _, err := bucketConfig(c, loc); err != nil {
+			return exitError(streams, err, "")
+		}
+		return nil
+	}
+	return checkArtifactParent(streams, c)
+}
+
+// backupDestination is --artifact-path as a destination: a bucket when it
+// is s3://bucket/prefix, else a local directory.
+func backupDestination(ctx context.Context, c *cli.Context) (artifact.Destination, error) {
+	loc := artifactParent(c)
+	if !bucket.IsURL(loc) {
+		return artifact.Local{Dir: loc}, nil
+	}
+	cfg, err := bucketConfig(c, loc)
+	if err != nil {
+		return nil, err
+	}
+	return bucket.New(ctx, cfg)
+}
+
+// backupTo backs up name to --artifact-path, then applies the retention
+// flags when the backup is good.
+func backupTo(ctx context.Context, c *cli.Context, o *orchestrator.Orchestrator, opts orchestrator.BackupOptions) error {
+	dest, err := backupDestination(ctx, c)
+	if err != nil {
+		return err
+	}
+	opts.Destination = dest
+	if _, err := o.Backup(ctx, opts); err != nil {
+		return err
+	}
+	r := artifact.Retention{KeepLast: c.Int("keep-last"), MaxAge: c.Duration("max-age")}
+	if r == (artifact.Retention{}) {
+		return nil
+	}
+	pruned, err := artifact.Prune(ctx, dest, opts.Deployment, r, time.Now())
+	for _, name := range pruned.Removed {
+		o.Logger.Info("bbr", "Retention: removed %s from %s", name, dest)
+	}
+	for _, kept := range pruned.Kept {
+		o.Logger.Info("bbr", "Retention: %v", kept)
+	}
+	if err != nil {
+		return fmt.Errorf("the backup is good, but retention failed: %w", err)
+	}
+	return nil
+}
+
+// checkRestoreSource refuses, before anything is contacted, an artifact
+// that cannot be restored: a local one missing, not a backup, failed or
+// incomplete; a bucket location that is not s3://bucket/prefix/<backup>.
+// A bucket's backup is opened in the restore itself.
+func checkRestoreSource(streams Streams, c *cli.Context) error {
+	loc := c.String("artifact-path")
+	if bucket.IsURL(loc) {
+		if _, _, err := splitBucketBackup(c, loc); err != nil {
+			return exitError(streams, err, "")
+		}
+		return nil
+	}
+	if _, err := artifact.Open(loc); err != nil {
+		return exitError(streams, err, "")
+	}
+	return nil
+}
+
+// splitBucketBackup splits s3://bucket/prefix/<backup> into the
+// destination's config and the backup's name.
+func splitBucketBackup(c *cli.Context, loc string) (bucket.Config, string, error) {
+	trimmed := strings.TrimRight(loc, "/")
+	parent, name, _ := cutLast(trimmed, "/")
+	if err := artifact.CheckBackupName(name); err != nil || !bucket.IsURL(parent) || parent == bucket.Scheme {
+		return bucket.Config{}, "", fmt.Errorf("%s does not name a backup: give s3://bucket/prefix/<deployment>_<timestamp>", loc)
+	}
+	cfg, err := bucketConfig(c, parent)
+	return cfg, name, err
+}
+
+func cutLast(s, sep string) (before, after string, found bool) {
+	if i := strings.LastIndex(s, sep); i >= 0 {
+		return s[:i], s[i+len(sep):], true
+	}
+	return "", s, false
+}
+
+// restoreSource opens --artifact-path: a local backup directory, or a
+// backup in a bucket.
+func restoreSource(ctx context.Context, c *cli.Context) (artifact.Source, error) {
+	loc := c.String("artifact-path")
+	if !bucket.IsURL(loc) {
+		return artifact.Open(loc)
+	}
+	cfg, name, err := splitBucketBackup(c, loc)
+	if err != nil {
+		return nil, err
+	}
+	dest, err := bucket.New(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return dest.Open(ctx, name)
+}
+
+// restoreFrom restores name from --artifact-path.
+func restoreFrom(ctx context.Context, c *cli.Context, o *orchestrator.Orchestrator, opts orchestrator.RestoreOptions) error {
+	src, err := restoreSource(ctx, c)
+	if err != nil {
+		return err
+	}
+	opts.Source = src
+	return o.Restore(ctx, opts)
+}
