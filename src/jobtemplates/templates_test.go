@@ -378,3 +378,40 @@ var _ = Describe("both jobs' templates", func() {
 		Expect(r.cfg.AllDeployments).To(BeFalse())
 	})
 })
+
+var _ = Describe("the jobs' bucket properties", func() {
+	s3 := func() map[string]any {
+		return map[string]any{"bucket": "bbr-backups", "prefix": "/foundation-1/", "endpoint": "https://s3.example.com:9000",
+			"access_key_id": "AKIA", "secret_access_key": "s3-s3cret", "sse": "aws:kms", "sse_kms_key_id": "key-1", "part_size_mib": 64}
+	}
+	for _, job := range []string{"backup", "restore"} {
+		It(job+": renders the bucket, and no s3 block without a bucket", func() {
+			r := mustRender(job, jobProps(job, map[string]any{"s3": s3()}))
+			Expect(r.cfg.S3).NotTo(BeNil())
+			c := r.cfg.S3.Config()
+			Expect(c).To(And(HaveField("Bucket", "bbr-backups"), HaveField("Prefix", "foundation-1"), HaveField("Addressing", "auto"),
+				HaveField("SecretAccessKey", "s3-s3cret"), HaveField("SSE", "aws:kms"), HaveField("KMSKeyID", "key-1"),
+				HaveField("PartSize", int64(64<<20)), HaveField("Concurrency", 4)))
+			Expect(r.run).NotTo(ContainSubstring("s3-s3cret"), "no secret on a command line")
+			Expect(mustRender(job, jobProps(job, nil)).cfg.S3).To(BeNil())
+		})
+		It(job+": passes a bucket setting bbr cannot use on to the errand, which refuses it without repeating the secret", func() {
+			bad := s3()
+			bad["sse"] = "rot13"
+			dst := GinkgoT().TempDir()
+			inst := jobrender.Instance{Deployment: "jumpbox", Group: "jumpbox", ID: "0b1c", AZ: "z1", IP: "10.0.0.5", Bootstrap: true}
+			Expect(jobrender.Render(filepath.Join(jobsDir, job), dst, inst, jobProps(job, map[string]any{"s3": bad}))).To(Succeed())
+			_, err := errand.LoadConfig(filepath.Join(dst, "config", "config.yml"))
+			Expect(err).To(MatchError(ContainSubstring("s3: the server-side encryption \"rot13\" must be AES256 (SSE-S3) or aws:kms (SSE-KMS)")))
+			Expect(err.Error()).NotTo(ContainSubstring("s3-s3cret"))
+		})
+	}
+
+	It("backup: renders keep_local_copy and max_age_days, and refuses a local copy without a bucket", func() {
+		r := mustRender("backup", jobProps("backup", map[string]any{"s3": s3(), "keep_local_copy": true, "max_age_days": 30}))
+		Expect(r.cfg.KeepLocalCopy).To(BeTrue())
+		Expect(r.cfg.Retention().MaxAge.Hours()).To(Equal(720.0))
+		_, err := render("backup", jobProps("backup", map[string]any{"keep_local_copy": true}))
+		Expect(err).To(MatchError(ContainSubstring("keep_local_copy needs s3.bucket")))
+	})
+})

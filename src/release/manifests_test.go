@@ -64,6 +64,10 @@ var _ = Describe("manifests and ops-files", func() {
 			if slices.Contains(ops, "retention") {
 				vars["keep_last"] = 3
 			}
+			if slices.Contains(ops, "s3-destination") {
+				vars["s3_bucket"], vars["s3_prefix"], vars["s3_endpoint"], vars["s3_region"] = "bbr-backups", "foundation-1", "https://s3.example.com:9000", "eu-west-1"
+				vars["s3_access_key_id"], vars["s3_secret_access_key"] = "AKIAEXAMPLE", "s3-secret"
+			}
 			raw, err := yaml.Marshal(vars)
 			Expect(err).NotTo(HaveOccurred())
 			varsFile := filepath.Join(GinkgoT().TempDir(), "vars.yml")
@@ -128,5 +132,19 @@ var _ = Describe("manifests and ops-files", func() {
 			Expect(b.AllDeployments).To(BeTrue())
 			Expect(b.Director.Client).To(Equal("bbr-uaa"))
 		}),
+		Entry("standalone, S3 destination", "manifests/bbr.yml", []string{"s3-destination"}, expectS3),
+		Entry("colocated with every ops-file, S3 destination", "src/release/testdata/jumpbox.yml",
+			[]string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention", "s3-destination"}, expectS3),
 	)
 })
+
+// expectS3 checks both errands got the bucket s3-destination.yml gives.
+func expectS3(b, r errand.Config) {
+	for _, c := range []errand.Config{b, r} {
+		Expect(c.S3).NotTo(BeNil())
+		Expect(c.S3.Config()).To(And(HaveField("Bucket", "bbr-backups"), HaveField("Prefix", "foundation-1"),
+			HaveField("Endpoint", "https://s3.example.com:9000"), HaveField("Region", "eu-west-1"),
+			HaveField("SecretAccessKey", "s3-secret"), HaveField("PartSize", int64(16<<20)), HaveField("Concurrency", 4)))
+	}
+	Expect(b.KeepLocalCopy).To(BeFalse())
+}
