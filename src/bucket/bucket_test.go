@@ -76,6 +76,17 @@ func harness(srv func() server) destinationtest.Harness {
 			Expect(err).NotTo(HaveOccurred())
 			return keys
 		},
+		Crash: func(dest artifact.Destination, backup string) {
+			b, prefix, err := bucket.ParseURL(dest.String())
+			Expect(err).NotTo(HaveOccurred())
+			core := minio.Core{Client: srv().client()}
+			key := prefix + "/" + backup + "/db-0-pg.tar"
+			id, err := core.NewMultipartUpload(ctx, b, key, minio.PutObjectOptions{})
+			Expect(err).NotTo(HaveOccurred())
+			part := bytes.Repeat([]byte("x"), bucket.MinPartSize)
+			_, err = core.PutObjectPart(ctx, b, key, id, 1, bytes.NewReader(part), int64(len(part)), minio.PutObjectPartOptions{})
+			Expect(err).NotTo(HaveOccurred())
+		},
 		LargeFile: 3*bucket.MinPartSize + 1234,
 	}
 }

@@ -117,16 +117,28 @@ func (d *Destination) List(ctx context.Context) ([]artifact.Stored, error) {
 	if err != nil {
 		return nil, explain(d.String(), err)
 	}
-	files := map[string]map[string]bool{}
-	for key := range objects {
+	// A run killed mid-upload may have left only an unfinished multipart
+	// upload: it is listed (failed) so that retention aborts it.
+	uploads, err := d.uploads(ctx)
+	if err != nil {
+		return nil, explain(d.String(), err)
+	}
+	files := map[string]map[string]bool{} // backup -> its stored files
+	note := func(key string, stored bool) {
 		backup, file, ok := strings.Cut(strings.TrimPrefix(key, d.dirKey("")), "/")
 		if !ok || strings.Contains(file, "/") {
-			continue
+			return
 		}
 		if files[backup] == nil {
 			files[backup] = map[string]bool{}
 		}
-		files[backup][file] = true
+		files[backup][file] = files[backup][file] || stored
+	}
+	for key := range objects {
+		note(key, true)
+	}
+	for _, key := range uploads {
+		note(key, false)
 	}
 	var out []artifact.Stored
 	for backup, have := range files {
@@ -268,6 +280,11 @@ func (d *Destination) abortUploads(ctx context.Context, prefix string) error {
 // Uploads lists the unfinished multipart uploads under the prefix (for
 // operators and tests: a good run leaves none).
 func (d *Destination) Uploads(ctx context.Context) ([]string, error) {
+	keys, err := d.uploads(ctx)
+	return keys, explain(d.String(), err)
+}
+
+func (d *Destination) uploads(ctx context.Context) ([]string, error) {
 	var keys []string
 	for u := range d.core.Client.ListIncompleteUploads(ctx, d.cfg.Bucket, d.dirKey(""), true) {
 		if u.Err != nil {

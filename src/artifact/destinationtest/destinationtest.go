@@ -28,6 +28,9 @@ type Harness struct {
 	// Leftovers lists what a failed write may have left that costs money or
 	// room (a bucket's unfinished multipart uploads); nil when nothing can.
 	Leftovers func(dest artifact.Destination) []string
+	// Crash leaves what a run killed while writing the backup's first
+	// tar leaves (a bucket: only an unfinished multipart upload).
+	Crash func(dest artifact.Destination, backup string)
 	// LargeFile is a tar size that spans several parts (0: 1 MiB).
 	LargeFile int
 }
@@ -143,6 +146,28 @@ func Run(h Harness) {
 		Expect(all[0].State).To(Equal(artifact.Failed))
 		Expect(dest.Delete(ctx, all[0].Name)).To(Succeed())
 		Expect(dest.List(ctx)).To(BeEmpty())
+	})
+
+	It("lists what a killed run left as failed, and retention removes it once a newer good backup exists", func() {
+		crashed := artifact.BackupName("cf", t0)
+		h.Crash(dest, crashed)
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0]).To(And(HaveField("Deployment", "cf"), HaveField("State", artifact.Failed)))
+		_, err = dest.Open(ctx, crashed)
+		Expect(err).To(HaveOccurred())
+
+		write(dest, "cf", t0.Add(time.Hour), nil, nil)
+		p, err := artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 5}, t0.Add(2*time.Hour))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Removed).To(HaveLen(1))
+		all, err = dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		if h.Leftovers != nil {
+			Expect(h.Leftovers(dest)).To(BeEmpty())
+		}
 	})
 
 	It("applies retention per deployment, never removing the newest good backup", func() {
