@@ -1,0 +1,263 @@
+package labsuite_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
+	"github.com/onsi/gomega/gexec"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/bucket"
+	"github.com/bbr-release/bbr/src/lab/objectstore"
+)
+
+// startObjectStore starts SeaweedFS for the current container, with a
+// bucket "backups", or skips when scripts/test has not built it.
+func startObjectStore() *objectstore.Server {
+	bin := os.Getenv("BBR_TEST_BIN")
+	if bin == "" {
+		Skip("BBR_TEST_BIN is not set: scripts/test builds SeaweedFS there")
+	}
+	s, err := objectstore.Start(filepath.Join(bin, "weed"), GinkgoT().TempDir())
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(s.Stop)
+	Expect(s.CreateBucket("backups")).To(Succeed())
+	return s
+}
+
+// s3Env is what an operator exports for bbr to reach the bucket.
+func s3Env(s *objectstore.Server) []string {
+	return []string{"AWS_ACCESS_KEY_ID=" + s.AccessKey, "AWS_SECRET_ACCESS_KEY=" + s.SecretKey,
+		"AWS_ENDPOINT_URL_S3=" + s.Endpoint, "AWS_REGION=us-east-1", "BBR_S3_ADDRESSING=path"}
+}
+
+// objects lists the keys under prefix in the bucket "backups".
+func objects(s *objectstore.Server, prefix string) []string {
+	c, err := s.Client()
+	Expect(err).NotTo(HaveOccurred())
+	var keys []string
+	for o := range c.ListObjectsIter(context.Background(), "backups", minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		Expect(o.Err).NotTo(HaveOccurred())
+		keys = append(keys, strings.TrimPrefix(o.Key, prefix))
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// unfinishedUploads lists the bucket's multipart uploads that were
+// neither completed nor aborted (each is billed until it is).
+func unfinishedUploads(s *objectstore.Server) []string {
+	c, err := s.Client()
+	Expect(err).NotTo(HaveOccurred())
+	var keys []string
+	for u := range c.ListIncompleteUploads(context.Background(), "backups", "", true) {
+		Expect(u.Err).NotTo(HaveOccurred())
+		keys = append(keys, u.Key)
+	}
+	return keys
+}
+
+// backupsIn lists the backup names (their "folders") under prefix.
+func backupsIn(s *objectstore.Server, prefix string) []string {
+	seen := map[string]bool{}
+	for _, k := range objects(s, prefix) {
+		seen[strings.SplitN(k, "/", 2)[0]] = true
+	}
+	var out []string
+	for name := range seen {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
+}
+
+var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func() {
+	var (
+		s3      *objectstore.Server
+		workDir string
+	)
+
+	BeforeAll(func() {
+		s3 = startObjectStore()
+		labUp("basic", "sample", writeFaultDeployment("faulty", 1, "alpha"))
+	})
+
+	BeforeEach(func() {
+		workDir = GinkgoT().TempDir()
+		resetFaults("faulty")
+	})
+
+	AfterEach(func() {
+		Expect(labUsers()).To(BeEmpty(), "every SSH user bbr asked for is removed")
+		Expect(stagingLeft("sample")).To(BeEmpty())
+		Expect(stagingLeft("faulty")).To(BeEmpty())
+	})
+
+	bbrS3 := func(deployment string, args ...string) result {
+		return runIn(workDir, append(bbrEnv(deployment), s3Env(s3)...), bbrBin, append([]string{"deployment"}, args...)...)
+	}
+	worker := func() modelInstance { return instance("faulty", "worker", 0) }
+
+	It("backs up to the bucket using no local disk, and restores from it with every byte back", func() {
+		redis0 := instance("sample", "redis", 0)
+		for k := 0; k < 50; k++ {
+			redis(redis0, fmt.Sprintf("SET bucket-key-%d value-%d", k, k))
+		}
+		psql(instance("sample", "postgres", 0), "CREATE TABLE IF NOT EXISTS bucket_t (v text); INSERT INTO bucket_t VALUES ('from the bucket')")
+
+		r := bbrS3("sample", "backup", "--artifact-path", "s3://backups/cli").expectSuccess()
+		Expect(r.out).To(ContainSubstring("Backup created of sample"))
+		Expect(os.ReadDir(workDir)).To(BeEmpty(), "a bucket backup writes nothing on the jumpbox")
+		names := backupsIn(s3, "cli/")
+		Expect(names).To(HaveLen(1))
+		Expect(objects(s3, "cli/"+names[0]+"/")).To(Equal([]string{"metadata", "postgres-0-postgres.tar", "redis-0-redis.tar", "redis-1-redis.tar"}))
+		Expect(unfinishedUploads(s3)).To(BeEmpty())
+
+		redis(redis0, "FLUSHALL")
+		psql(instance("sample", "postgres", 0), "DROP TABLE bucket_t")
+		r = bbrS3("sample", "restore", "--artifact-path", "s3://backups/cli/"+names[0]).expectSuccess()
+		Expect(r.out).To(ContainSubstring("Completed restore of sample"))
+		Expect(redis(redis0, "DBSIZE")).To(Equal("50"))
+		Expect(redis(redis0, "GET bucket-key-42")).To(Equal("value-42"))
+		Expect(psql(instance("sample", "postgres", 0), "SELECT v FROM bucket_t")).To(Equal("from the bucket"))
+		Expect(os.ReadDir(workDir)).To(BeEmpty())
+	})
+
+	It("writes backups that a plain S3 client downloads and bbr restores from the local directory", func() {
+		r := bbrS3("faulty", "backup", "--artifact-path", "s3://backups/sync").expectSuccess()
+		_ = r
+		names := backupsIn(s3, "sync/")
+		Expect(names).To(HaveLen(1))
+		local := filepath.Join(GinkgoT().TempDir(), names[0])
+		aws := exec.Command("/usr/bin/aws", "--endpoint-url", s3.Endpoint, "s3", "sync", "s3://backups/sync/"+names[0], local)
+		aws.Env = append(os.Environ(), s3Env(s3)...)
+		out, err := aws.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		art, err := artifact.Open(local)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(art.Verify(context.Background())).To(Succeed())
+
+		Expect(os.Remove(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Or(Succeed(), MatchError(os.ErrNotExist)))
+		runIn(workDir, bbrEnv("faulty"), bbrBin, "deployment", "restore", "--artifact-path", local).expectSuccess()
+		Expect(os.ReadFile(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Equal([]byte("alpha data\n")))
+	})
+
+	It("refuses a tampered object before any restore script runs", func() {
+		bbrS3("faulty", "backup", "--artifact-path", "s3://backups/tamper").expectSuccess()
+		name := backupsIn(s3, "tamper/")[0]
+		key := "tamper/" + name + "/worker-0-alpha.tar"
+		c, err := s3.Client()
+		Expect(err).NotTo(HaveOccurred())
+		obj, err := c.GetObject(context.Background(), "backups", key, minio.GetObjectOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		var raw bytes.Buffer
+		_, err = raw.ReadFrom(obj)
+		Expect(err).NotTo(HaveOccurred())
+		tampered := bytes.Replace(raw.Bytes(), []byte("alpha data"), []byte("evil! data"), 1)
+		Expect(tampered).NotTo(Equal(raw.Bytes()))
+		_, err = c.PutObject(context.Background(), "backups", key, bytes.NewReader(tampered), int64(len(tampered)), minio.PutObjectOptions{})
+		Expect(err).NotTo(HaveOccurred())
+		resetFaults("faulty")
+
+		r := bbrS3("faulty", "restore", "--artifact-path", "s3://backups/tamper/"+name)
+		Expect(r.code).NotTo(Equal(0))
+		Expect(r.err).To(ContainSubstring("checksums don't match for worker-0-alpha.tar"))
+		Expect(scriptLog(worker(), "alpha")).To(BeEmpty(), "no script ran: nothing was locked or touched")
+	})
+
+	It("names wrong credentials, a missing bucket, and a backup that does not exist or failed, touching nothing", func() {
+		wrong := runIn(workDir, append(append(bbrEnv("faulty"), s3Env(s3)...), "AWS_SECRET_ACCESS_KEY=wrong"), bbrBin,
+			"deployment", "backup", "--artifact-path", "s3://backups/bad")
+		Expect(wrong.code).To(Equal(1))
+		Expect(wrong.err).To(ContainSubstring("the S3 credentials were refused: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
+		Expect(wrong.out + wrong.err).NotTo(ContainSubstring(s3.SecretKey))
+
+		missing := bbrS3("faulty", "backup", "--artifact-path", "s3://no-such-bucket/x")
+		Expect(missing.code).To(Equal(1))
+		Expect(missing.err).To(ContainSubstring("s3://no-such-bucket/x: the bucket does not exist: create it, or fix the bucket name"))
+		Expect(scriptLog(worker(), "alpha")).To(BeEmpty(), "nothing was locked")
+
+		absent := bbrS3("faulty", "restore", "--artifact-path", "s3://backups/bad/faulty_20200101T000000Z")
+		Expect(absent.code).To(Equal(1))
+		Expect(absent.err).To(ContainSubstring("there is no backup s3://backups/bad/faulty_20200101T000000Z"))
+
+		setFault(worker(), "alpha-backup", "x")
+		failed := bbrS3("faulty", "backup", "--artifact-path", "s3://backups/bad")
+		Expect(failed.code).NotTo(Equal(0))
+		name := backupsIn(s3, "bad/")[0]
+		Expect(objects(s3, "bad/"+name+"/")).To(Equal([]string{"FAILED"}))
+		resetFaults("faulty")
+		refused := bbrS3("faulty", "restore", "--artifact-path", "s3://backups/bad/"+name)
+		Expect(refused.code).To(Equal(1))
+		Expect(refused.err).To(ContainSubstring("is a failed backup and cannot be restored"))
+		Expect(scriptLog(worker(), "alpha")).To(BeEmpty())
+	})
+
+	It("aborts its uploads and marks the backup failed when it is stopped mid-upload", func() {
+		setFault(worker(), "alpha-huge", "x")
+		session, _ := bbrStartIn(workDir, append(bbrEnv("faulty"), s3Env(s3)...),
+			"deployment", "--progress-interval", "1s", "backup", "--artifact-path", "s3://backups/stopped")
+		Eventually(session.Out, time.Minute).Should(gbytes.Say(`INFO - Copying: \d+(\.\d)?[KMG] so far`))
+		session.Signal(syscall.SIGTERM)
+		Eventually(session, 2*time.Minute).Should(gexec.Exit())
+		Expect(session.ExitCode()).NotTo(Equal(0))
+		Expect(scriptLog(worker(), "alpha")).To(ContainSubstring("post-backup-unlock after_success=true"))
+		name := backupsIn(s3, "stopped/")[0]
+		Expect(objects(s3, "stopped/"+name+"/")).To(ContainElement("FAILED"))
+		Expect(objects(s3, "stopped/"+name+"/")).NotTo(ContainElement("metadata"))
+		Expect(unfinishedUploads(s3)).To(BeEmpty(), "the multipart upload was aborted")
+	})
+
+	It("fails, unlocked, with no good-looking backup, when the server dies mid-upload; the next backup's retention aborts what it left", func() {
+		setFault(worker(), "alpha-huge", "x")
+		session, _ := bbrStartIn(workDir, append(bbrEnv("faulty"), s3Env(s3)...),
+			"deployment", "--progress-interval", "1s", "backup", "--artifact-path", "s3://backups/killed")
+		Eventually(session.Out, time.Minute).Should(gbytes.Say(`INFO - Copying: \d+(\.\d)?[KMG] so far`))
+		s3.Kill()
+		Eventually(session, 3*time.Minute).Should(gexec.Exit())
+		Expect(session.ExitCode()).NotTo(Equal(0))
+		Expect(string(session.Err.Contents())).To(ContainSubstring("Error streaming backup from remote instance"))
+		Expect(scriptLog(worker(), "alpha")).To(ContainSubstring("post-backup-unlock after_success=true"))
+
+		Expect(s3.Restart()).To(Succeed())
+		dest, err := bucket.New(context.Background(), bucket.Config{Bucket: "backups", Prefix: "killed", Endpoint: s3.Endpoint,
+			Addressing: "path", AccessKeyID: s3.AccessKey, SecretAccessKey: s3.SecretKey})
+		Expect(err).NotTo(HaveOccurred())
+		_, err = artifact.Newest(context.Background(), dest, "faulty")
+		Expect(err).To(MatchError(ContainSubstring("no good backup of faulty")))
+		GinkgoWriter.Printf("left by the killed run: uploads %v, objects %v\n", unfinishedUploads(s3), objects(s3, "killed/"))
+
+		resetFaults("faulty")
+		r := bbrS3("faulty", "backup", "--artifact-path", "s3://backups/killed", "--keep-last", "1").expectSuccess()
+		Expect(r.out).To(ContainSubstring("Retention: removed faulty_"))
+		all, err := dest.List(context.Background())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(1))
+		Expect(all[0].State).To(Equal(artifact.Good))
+		Expect(unfinishedUploads(s3)).To(BeEmpty())
+	})
+})
+
+// bbrStartIn starts bbr in dir with env, killed at the end of the spec if
+// it still runs.
+func bbrStartIn(dir string, env []string, args ...string) (*gexec.Session, string) {
+	cmd := exec.Command(bbrBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	DeferCleanup(session.Kill)
+	return session, cmd.Dir
+}
