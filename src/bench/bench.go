@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -21,24 +22,29 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/lab/model"
+	"github.com/bbr-release/bbr/src/lab/objectstore"
 )
 
 // Options configure a benchmark run.
 type Options struct {
 	BBR, Upstream, Lab string // binaries; Upstream may be empty
-	Work               string // scratch directory (artifacts, lab)
-	Rounds             int
-	Scale              int    // divide data sizes (a quick smoke run)
-	Only               string // comma-separated scenario keys; empty = all
-	Log                io.Writer
+	// Weed is SeaweedFS, for the bucket figures; empty skips them.
+	Weed   string
+	Work   string // scratch directory (artifacts, lab)
+	Rounds int
+	Scale  int    // divide data sizes (a quick smoke run)
+	Only   string // comma-separated scenario keys; empty = all
+	Log    io.Writer
 }
 
 // Bench runs every tool on every scenario, Rounds times, in one lab.
 type Bench struct {
-	opts Options
-	lab  model.Lab
-	env  []string
-	runs []Run
+	opts  Options
+	lab   model.Lab
+	env   []string
+	runs  []Run
+	s3    *objectstore.Server
+	s3Env []string
 }
 
 // Measure brings the lab up, measures, takes the lab down, returns the runs.
@@ -69,6 +75,13 @@ func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
 		"BOSH_ENVIRONMENT=https://" + lab.Director.Address, "BOSH_CLIENT=" + lab.Director.Client,
 		"BOSH_CLIENT_SECRET=" + lab.Director.ClientSecret, "BOSH_CA_CERT=" + lab.Director.CACertPath,
 	}}
+	if opts.Weed != "" && slices.ContainsFunc(scenarios, func(s Scenario) bool { return s.Bucket }) {
+		stop, err := b.startBucket()
+		if err != nil {
+			return nil, nil, fmt.Errorf("starting SeaweedFS: %w", err)
+		}
+		defer stop()
+	}
 	for round := 1; round <= opts.Rounds; round++ {
 		for _, s := range scenarios {
 			if err := b.scenario(ctx, s, round); err != nil {
@@ -99,7 +112,7 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 		if err := os.MkdirAll(artDir, 0o700); err != nil {
 			return err
 		}
-		run, err := b.measure(ctx, s, tool, round, bin, "deployment", "-d", s.Deployment, "backup", "--artifact-path", artDir)
+		run, err := b.measure(ctx, s, tool, round, bin, nil, "deployment", "-d", s.Deployment, "backup", "--artifact-path", artDir)
 		if err != nil {
 			return err
 		}
@@ -114,11 +127,20 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 			}
 			restore := s
 			restore.Key = "s4"
-			run, err := b.measure(ctx, restore, tool, round, bin, "deployment", "-d", s.Deployment, "restore", "--artifact-path", art)
+			run, err := b.measure(ctx, restore, tool, round, bin, nil, "deployment", "-d", s.Deployment, "restore", "--artifact-path", art)
 			if err != nil {
 				return err
 			}
 			b.record(run)
+		}
+		if s.Bucket && tool == "ours" && b.s3 != nil {
+			art, err := onlyEntry(artDir)
+			if err != nil {
+				return err
+			}
+			if err := b.bucketRuns(ctx, s, round, art); err != nil {
+				return err
+			}
 		}
 		_ = os.RemoveAll(artDir)
 	}
@@ -134,21 +156,23 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 	return nil
 }
 
-func (b *Bench) measure(ctx context.Context, s Scenario, tool string, round int, bin string, args ...string) (Run, error) {
+// measure runs bin with args and the lab's environment plus env.
+func (b *Bench) measure(ctx context.Context, s Scenario, tool string, round int, bin string, env []string, args ...string) (Run, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Env = append(os.Environ(), b.env...)
+	cmd.Env = append(append(os.Environ(), b.env...), env...)
 	cmd.Dir = b.opts.Work
 	settle()
-	wall, rss, err := runCommand(cmd)
+	wall, usage, err := runCommand(cmd)
 	if err != nil {
 		return Run{}, fmt.Errorf("%s on %s: %w", tool, s.Key, err)
 	}
-	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: rss, MiBps: float64(s.TotalMiB()) / wall.Seconds()}, nil
+	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: usage.rssMiB, DiskMiB: usage.diskMiB, CPU: usage.cpu,
+		MiBps: float64(s.TotalMiB()) / wall.Seconds()}, nil
 }
 
 func (b *Bench) record(r Run) {
 	b.runs = append(b.runs, r)
-	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs %6.1f MiB RSS", r.Round, r.Scenario, r.Tool, r.Wall, r.RSSMiB)
+	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs %6.1f MiB RSS %6.2fs CPU", r.Round, r.Scenario, r.Tool, r.Wall, r.RSSMiB, r.CPU)
 	if r.LockWindow > 0 {
 		fmt.Fprintf(b.opts.Log, "  lock window %.3fs (scripts %.3fs)", r.LockWindow, r.Scripts)
 	}

@@ -70,3 +70,24 @@ var _ = Describe("judging the targets", func() {
 		}
 	})
 })
+
+var _ = Describe("judging the bucket targets", func() {
+	It("compares the bucket with the local backup and restore, and wants no local disk written", func() {
+		runs := []bench.Run{
+			{Scenario: "s1", Tool: "ours", Wall: 2.0, DiskMiB: 1024},
+			{Scenario: "s1", Tool: "ours-s3", Wall: 3.0, RSSMiB: 90, DiskMiB: 0.5},
+			{Scenario: "s1r", Tool: "ours", Wall: 2.0},
+			{Scenario: "s1r", Tool: "ours-s3", Wall: 2.4},
+			{Scenario: "s1", Tool: "s3-floor", Wall: 2.8},
+		}
+		_, targets := bench.Summarise(runs)
+		byWhat := map[string]bench.Target{}
+		for _, t := range targets {
+			byWhat[t.What] = t
+		}
+		Expect(byWhat["s1 backup to bucket/local wall"]).To(And(HaveField("Value", 1.5), HaveField("Met", false)))
+		Expect(byWhat["s1r restore from bucket/local wall"].Met).To(BeTrue())
+		Expect(byWhat["s1 ours-s3 peak RSS MiB"].Met).To(BeTrue())
+		Expect(byWhat["s1 ours-s3 local disk written MiB"]).To(And(HaveField("Value", 0.5), HaveField("Met", false)))
+	})
+})

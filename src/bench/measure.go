@@ -22,6 +22,12 @@ type Run struct {
 	Round    int     `json:"round"`
 	Wall     float64 `json:"wall_seconds"`
 	RSSMiB   float64 `json:"peak_rss_mib"`
+	// DiskMiB is what the process wrote to local storage (its block
+	// output, which counts pages it dirtied even if written back later).
+	DiskMiB float64 `json:"disk_written_mib"`
+	// CPU is the process's user and system time: on a machine whose cores
+	// the instances and the bucket share, its own cost.
+	CPU float64 `json:"cpu_seconds"`
 	// LockWindow is from the first lock script's start to the last
 	// unlock script's end, read from the scripts' own timestamps; Scripts
 	// is the part of it spent in lock and backup scripts.
@@ -30,19 +36,23 @@ type Run struct {
 	MiBps      float64 `json:"mib_per_second"`
 }
 
-// runCommand runs cmd and returns its wall time and peak RSS.
-func runCommand(cmd *exec.Cmd) (time.Duration, float64, error) {
+type usage struct{ rssMiB, diskMiB, cpu float64 }
+
+// runCommand runs cmd and returns its wall time, peak RSS and disk writes.
+func runCommand(cmd *exec.Cmd) (time.Duration, usage, error) {
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
 	if err != nil {
-		return wall, 0, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(string(out), 2000))
+		return wall, usage{}, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(string(out), 2000))
 	}
-	rss := 0.0
+	var u usage
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = float64(ru.Maxrss) / 1024 // Linux reports KiB
+		u.rssMiB = float64(ru.Maxrss) / 1024              // Linux reports KiB
+		u.diskMiB = float64(ru.Oublock) * 512 / (1 << 20) // 512-byte blocks
+		u.cpu = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	}
-	return wall, rss, nil
+	return wall, u, nil
 }
 
 // lockWindow reads the bench.log timestamps of every job of the deployment

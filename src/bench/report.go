@@ -14,6 +14,7 @@ type Figure struct {
 	LockMedian   float64 `json:"lock_window_median_seconds,omitempty"`
 	ScriptMedian float64 `json:"lock_and_backup_scripts_median_seconds,omitempty"`
 	RSSMax       float64 `json:"peak_rss_max_mib"`
+	DiskMax      float64 `json:"disk_written_max_mib"`
 	MiBps        float64 `json:"mib_per_second_median"`
 }
 
@@ -50,6 +51,7 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 				scripts = append(scripts, r.Scripts)
 			}
 			f.RSSMax = max(f.RSSMax, r.RSSMiB)
+			f.DiskMax = max(f.DiskMax, r.DiskMiB)
 		}
 		f.WallMin, f.WallMedian, f.MiBps = minOf(wall), median(wall), median(speed)
 		if len(lock) > 0 {
@@ -74,7 +76,15 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 	ratio("s2 ours/upstream wall", "s2", "ours", "upstream", 0.5)
 	ratio("s3 ours/upstream wall", "s3", "ours", "upstream", 0.5)
 	ratio("s4 ours/upstream wall", "s4", "ours", "upstream", 0.4)
+	ratio("s1 backup to bucket/local wall", "s1", toolBucket, "ours", 1.25)
+	ratio("s1r restore from bucket/local wall", "s1r", toolBucket, "ours", 1.25)
+	ratio("s1 backup to bucket/s3-floor wall", "s1", toolBucket, toolS3Floor, 1.25)
 	for _, f := range out {
+		if f.Tool == toolBucket && f.Scenario == "s1" {
+			targets = append(targets,
+				Target{What: "s1 ours-s3 peak RSS MiB", Value: f.RSSMax, Limit: 150, Met: f.RSSMax <= 150},
+				Target{What: "s1 ours-s3 local disk written MiB", Value: f.DiskMax, Limit: 0, Met: f.DiskMax == 0})
+		}
 		if f.Tool != "ours" {
 			continue
 		}
@@ -95,8 +105,11 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		if s.Restore {
 			fmt.Fprintf(w, "  s4  restore of %s\n", s.Key)
 		}
+		if s.Bucket {
+			fmt.Fprintf(w, "  %s  restore of %s; %s: to and from a SeaweedFS bucket, %s: one PutObject of the data\n", s.Key+restoreSuffix, s.Key, toolBucket, toolS3Floor)
+		}
 	}
-	fmt.Fprintf(w, "\n%-4s %-10s %9s %9s %10s %10s %9s %9s\n", "", "tool", "wall min", "wall med", "lock win", "scripts", "MiB/s", "RSS MiB")
+	fmt.Fprintf(w, "\n%-4s %-10s %9s %9s %10s %10s %9s %9s %9s\n", "", "tool", "wall min", "wall med", "lock win", "scripts", "MiB/s", "RSS MiB", "disk MiB")
 	for _, f := range figs {
 		lock, scripts := "-", "-"
 		if f.LockMedian > 0 {
@@ -106,7 +119,7 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		if f.RSSMax > 0 {
 			rss = fmt.Sprintf("%.1f", f.RSSMax)
 		}
-		fmt.Fprintf(w, "%-4s %-10s %8.2fs %8.2fs %10s %10s %9.0f %9s\n", f.Scenario, f.Tool, f.WallMin, f.WallMedian, lock, scripts, f.MiBps, rss)
+		fmt.Fprintf(w, "%-4s %-10s %8.2fs %8.2fs %10s %10s %9.0f %9s %9.0f\n", f.Scenario, f.Tool, f.WallMin, f.WallMedian, lock, scripts, f.MiBps, rss, f.DiskMax)
 	}
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range targets {

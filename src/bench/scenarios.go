@@ -24,6 +24,9 @@ type Scenario struct {
 	Restore bool
 	// Floor marks the scenario the OpenSSH baseline runs on.
 	Floor bool
+	// Bucket marks the scenario also backed up to and restored from a
+	// bucket (with --weed).
+	Bucket bool
 }
 
 // TotalMiB is the data one backup copies.
@@ -33,7 +36,7 @@ func (s Scenario) TotalMiB() int { return s.Instances * s.Jobs * s.SizeMiB }
 // second).
 func Scenarios(scale int) []Scenario {
 	return []Scenario{
-		{Key: "s1", Title: "1 instance, one 1 GiB artifact", Deployment: "bench-one", Group: "big", Instances: 1, Jobs: 1, SizeMiB: 1024 / scale, Floor: true},
+		{Key: "s1", Title: "1 instance, one 1 GiB artifact", Deployment: "bench-one", Group: "big", Instances: 1, Jobs: 1, SizeMiB: 1024 / scale, Floor: true, Bucket: true},
 		{Key: "s2", Title: "20 instances, 50 MiB each", Deployment: "bench-many", Group: "node", Instances: 20, Jobs: 1, SizeMiB: 50 / scale, Restore: true},
 		{Key: "s3", Title: "1 instance, 20 jobs of 10 MiB", Deployment: "bench-jobs", Group: "multi", Instances: 1, Jobs: 20, SizeMiB: max(10/scale, 1)},
 	}

@@ -20,6 +20,7 @@ func main() {
 	flag.StringVar(&opts.BBR, "bbr", "bin/bbr", "this bbr")
 	flag.StringVar(&opts.Lab, "lab", "bin/bbr-lab", "bbr-lab")
 	flag.StringVar(&opts.Upstream, "upstream", "", "an upstream bbr binary to compare with (optional)")
+	flag.StringVar(&opts.Weed, "weed", "", "SeaweedFS's weed binary: s1 is also backed up to and restored from a bucket (optional)")
 	flag.IntVar(&opts.Rounds, "rounds", 3, "rounds per figure (min and median are reported)")
 	flag.IntVar(&opts.Scale, "scale", 1, "divide the data sizes by this (1 = the issue's sizes)")
 	flag.StringVar(&opts.Only, "scenarios", "", "comma-separated scenarios to run (s1,s2,s3,s4); default all")

@@ -15,6 +15,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -125,6 +126,20 @@ func (s *Server) CreateBucket(name string) error {
 		return err
 	}
 	return c.MakeBucket(context.Background(), name, minio.MakeBucketOptions{})
+}
+
+// Warm writes and removes an object in bucket: SeaweedFS allocates a
+// bucket's volumes on its first write, which takes seconds.
+func (s *Server) Warm(bucket string) error {
+	c, err := s.Client()
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	if _, err := c.PutObject(ctx, bucket, "warm-up", strings.NewReader("warm"), 4, minio.PutObjectOptions{}); err != nil {
+		return err
+	}
+	return c.RemoveObject(ctx, bucket, "warm-up", minio.RemoveObjectOptions{})
 }
 
 // Kill stops the server at once, as a crash would.
