@@ -221,6 +221,29 @@ var _ = Describe("Destination", func() {
 		Expect(kms).To(ConsistOf(c.KMSKeyID, c.KMSKeyID))
 	})
 
+	It("sends parts unsigned with a CRC32C the server checks, declared when the upload starts", func() {
+		rec := &recorder{}
+		_, url := fakeServer(rec, false)
+		d, err := bucket.New(ctx, config(url))
+		Expect(err).NotTo(HaveOccurred())
+		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
+		Expect(err).NotTo(HaveOccurred())
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(2*bucket.MinPartSize)))
+		Expect(err).NotTo(HaveOccurred())
+		var initiated, parts int
+		for _, h := range rec.headers {
+			if h.Get("X-Amz-Checksum-Algorithm") == "CRC32C" && h.Get("X-Amz-Checksum-Crc32c") == "" {
+				initiated++
+			}
+			if h.Get("X-Amz-Checksum-Crc32c") != "" {
+				Expect(h.Get("X-Amz-Content-Sha256")).To(Equal("UNSIGNED-PAYLOAD"))
+				parts++
+			}
+		}
+		Expect(initiated).To(Equal(1))
+		Expect(parts).To(Equal(3))
+	})
+
 	It("aborts the multipart upload when the bucket refuses a part, and never looks good", func() {
 		rec := &recorder{}
 		_, url := fakeServer(rec, false)
