@@ -198,6 +198,7 @@ func (d *Dir) AddCustomArtifact(name string, sums Checksums) error {
 func (d *Dir) Finish(now time.Time, failure error) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	wasGood := failure == nil
 	d.meta.SetFinishTime(now)
 	if err := d.save(); err != nil && failure == nil {
 		failure = err
@@ -218,11 +219,15 @@ func (d *Dir) Finish(now time.Time, failure error) error {
 	}
 	target := d.final
 	var markErr error
+	if wasGood && failure != nil {
+		// The caller thinks the backup good: it must learn it is not.
+		markErr = fmt.Errorf("the backup could not be marked good, so it is marked failed: %w", failure)
+	}
 	if failure != nil {
 		// The name is the mark that always works; the file says why.
 		target = d.final + FailedSuffix
 		if err := writeFailedFile(d.Path, failure); err != nil {
-			markErr = fmt.Errorf("writing the reason into the failed artifact: %w", err)
+			markErr = errors.Join(markErr, fmt.Errorf("writing the reason into the failed artifact: %w", err))
 		}
 		_ = syncPath(d.Path)
 	}
@@ -256,6 +261,9 @@ func syncPath(path string) error {
 	}
 	return nil
 }
+
+// FailureReason is the reason a FAILED file (or object) gives.
+func FailureReason(failed string) string { return firstLine(failed) }
 
 func firstLine(s string) string {
 	for _, line := range strings.Split(s, "\n") {

@@ -177,14 +177,23 @@ var _ = Describe("Destination", func() {
 		return bucket.Config{Bucket: "backups", Prefix: "p", Endpoint: endpoint, Addressing: "path",
 			AccessKeyID: fakeKeys[0], SecretAccessKey: fakeKeys[1], PartSize: bucket.MinPartSize, Concurrency: 2}
 	}
-
-	It("holds at most Concurrency parts in flight however many tars upload at once", func() {
-		rec := &recorder{}
+	// start is a backup being written to a watched gofakes3, its
+	// destination configured by c (config's when nil).
+	start := func(rec *recorder, c func(url string) bucket.Config) (*bucket.Destination, artifact.Writer, string) {
 		_, url := fakeServer(rec, false)
-		d, err := bucket.New(ctx, config(url))
+		if c == nil {
+			c = config
+		}
+		d, err := bucket.New(ctx, c(url))
 		Expect(err).NotTo(HaveOccurred())
 		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
 		Expect(err).NotTo(HaveOccurred())
+		return d, w, url
+	}
+
+	It("holds at most Concurrency parts in flight however many tars upload at once", func() {
+		rec := &recorder{}
+		_, w, _ := start(rec, nil)
 		tarball := tarOf(3 * bucket.MinPartSize)
 		var wg sync.WaitGroup
 		for i := range 6 {
@@ -201,14 +210,13 @@ var _ = Describe("Destination", func() {
 
 	It("sends the server-side encryption headers it is configured with", func() {
 		rec := &recorder{}
-		_, url := fakeServer(rec, false)
-		c := config(url)
-		c.SSE, c.KMSKeyID = "aws:kms", "arn:aws:kms:us-east-1:111122223333:key/bbr"
-		d, err := bucket.New(ctx, c)
-		Expect(err).NotTo(HaveOccurred())
-		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
-		Expect(err).NotTo(HaveOccurred())
-		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(2*bucket.MinPartSize)))
+		const key = "arn:aws:kms:us-east-1:111122223333:key/bbr"
+		_, w, _ := start(rec, func(url string) bucket.Config {
+			c := config(url)
+			c.SSE, c.KMSKeyID = "aws:kms", key
+			return c
+		})
+		_, _, err := w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(2*bucket.MinPartSize)))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(w.Finish(time.Now(), nil)).To(Succeed())
 		var kms []string
@@ -218,17 +226,13 @@ var _ = Describe("Destination", func() {
 			}
 		}
 		// The multipart initiation and the metadata's PUT.
-		Expect(kms).To(ConsistOf(c.KMSKeyID, c.KMSKeyID))
+		Expect(kms).To(ConsistOf(key, key))
 	})
 
 	It("sends parts unsigned with a CRC32C the server checks, declared when the upload starts", func() {
 		rec := &recorder{}
-		_, url := fakeServer(rec, false)
-		d, err := bucket.New(ctx, config(url))
-		Expect(err).NotTo(HaveOccurred())
-		w, err := d.Create(ctx, "cf_20261201T100000Z", time.Now())
-		Expect(err).NotTo(HaveOccurred())
-		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(2*bucket.MinPartSize)))
+		_, w, _ := start(rec, nil)
+		_, _, err := w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(2*bucket.MinPartSize)))
 		Expect(err).NotTo(HaveOccurred())
 		var initiated, parts int
 		for _, h := range rec.headers {
@@ -261,6 +265,32 @@ var _ = Describe("Destination", func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).To(HaveLen(1))
 		Expect(all[0].State).To(Equal(artifact.Failed))
+	})
+
+	It("says a backup is not good when its metadata could not be written, and marks it failed", func() {
+		rec := &recorder{}
+		d, w, _ := start(rec, nil)
+		_, _, err := w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(1024)))
+		Expect(err).NotTo(HaveOccurred())
+		rec.refuse = func(r *http.Request) bool { return strings.HasSuffix(r.URL.Path, "/metadata") }
+		Expect(w.Finish(time.Now(), nil)).To(MatchError(ContainSubstring("the backup could not be marked good, so it is marked failed")))
+		all, err := d.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(ConsistOf(HaveField("State", artifact.Failed)))
+	})
+
+	It("never counts a backup whose metadata names a file it lacks as good", func() {
+		d, w, url := start(&recorder{}, nil)
+		sums, _, err := w.WriteTar("db-0-pg.tar", bytes.NewReader(tarOf(1024)))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(w.AddInstanceArtifact("db", 0, "pg", sums)).To(Succeed())
+		Expect(w.Finish(time.Now(), nil)).To(Succeed())
+		c, err := minio.New(hostOf(url), &minio.Options{Creds: credentials.NewStaticV4(fakeKeys[0], fakeKeys[1], ""), Region: "us-east-1", BucketLookup: minio.BucketLookupPath})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(c.RemoveObject(ctx, "backups", "p/cf_20261201T100000Z/db-0-pg.tar", minio.RemoveObjectOptions{})).To(Succeed())
+		all, err := d.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(ConsistOf(And(HaveField("State", artifact.Failed), HaveField("Why", MatchError(ContainSubstring("names files it lacks: db-0-pg.tar"))))))
 	})
 
 	It("trusts the CA it is given, and says what to do when the certificate is not trusted", func() {

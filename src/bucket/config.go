@@ -147,6 +147,10 @@ func (c Config) String() string {
 	return Scheme + c.Bucket + "/" + c.Prefix
 }
 
+// Plaintext says whether the endpoint is plain http: backups (and a
+// manifest's credentials) would cross the network unencrypted.
+func (c Config) Plaintext() bool { return strings.HasPrefix(c.Endpoint, "http://") }
+
 // withDefaults fills what was left empty.
 func (c Config) withDefaults() Config {
 	if c.Region == "" {
@@ -176,7 +180,11 @@ func (c Config) Validate() error {
 	}
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
-		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.User != nil {
+		switch {
+		case err == nil && u.User != nil:
+			// Never quoted: it holds a password.
+			bad("the S3 endpoint must not hold a user or password: give the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/"):
 			bad("the S3 endpoint %q must be a URL like https://s3.example.com:9000 (AWS_ENDPOINT_URL_S3)", c.Endpoint)
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -63,11 +64,13 @@ func New(ctx context.Context, cfg Config) (*Destination, error) {
 func (d *Destination) check(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	_, err := d.core.ListObjectsV2(d.cfg.Bucket, d.dirKey(""), "", "", "/", 1)
-	if err == nil {
-		err = ctx.Err()
+	for o := range d.core.Client.ListObjectsIter(ctx, d.cfg.Bucket, minio.ListObjectsOptions{Prefix: d.dirKey(""), MaxKeys: 1}) {
+		if o.Err != nil {
+			return explain(d.String(), o.Err)
+		}
+		break
 	}
-	return explain(d.String(), err)
+	return nil
 }
 
 func (d *Destination) String() string { return d.cfg.String() }
@@ -119,9 +122,9 @@ func (d *Destination) List(ctx context.Context) ([]artifact.Stored, error) {
 	}
 	// A run killed mid-upload may have left only an unfinished multipart
 	// upload: it is listed (failed) so that retention aborts it.
-	uploads, err := d.uploads(ctx)
+	uploads, err := d.Uploads(ctx)
 	if err != nil {
-		return nil, explain(d.String(), err)
+		return nil, err
 	}
 	files := map[string]map[string]bool{} // backup -> its stored files
 	note := func(key string, stored bool) {
@@ -153,14 +156,29 @@ func (d *Destination) List(ctx context.Context) ([]artifact.Stored, error) {
 		case !have[artifact.MetadataFile]:
 			b.State, b.Why = artifact.Failed, errors.New("it never finished (no metadata)")
 		default:
-			if _, err := d.readMetadata(ctx, backup); err != nil {
+			meta, err := d.readMetadata(ctx, backup)
+			if err != nil {
 				b.State, b.Why = artifact.Unreadable, err
+			} else if missing := missingFiles(meta, have); len(missing) > 0 {
+				// Half deleted, or damaged: never good, so retention removes it.
+				b.State, b.Why = artifact.Failed, fmt.Errorf("its metadata names files it lacks: %s", strings.Join(missing, ", "))
 			}
 		}
 		out = append(out, b)
 	}
 	artifact.SortNewestFirst(out)
 	return out, nil
+}
+
+func missingFiles(meta artifact.Metadata, have map[string]bool) []string {
+	var missing []string
+	for file := range meta.Files() {
+		if !have[file] {
+			missing = append(missing, file)
+		}
+	}
+	slices.Sort(missing)
+	return missing
 }
 
 // Open opens a good backup: its metadata, and the sizes of its files.
@@ -211,8 +229,7 @@ func (d *Destination) failure(ctx context.Context, backup string) string {
 	if err != nil {
 		return "its FAILED object cannot be read"
 	}
-	lines := strings.Split(strings.TrimSpace(string(raw)), "\n")
-	return strings.TrimSpace(lines[len(lines)-1])
+	return artifact.FailureReason(string(raw))
 }
 
 // get reads a small object whole, refusing one larger than limit.
@@ -251,11 +268,14 @@ func (d *Destination) Delete(ctx context.Context, name string) error {
 	if err != nil {
 		return explain(d.String(), err)
 	}
-	var errs []error
-	// The metadata goes first: a backup half deleted must not look good.
+	// The metadata goes first, and alone: a backup half deleted must not
+	// look good.
 	if _, ok := objects[d.key(name, artifact.MetadataFile)]; ok {
-		errs = append(errs, d.core.RemoveObject(ctx, d.cfg.Bucket, d.key(name, artifact.MetadataFile), minio.RemoveObjectOptions{}))
+		if err := d.core.RemoveObject(ctx, d.cfg.Bucket, d.key(name, artifact.MetadataFile), minio.RemoveObjectOptions{}); err != nil {
+			return explain(d.String(), err)
+		}
 	}
+	var errs []error
 	for key := range objects {
 		if key != d.key(name, artifact.MetadataFile) {
 			errs = append(errs, d.core.RemoveObject(ctx, d.cfg.Bucket, key, minio.RemoveObjectOptions{}))
@@ -267,30 +287,41 @@ func (d *Destination) Delete(ctx context.Context, name string) error {
 
 // abortUploads aborts every unfinished multipart upload under prefix.
 func (d *Destination) abortUploads(ctx context.Context, prefix string) error {
+	uploads, err := d.uploads(ctx, prefix)
+	if err != nil {
+		return err
+	}
 	var errs []error
-	for u := range d.core.Client.ListIncompleteUploads(ctx, d.cfg.Bucket, prefix, true) {
-		if u.Err != nil {
-			return u.Err
-		}
+	for _, u := range uploads {
 		errs = append(errs, d.abort(ctx, u.Key, u.UploadID))
 	}
 	return errors.Join(errs...)
 }
 
-// Uploads lists the unfinished multipart uploads under the prefix (for
-// operators and tests: a good run leaves none).
+// Uploads lists the keys of the unfinished multipart uploads under the
+// prefix (for operators and tests: a good run leaves none).
 func (d *Destination) Uploads(ctx context.Context) ([]string, error) {
-	keys, err := d.uploads(ctx)
-	return keys, explain(d.String(), err)
-}
-
-func (d *Destination) uploads(ctx context.Context) ([]string, error) {
+	uploads, err := d.uploads(ctx, d.dirKey(""))
+	if err != nil {
+		return nil, explain(d.String(), err)
+	}
 	var keys []string
-	for u := range d.core.Client.ListIncompleteUploads(ctx, d.cfg.Bucket, d.dirKey(""), true) {
-		if u.Err != nil {
-			return nil, u.Err
-		}
+	for _, u := range uploads {
 		keys = append(keys, u.Key)
 	}
 	return keys, nil
+}
+
+func (d *Destination) uploads(ctx context.Context, prefix string) ([]minio.ObjectMultipartInfo, error) {
+	var out []minio.ObjectMultipartInfo
+	for u := range d.core.Client.ListIncompleteUploads(ctx, d.cfg.Bucket, prefix, true) {
+		if minio.ToErrorResponse(u.Err).Code == "NoSuchUpload" {
+			return out, nil // some servers' answer for "none" (gofakes3)
+		}
+		if u.Err != nil {
+			return nil, u.Err
+		}
+		out = append(out, u)
+	}
+	return out, nil
 }

@@ -80,13 +80,17 @@ func (d *Destination) upload(ctx context.Context, key string, r io.Reader) (int6
 	return total, nil
 }
 
-// uploadParts sends buf (the first part, full) and the rest of r.
+// uploadParts sends buf (the first part, full) and the rest of r, each
+// part as soon as it is read, while the next is read into a free buffer.
 func (d *Destination) uploadParts(ctx context.Context, key, id string, r io.Reader, buf []byte) (int64, error) {
-	g, gctx := errgroup.WithContext(ctx)
+	pctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	g, gctx := errgroup.WithContext(pctx)
 	var mu sync.Mutex
 	var done []minio.CompletePart
 	total := int64(0)
 	send := func(number int, part []byte) {
+		total += int64(len(part))
 		g.Go(func() error {
 			defer d.parts.put(part[:cap(part)])
 			sum := partChecksum(part)
@@ -104,32 +108,39 @@ func (d *Destination) uploadParts(ctx context.Context, key, id string, r io.Read
 	readErr := func() error {
 		for number := 1; ; number++ {
 			if number > MaxParts {
-				d.parts.put(buf)
+				d.parts.put(buf[:cap(buf)])
 				return fmt.Errorf("the tar is larger than %d parts of %d MiB: raise the part size (--s3-part-size-mib, or the errand's s3.part_size_mib)", MaxParts, d.cfg.PartSize>>20)
 			}
-			n := len(buf)
-			total += int64(n)
-			send(number, buf[:n])
+			send(number, buf)
+			if len(buf) < cap(buf) {
+				return nil // that was the short last part
+			}
+			if err := gctx.Err(); err != nil {
+				return err // a part failed: read no further
+			}
 			var err error
 			if buf, err = d.parts.get(gctx); err != nil {
 				return err
 			}
-			n, err = io.ReadFull(r, buf)
-			if errors.Is(err, io.EOF) {
+			n, err := io.ReadFull(r, buf)
+			switch {
+			case errors.Is(err, io.EOF):
 				d.parts.put(buf)
 				return nil
-			}
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				total += int64(n)
-				send(number+1, buf[:n])
-				return nil
-			}
-			if err != nil {
+			case errors.Is(err, io.ErrUnexpectedEOF):
+				buf = buf[:n]
+			case err != nil:
 				d.parts.put(buf)
 				return err
 			}
 		}
 	}()
+	if readErr != nil && gctx.Err() == nil {
+		// The stream failed on its own: the parts in flight are lost.
+		cancel(readErr)
+		_ = g.Wait()
+		return total, readErr
+	}
 	if err := g.Wait(); err != nil {
 		return total, err // readErr is then only the cancellation it caused
 	}
@@ -161,7 +172,8 @@ func (d *Destination) putOptions() minio.PutObjectOptions {
 // of a SHA-256 signature of every 64 KiB chunk, which costs a SHA-256
 // pass over the data on each side. Tampering in transit is still caught:
 // over HTTPS by TLS, and in any case by the per-file sha256 in the
-// metadata (itself signed), checked before anything is restored.
+// metadata (uploaded with a signed payload), checked before anything is
+// restored.
 const checksumHeader = "X-Amz-Checksum-Crc32c"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

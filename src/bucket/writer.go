@@ -95,17 +95,20 @@ func (w *writer) Finish(now time.Time, failure error) error {
 	w.meta.SetFinishTime(now)
 	raw, err := w.meta.Marshal()
 	w.mu.Unlock()
-	if failure == nil && err == nil {
-		err = w.putSmall(ctx, artifact.MetadataFile, raw)
+	var markErr error
+	if failure == nil {
+		if err == nil {
+			err = w.putSmall(ctx, artifact.MetadataFile, raw)
+		}
 		if err == nil {
 			return nil
 		}
-	}
-	if failure == nil {
+		// The caller thinks the backup good: it must learn it is not.
+		markErr = fmt.Errorf("the backup could not be marked good, so it is marked failed: %w", err)
 		failure = err
 	}
 	note := "This backup failed and is incomplete: do not restore it.\n" + failure.Error() + "\n"
-	return errors.Join(
+	return errors.Join(markErr,
 		w.putSmall(ctx, artifact.FailedFile, []byte(note)),
 		w.d.abortUploads(ctx, w.d.dirKey(w.backup)),
 	)

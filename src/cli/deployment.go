@@ -31,6 +31,7 @@ type body = func(c *cli.Context, o *orchestrator.Orchestrator, name string) erro
 
 func deploymentCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
+	dests := &destinations{} // --artifact-path, shared by every deployment of the run
 	// run runs b against --deployment, or with --all-deployments against
 	// every deployment when the subcommand supports it (all is not nil).
 	// The local checks run first, before the Director is contacted.
@@ -106,7 +107,7 @@ func deploymentCommand(s session) cli.Command {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
 						logDir: logDir(c), advise: orchestrator.CleanupAdvised}
 				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return backupTo(ctx, c, o, orchestrator.BackupOptions{
+					return backupTo(ctx, c, dests, o, orchestrator.BackupOptions{
 						Deployment:     name,
 						WithManifest:   c.Bool("with-manifest"),
 						UnsafeLockFree: c.Bool("unsafe-lock-free"),

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli"
@@ -62,32 +63,55 @@ func checkDestination(streams Streams, c *cli.Context) error {
 		return exitError(streams, fmt.Errorf("--keep-last and --max-age must not be negative"), "")
 	}
 	if loc := artifactParent(c); bucket.IsURL(loc) {
-		if _, err := bucketConfig(c, loc); err != nil {
+		cfg, err := bucketConfig(c, loc)
+		if err != nil {
 			return exitError(streams, err, "")
 		}
+		warnPlaintext(streams, cfg)
 		return nil
 	}
 	return checkArtifactParent(streams, c)
 }
 
-// backupDestination is --artifact-path as a destination: a bucket when it
-// is s3://bucket/prefix, else a local directory.
-func backupDestination(ctx context.Context, c *cli.Context) (artifact.Destination, error) {
-	loc := artifactParent(c)
-	if !bucket.IsURL(loc) {
-		return artifact.Local{Dir: loc}, nil
+func warnPlaintext(streams Streams, cfg bucket.Config) {
+	if cfg.Plaintext() {
+		fmt.Fprintf(streams.Err, "Warning: the S3 endpoint %s is plain http: backups cross the network unencrypted (and a --with-manifest manifest holds credentials); use https.\n", cfg.Endpoint)
 	}
-	cfg, err := bucketConfig(c, loc)
-	if err != nil {
-		return nil, err
-	}
-	return bucket.New(ctx, cfg)
+}
+
+// destinations gives the one destination --artifact-path names, made on
+// first use and shared by every deployment of the command: a bucket's
+// part pool bounds the memory of all of them (--all-deployments backs up
+// ten at once).
+type destinations struct {
+	once sync.Once
+	dest artifact.Destination
+	err  error
+}
+
+// get is --artifact-path as a destination: a bucket when it is
+// s3://bucket/prefix, else a local directory.
+func (ds *destinations) get(ctx context.Context, c *cli.Context) (artifact.Destination, error) {
+	ds.once.Do(func() {
+		loc := artifactParent(c)
+		if !bucket.IsURL(loc) {
+			ds.dest = artifact.Local{Dir: loc}
+			return
+		}
+		cfg, err := bucketConfig(c, loc)
+		if err != nil {
+			ds.err = err
+			return
+		}
+		ds.dest, ds.err = bucket.New(ctx, cfg)
+	})
+	return ds.dest, ds.err
 }
 
 // backupTo backs up name to --artifact-path, then applies the retention
 // flags when the backup is good.
-func backupTo(ctx context.Context, c *cli.Context, o *orchestrator.Orchestrator, opts orchestrator.BackupOptions) error {
-	dest, err := backupDestination(ctx, c)
+func backupTo(ctx context.Context, c *cli.Context, ds *destinations, o *orchestrator.Orchestrator, opts orchestrator.BackupOptions) error {
+	dest, err := ds.get(ctx, c)
 	if err != nil {
 		return err
 	}
@@ -119,9 +143,11 @@ func backupTo(ctx context.Context, c *cli.Context, o *orchestrator.Orchestrator,
 func checkRestoreSource(streams Streams, c *cli.Context) error {
 	loc := c.String("artifact-path")
 	if bucket.IsURL(loc) {
-		if _, _, err := splitBucketBackup(c, loc); err != nil {
+		cfg, _, err := splitBucketBackup(c, loc)
+		if err != nil {
 			return exitError(streams, err, "")
 		}
+		warnPlaintext(streams, cfg)
 		return nil
 	}
 	if _, err := artifact.Open(loc); err != nil {

@@ -25,6 +25,7 @@ import (
 // over SSH with an operator's key, named bosh/0 in the artifact.
 func directorCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
+	dests := &destinations{} // --artifact-path, shared by every deployment of the run
 	run := func(advice string, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
 			o, err := newDirectorOrchestrator(c.Parent(), s)
@@ -65,7 +66,7 @@ func directorCommand(s session) cli.Command {
 				Flags:   withBucketFlags(artifactPathFlag, skipSpaceCheckFlag),
 				Before:  func(c *cli.Context) error { return checkDestination(streams, c) },
 				Action: run(backupCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return backupTo(ctx, c, o, orchestrator.BackupOptions{Deployment: name, SkipSpaceCheck: c.Bool("skip-space-check")})
+					return backupTo(ctx, c, dests, o, orchestrator.BackupOptions{Deployment: name, SkipSpaceCheck: c.Bool("skip-space-check")})
 				}),
 			},
 			{

@@ -191,7 +191,11 @@ var _ = Describe("the restore errand's choice of backup", func() {
 		backupNamed(root, "cf", day, true)
 		Expect(os.Rename(filepath.Join(root, "cf", "cf_20261125T080000Z"), filepath.Join(root, "cf", "redis_20261125T080000Z"))).To(Succeed())
 		r.Config.Restore.Artifact = "redis_20261125T080000Z"
-		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("is not a backup of cf")))
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("is not a backup of cf (it is one of redis)")))
+		// In a bucket every deployment's backups sit side by side: cf_x's
+		// are not cf's, although their names start with cf_.
+		r.Config.Restore.Artifact = "cf_x_20261125T080000Z"
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("is not a backup of cf (it is one of cf_x)")))
 		Expect(restored).To(BeEmpty())
 	})
 

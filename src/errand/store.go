@@ -39,11 +39,15 @@ func (s Store) Local(deployment string) artifact.Local {
 // named opens the deployment's backup called name when it is good, and
 // otherwise says why it cannot be restored and which good ones exist.
 func named(ctx context.Context, dest artifact.Destination, deployment, name string) (artifact.Source, error) {
-	if name == "" || name != filepath.Base(name) || name == "." || name == ".." {
-		return nil, fmt.Errorf("restore.artifact %q must be a backup's name", name)
+	// A bucket prefix holds every deployment's backups: cf_x_<ts> is
+	// cf_x's, not cf's, so the deployment must match exactly.
+	base := strings.TrimSuffix(strings.TrimSuffix(name, artifact.FailedSuffix), artifact.InProgressSuffix)
+	owner, _, ok := artifact.ParseBackupName(base)
+	if !ok {
+		return nil, fmt.Errorf("restore.artifact %q must be a backup's name (%s_<timestamp>)", name, deployment)
 	}
-	if !strings.HasPrefix(name, deployment+"_") {
-		return nil, fmt.Errorf("%s is not a backup of %s (its name must start with %s_)", name, deployment, deployment)
+	if owner != deployment {
+		return nil, fmt.Errorf("%s is not a backup of %s (it is one of %s)", name, deployment, owner)
 	}
 	src, err := dest.Open(ctx, name)
 	if err != nil {

@@ -183,6 +183,11 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(wrong.code).To(Equal(1))
 		Expect(wrong.err).To(ContainSubstring("the S3 credentials were refused: check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"))
 		Expect(wrong.out + wrong.err).NotTo(ContainSubstring(s3.SecretKey))
+		logs, _ := filepath.Glob(filepath.Join(workDir, "bbr-*.err.log"))
+		Expect(logs).NotTo(BeEmpty())
+		for _, l := range logs {
+			Expect(os.ReadFile(l)).NotTo(ContainSubstring(s3.SecretKey), "the error file holds no secret")
+		}
 
 		missing := bbrS3("faulty", "backup", "--artifact-path", "s3://no-such-bucket/x")
 		Expect(missing.code).To(Equal(1))

@@ -3,6 +3,7 @@ package labsuite_test
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"time"
@@ -45,6 +46,28 @@ func writeJumpboxDeployment(root string, vars map[string]any, ops ...string) str
 	return dir
 }
 
+// writeSmallDeployment is a one-instance deployment that backs up and
+// restores /var/vcap/store/data.
+func writeSmallDeployment() string {
+	return writeDeployment("small", 1, map[string]string{
+		"backup":  `cp /var/vcap/store/data "${BBR_ARTIFACT_DIRECTORY}data"`,
+		"restore": `cp "${BBR_ARTIFACT_DIRECTORY}data" /var/vcap/store/data`,
+	})
+}
+
+// jumpboxVars are the manifest variables of a jumpbox whose errands back
+// up sample and small, plus extra. The lab resolves ((lab_director_*)) as
+// a config server would: the errands talk to the lab's own Director.
+func jumpboxVars(extra map[string]any) map[string]any {
+	vars := map[string]any{
+		"director_url": "((lab_director_url))", "director_ca_cert": "((lab_director_ca_cert))",
+		"bbr_client": "((lab_director_client))", "bbr_client_secret": "((lab_director_client_secret))",
+		"deployments": []string{"sample", "small"}, "restore_deployment": "sample",
+	}
+	maps.Copy(vars, extra)
+	return vars
+}
+
 func copyTree(src, dst string) error {
 	return filepath.Walk(src, func(path string, info os.FileInfo, err error) error {
 		if err != nil {
@@ -71,18 +94,7 @@ var _ = Describe("the backup and restore errands on a jumpbox", Ordered, func() 
 		}
 		root, err := filepath.Abs(filepath.Join("..", ".."))
 		Expect(err).NotTo(HaveOccurred())
-		small := writeDeployment("small", 1, map[string]string{
-			"backup":  `cp /var/vcap/store/data "${BBR_ARTIFACT_DIRECTORY}data"`,
-			"restore": `cp "${BBR_ARTIFACT_DIRECTORY}data" /var/vcap/store/data`,
-		})
-		// The lab resolves ((lab_director_*)) as a config server would:
-		// the jumpbox's errands talk to the lab's own Director.
-		vars := map[string]any{
-			"director_url": "((lab_director_url))", "director_ca_cert": "((lab_director_ca_cert))",
-			"bbr_client": "((lab_director_client))", "bbr_client_secret": "((lab_director_client_secret))",
-			"deployments": []string{"sample", "small"}, "restore_deployment": "sample",
-		}
-		labUp("basic", "sample", small, writeJumpboxDeployment(root, vars))
+		labUp("basic", "sample", writeSmallDeployment(), writeJumpboxDeployment(root, jumpboxVars(nil)))
 		jumpbox = instance("jumpbox", "jumpbox", 0).Root
 	})
 
@@ -129,18 +141,11 @@ var _ = Describe("the errands with manifests/ops/s3-destination.yml", Ordered, f
 		s3 = startObjectStore()
 		root, err := filepath.Abs(filepath.Join("..", ".."))
 		Expect(err).NotTo(HaveOccurred())
-		small := writeDeployment("small", 1, map[string]string{
-			"backup":  `cp /var/vcap/store/data "${BBR_ARTIFACT_DIRECTORY}data"`,
-			"restore": `cp "${BBR_ARTIFACT_DIRECTORY}data" /var/vcap/store/data`,
-		})
-		vars := map[string]any{
-			"director_url": "((lab_director_url))", "director_ca_cert": "((lab_director_ca_cert))",
-			"bbr_client": "((lab_director_client))", "bbr_client_secret": "((lab_director_client_secret))",
-			"deployments": []string{"sample", "small"}, "restore_deployment": "sample", "keep_last": 1,
+		vars := jumpboxVars(map[string]any{"keep_last": 1,
 			"s3_bucket": "backups", "s3_prefix": "foundation-1", "s3_endpoint": s3.Endpoint, "s3_region": "us-east-1",
 			"s3_access_key_id": s3.AccessKey, "s3_secret_access_key": s3.SecretKey,
-		}
-		labUp("basic", "sample", small, writeJumpboxDeployment(root, vars, "retention", "s3-destination"))
+		})
+		labUp("basic", "sample", writeSmallDeployment(), writeJumpboxDeployment(root, vars, "retention", "s3-destination"))
 		jumpbox = instance("jumpbox", "jumpbox", 0).Root
 	})
 

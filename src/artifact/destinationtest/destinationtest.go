@@ -170,6 +170,21 @@ func Run(h Harness) {
 		}
 	})
 
+	It("never removes a finished backup whose metadata it cannot read, and says so", func() {
+		odd := write(dest, "cf", t0, nil, nil)
+		h.Corrupt(dest, odd, artifact.MetadataFile, []byte("written by a newer bbr: [\n"))
+		write(dest, "cf", t0.Add(time.Hour), nil, nil)
+		write(dest, "cf", t0.Add(2*time.Hour), nil, nil)
+		p, err := artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 1}, t0.Add(3*time.Hour))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Removed).To(HaveLen(1))
+		Expect(p.Kept).To(ConsistOf(MatchError(ContainSubstring("kept " + odd + ": it cannot be read"))))
+		all, err := artifact.List(ctx, dest, "cf")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(HaveLen(2))
+		Expect(all[1]).To(And(HaveField("Name", odd), HaveField("State", artifact.Unreadable)))
+	})
+
 	It("applies retention per deployment, never removing the newest good backup", func() {
 		for i := range 4 {
 			write(dest, "cf", t0.Add(time.Duration(i)*time.Hour), nil, nil)
