@@ -76,10 +76,12 @@ var _ = Describe("bbr director against a director-like VM", Ordered, func() {
 		Expect(stagingLeft("bosh")).To(BeEmpty(), "no /var/vcap/store/bbr-backup is left")
 	})
 
-	director := func(extra []string, args ...string) result {
+	// directorWith runs bbr director with env added to the lab's.
+	directorWith := func(env, extra []string, args ...string) result {
 		base := []string{"director", "--host", host, "--username", "jumpbox", "--private-key-path", filepath.Join(keyDir, "id_ed25519")}
-		return runIn(workDir, []string{"HOME=" + workDir}, bbrBin, append(append(base, extra...), args...)...)
+		return runIn(workDir, append([]string{"HOME=" + workDir}, env...), bbrBin, append(append(base, extra...), args...)...)
 	}
+	director := func(extra []string, args ...string) result { return directorWith(nil, extra, args...) }
 	pinned := func() []string { return []string{"--known-hosts", filepath.Join(keyDir, "known_hosts")} }
 
 	// The VM has ed25519 and ECDSA host keys; the known_hosts lists only
@@ -113,6 +115,19 @@ var _ = Describe("bbr director against a director-like VM", Ordered, func() {
 		director(pinned(), "restore", "--artifact-path", path).expectSuccess()
 		Expect(os.ReadFile(filepath.Join(vm, "store", "director", "db"))).To(Equal([]byte("director database")))
 		Expect(os.ReadFile(filepath.Join(vm, "store", "blobstore", "ab", "blob-1"))).To(Equal([]byte("a compiled package")))
+	})
+
+	It("backs the Director up to a bucket and restores it from there", func() {
+		s3 := startObjectStore()
+		directorWith(s3Env(s3), pinned(), "backup", "--artifact-path", "s3://backups/director").expectSuccess()
+		Expect(os.ReadDir(workDir)).To(BeEmpty())
+		names := backupsIn(s3, "director/")
+		Expect(names).To(ConsistOf(MatchRegexp(`^` + strings.ReplaceAll(host, ".", `\.`) + `_\d{8}T\d{6}Z$`)))
+		Expect(objects(s3, "director/"+names[0]+"/")).To(Equal([]string{"bosh-0-blobstore.tar", "bosh-0-director.tar", "metadata"}))
+
+		Expect(os.WriteFile(filepath.Join(vm, "store", "director", "db"), []byte("lost"), 0o600)).To(Succeed())
+		directorWith(s3Env(s3), pinned(), "restore", "--artifact-path", "s3://backups/director/"+names[0]).expectSuccess()
+		Expect(os.ReadFile(filepath.Join(vm, "store", "director", "db"))).To(Equal([]byte("director database")))
 	})
 
 	It("refuses a host key other than the pinned one", func() {
