@@ -60,6 +60,9 @@ type Source interface {
 	Open(ctx context.Context, file string) (io.ReadCloser, error)
 	// Size is a file's size, or 0 when it is not known.
 	Size(file string) int64
+	// Files lists every file stored in the backup, with its size: what
+	// the metadata names, and whatever else is there.
+	Files() (map[string]int64, error)
 }
 
 // State is what a stored backup is good for.
@@ -68,16 +71,19 @@ type State int
 const (
 	// Good backups can be restored.
 	Good State = iota
-	// Failed backups failed, or never finished: never restored, and
+	// Failed backups failed (or are damaged): never restored, and
 	// removed by retention once a newer good backup exists.
 	Failed
 	// Unreadable backups look finished but cannot be read now (an I/O
 	// error, a permission): they may be good, so retention keeps them.
 	Unreadable
+	// InProgress backups have no completion mark yet: still running, or
+	// interrupted. Never restored; retention treats them as failed.
+	InProgress
 )
 
 func (s State) String() string {
-	return [...]string{"good", "failed", "unreadable"}[s]
+	return [...]string{"good", "failed", "unreadable", "in progress"}[s]
 }
 
 // Stored is one backup at a destination.
@@ -89,6 +95,8 @@ type Stored struct {
 	State      State
 	// Why says what is wrong with a backup that is not good.
 	Why error
+	// Size is the bytes it stores (0 when they cannot be counted).
+	Size int64
 }
 
 // BackupName is the name of a backup of deployment started at t.

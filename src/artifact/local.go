@@ -54,12 +54,15 @@ func (l Local) List(_ context.Context) ([]Stored, error) {
 func (l Local) stat(name, deployment string, t time.Time) Stored {
 	b := Stored{Name: name, Deployment: deployment, Time: t}
 	path := filepath.Join(l.Dir, name)
+	b.Size, _ = DirSize(path)
 	_, err := Open(path)
 	_, markerErr := os.Lstat(filepath.Join(path, FailedFile))
 	switch {
 	case err == nil:
 		b.State = Good
-	case markerErr == nil || strings.HasSuffix(name, FailedSuffix) || strings.HasSuffix(name, InProgressSuffix):
+	case strings.HasSuffix(name, InProgressSuffix):
+		b.State, b.Why = InProgress, err
+	case markerErr == nil || strings.HasSuffix(name, FailedSuffix):
 		b.State, b.Why = Failed, err
 	default:
 		b.State, b.Why = Unreadable, err
@@ -116,6 +119,23 @@ func (d *Dir) Open(_ context.Context, file string) (io.ReadCloser, error) {
 		return nil, fmt.Errorf("opening %s: %w", file, err)
 	}
 	return f, nil
+}
+
+// Files lists the files in the artifact directory, with their sizes.
+func (d *Dir) Files() (map[string]int64, error) {
+	entries, err := os.ReadDir(d.Path)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string]int64{}
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			return nil, err
+		}
+		files[e.Name()] = info.Size()
+	}
+	return files, nil
 }
 
 // Size is the size of one of the artifact's files (0 when unknown).

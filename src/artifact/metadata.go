@@ -132,6 +132,16 @@ func (m Metadata) Marshal() ([]byte, error) {
 	return yaml.Marshal(m)
 }
 
+// LockWindow is the recorded lock window, or 0 when none was recorded.
+func (a Activity) LockWindow() time.Duration {
+	from, err1 := time.Parse(LockTimeFormat, a.LockStartTime)
+	to, err2 := time.Parse(LockTimeFormat, a.UnlockFinishTime)
+	if err1 != nil || err2 != nil {
+		return 0
+	}
+	return to.Sub(from)
+}
+
 // NewMetadata is a backup's metadata at its start.
 func NewMetadata(start time.Time) Metadata {
 	return Metadata{BackupActivity: Activity{StartTime: start.Format(TimeFormat)}}

@@ -55,7 +55,7 @@ func (r Retention) plan(all []Stored, now time.Time) (drop []Stored, kept []erro
 			if goodSeen > 1 && !r.keeps(goodSeen, now.Sub(b.Time)) {
 				drop = append(drop, b)
 			}
-		case Failed:
+		case Failed, InProgress:
 			if goodSeen > 0 { // a newer good backup exists
 				drop = append(drop, b)
 			}

@@ -150,11 +150,14 @@ func (d *Destination) List(ctx context.Context) ([]artifact.Stored, error) {
 			continue
 		}
 		b := artifact.Stored{Name: backup, Deployment: deployment, Time: t}
+		for file := range have {
+			b.Size += objects[d.key(backup, file)]
+		}
 		switch {
 		case have[artifact.FailedFile]:
 			b.State, b.Why = artifact.Failed, errors.New("it failed")
 		case !have[artifact.MetadataFile]:
-			b.State, b.Why = artifact.Failed, errors.New("it never finished (no metadata)")
+			b.State, b.Why = artifact.InProgress, errors.New("it has not finished (no metadata): still running, or interrupted")
 		default:
 			meta, err := d.readMetadata(ctx, backup)
 			if err != nil {

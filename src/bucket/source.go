@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 
 	"github.com/bbr-release/bbr/src/artifact"
 )
@@ -22,6 +23,8 @@ type source struct {
 func (s *source) Location() string            { return s.d.String() + "/" + s.name }
 func (s *source) Metadata() artifact.Metadata { return s.meta }
 func (s *source) Size(file string) int64      { return s.sizes[file] }
+
+func (s *source) Files() (map[string]int64, error) { return maps.Clone(s.sizes), nil }
 
 func (s *source) Verify(ctx context.Context) error {
 	return artifact.VerifyFiles(ctx, s.meta, s.Open)

@@ -79,6 +79,8 @@ func newApp(s session) *cli.App {
 		deploymentCommand(s),
 		directorCommand(s),
 		errandCommand(s),
+		validateCommand(s),
+		listCommand(s),
 		{
 			Name:    "help",
 			Aliases: []string{"h"},

@@ -187,14 +187,7 @@ func describe(src artifact.Source) (int64, time.Duration) {
 	for file := range src.Metadata().Files() {
 		size += src.Size(file)
 	}
-	var window time.Duration
-	act := src.Metadata().BackupActivity
-	from, err1 := time.Parse(artifact.LockTimeFormat, act.LockStartTime)
-	to, err2 := time.Parse(artifact.LockTimeFormat, act.UnlockFinishTime)
-	if err1 == nil && err2 == nil {
-		window = to.Sub(from)
-	}
-	return size, window
+	return size, src.Metadata().BackupActivity.LockWindow()
 }
 
 func (r Runner) summarise(results []result) {

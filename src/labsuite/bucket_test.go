@@ -3,6 +3,7 @@ package labsuite_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -208,6 +209,43 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(refused.code).To(Equal(1))
 		Expect(refused.err).To(ContainSubstring("is a failed backup and cannot be restored"))
 		Expect(scriptLog(worker(), "alpha")).To(BeEmpty())
+	})
+
+	It("validates and lists backups in the bucket and in a directory, touching no platform", func() {
+		bbrS3("faulty", "backup", "--artifact-path", "s3://backups/inspect").expectSuccess()
+		setFault(worker(), "alpha-backup", "x")
+		Expect(bbrS3("faulty", "backup", "--artifact-path", "s3://backups/inspect").code).NotTo(Equal(0))
+		resetFaults("faulty")
+		local := GinkgoT().TempDir()
+		runIn(workDir, bbrEnv("faulty"), bbrBin, "deployment", "backup", "--artifact-path", local).expectSuccess()
+
+		inspect := func(args ...string) result { return runIn(workDir, s3Env(s3), bbrBin, args...) }
+		var listedBackups []struct{ Name, Status, Deployment string }
+		r := inspect("list", "--artifact-path", "s3://backups/inspect", "--json").expectSuccess()
+		Expect(json.Unmarshal([]byte(r.out), &listedBackups)).To(Succeed())
+		Expect(listedBackups).To(HaveLen(2))
+		Expect(listedBackups[0].Status).To(Equal("failed"), "newest first")
+		Expect(listedBackups[1]).To(And(HaveField("Status", "good"), HaveField("Deployment", "faulty")))
+		good := listedBackups[1].Name
+		r = inspect("list", "--artifact-path", local).expectSuccess()
+		Expect(r.out).To(MatchRegexp(`faulty_\d{8}T\d{6}Z\s+faulty\s+\S+\s+good\s+`))
+
+		r = inspect("validate", "--artifact-path", "s3://backups/inspect/"+good).expectSuccess()
+		Expect(r.out).To(ContainSubstring("Verdict: GOOD"))
+		Expect(r.out).To(MatchRegexp(`worker-0-alpha.tar\s+\S+\s+1 files\s+ok`))
+		localBackup, _ := filepath.Glob(filepath.Join(local, "faulty_*"))
+		Expect(localBackup).To(HaveLen(1))
+		inspect("validate", "--artifact-path", localBackup[0]).expectSuccess()
+
+		Expect(os.WriteFile(filepath.Join(localBackup[0], "worker-0-alpha.tar"), []byte("not a tar at all, 512 bytes or not"), 0o600)).To(Succeed())
+		r = inspect("validate", "--artifact-path", localBackup[0])
+		Expect(r.code).To(Equal(1))
+		Expect(r.out).To(MatchRegexp(`worker-0-alpha.tar\s+.*BAD: worker-0-alpha.tar: reading tar stream`))
+		Expect(r.out).To(ContainSubstring("Verdict: BAD (1 problems)"))
+		r = inspect("validate", "--artifact-path", "s3://backups/inspect/"+listedBackups[0].Name)
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("is a failed backup and cannot be restored"))
+		Expect(scriptLog(worker(), "alpha")).NotTo(ContainSubstring("restore"), "validate runs no script")
 	})
 
 	It("aborts its uploads and marks the backup failed when it is stopped mid-upload", func() {

@@ -51,6 +51,7 @@ func Run(h Harness) {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).To(HaveLen(1))
 		Expect(all[0]).To(MatchFields(name, "cf", t0, artifact.Good))
+		Expect(all[0].Size).To(BeNumerically(">", len(tarball)), "the tars, the metadata and the manifest")
 
 		src, err := dest.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
@@ -60,6 +61,10 @@ func Run(h Harness) {
 		Expect(src.Size("db-0-pg.tar")).To(BeEquivalentTo(len(tarball)))
 		Expect(readAll(src, "db-0-pg.tar")).To(Equal(tarball))
 		Expect(readAll(src, artifact.ManifestFile)).To(Equal([]byte("name: cf\n")))
+		stored, err := src.Files()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(stored).To(And(HaveLen(3), HaveKeyWithValue("db-0-pg.tar", BeEquivalentTo(len(tarball))),
+			HaveKey(artifact.MetadataFile), HaveKey(artifact.ManifestFile)))
 		if h.Leftovers != nil {
 			Expect(h.Leftovers(dest)).To(BeEmpty())
 		}
@@ -83,7 +88,7 @@ func Run(h Harness) {
 		all, err := dest.List(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).To(HaveLen(1))
-		Expect(all[0].State).To(Equal(artifact.Failed))
+		Expect(all[0].State).To(Equal(artifact.InProgress))
 		_, err = dest.Open(ctx, artifact.BackupName("cf", t0))
 		Expect(err).To(MatchError(ContainSubstring("incomplete backup")))
 	})
@@ -154,7 +159,7 @@ func Run(h Harness) {
 		all, err := dest.List(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).To(HaveLen(1))
-		Expect(all[0]).To(And(HaveField("Deployment", "cf"), HaveField("State", artifact.Failed)))
+		Expect(all[0]).To(And(HaveField("Deployment", "cf"), HaveField("State", artifact.InProgress)))
 		_, err = dest.Open(ctx, crashed)
 		Expect(err).To(HaveOccurred())
 
