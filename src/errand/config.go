@@ -43,11 +43,14 @@ type Config struct {
 	S3 *S3 `yaml:"s3"`
 	// KeepLocalCopy, with S3, backs up to the persistent disk first and
 	// then copies the backup to the bucket, keeping both.
-	KeepLocalCopy  bool `yaml:"keep_local_copy"`
-	WithManifest   bool `yaml:"with_manifest"`
-	Parallelism    int  `yaml:"parallelism"`
-	ScriptTimeout  int  `yaml:"script_timeout_seconds"`
-	UnsafeLockFree bool `yaml:"unsafe_lock_free"`
+	KeepLocalCopy bool `yaml:"keep_local_copy"`
+	// ValidateAfterBackup is auto (validate what went to a bucket by
+	// reading it back), always (the local copy too) or never.
+	ValidateAfterBackup string `yaml:"validate_after_backup"`
+	WithManifest        bool   `yaml:"with_manifest"`
+	Parallelism         int    `yaml:"parallelism"`
+	ScriptTimeout       int    `yaml:"script_timeout_seconds"`
+	UnsafeLockFree      bool   `yaml:"unsafe_lock_free"`
 	// Restore names what the restore errand restores.
 	Restore struct {
 		Deployment string `yaml:"deployment"`
@@ -191,6 +194,11 @@ func (c Config) validate() error {
 	}
 	if c.MaxAgeDays < 0 {
 		bad("max_age_days must be 0 (no age limit) or more, got %d", c.MaxAgeDays)
+	}
+	switch c.ValidateAfterBackup {
+	case "", "auto", "always", "never":
+	default:
+		bad("validate_after_backup must be auto (backups in a bucket), always or never, got %q", c.ValidateAfterBackup)
 	}
 	if c.S3 != nil {
 		if err := c.S3.Config().Validate(); err != nil {

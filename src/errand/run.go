@@ -137,13 +137,57 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 		res.copied, res.err = artifact.Copy(ctx, src, path.Base(res.path), bucket)
 		if res.err != nil {
 			res.err = fmt.Errorf("the backup is good on this instance (%s), but its copy to the bucket failed: %w", res.path, res.err)
-			kept = kept[:1]
+			return res // retention waits for a backup that is good everywhere
+		}
+	}
+	for _, d := range kept {
+		if !r.validates(d, bucket) {
+			continue
+		}
+		if res.err = r.validate(ctx, d, path.Base(res.path)); res.err != nil {
+			res.good = res.good && d != dest
+			return res
 		}
 	}
 	for _, d := range kept {
 		r.prune(ctx, d, deployment)
 	}
 	return res
+}
+
+// validates says whether validate_after_backup asks to read dest back.
+func (r Runner) validates(dest, bucket artifact.Destination) bool {
+	switch r.Config.ValidateAfterBackup {
+	case "always":
+		return true
+	case "never":
+		return false
+	}
+	return dest == bucket
+}
+
+// validate reads the backup name back from dest and checks it as
+// `bbr validate` does.
+func (r Runner) validate(ctx context.Context, dest artifact.Destination, name string) error {
+	src, err := dest.Open(ctx, name)
+	if err != nil {
+		return fmt.Errorf("reading %s back from %s: %w", name, dest, err)
+	}
+	v, err := artifact.Validate(ctx, src, artifact.ValidateOptions{})
+	if err != nil {
+		return fmt.Errorf("validating %s at %s: %w", name, dest, err)
+	}
+	if !v.OK() {
+		var bad []string
+		for _, f := range v.Files {
+			if f.Problem != "" {
+				bad = append(bad, f.Name+": "+f.Problem)
+			}
+		}
+		return fmt.Errorf("%s at %s was written but does not validate: %s", name, dest, strings.Join(append(bad, v.Problems...), "; "))
+	}
+	fmt.Fprintf(r.Out, "[%s] Validated %s at %s: every file is there and matches its checksums\n", r.now(), name, dest)
+	return nil
 }
 
 func nonNil(dests ...artifact.Destination) []artifact.Destination {

@@ -1,6 +1,7 @@
 package errand_test
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -14,6 +15,12 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/errand"
 )
+
+func emptyTar() []byte {
+	var buf bytes.Buffer
+	Expect(tar.NewWriter(&buf).Close()).To(Succeed())
+	return buf.Bytes()
+}
 
 func names(dir string) []string {
 	entries, err := os.ReadDir(dir)
@@ -144,6 +151,30 @@ var _ = Describe("the backup errand's edge cases", func() {
 		_, err := errand.Store{Root: artifacts}.Dir("../x")
 		Expect(err).To(MatchError(`no folder for deployment "../x" under ` + artifacts + `: not a BOSH deployment name`))
 		Expect(names(root)).To(BeEmpty())
+	})
+
+	It("reads what went to the bucket back, and fails a deployment whose backup does not validate, pruning nothing", func() {
+		cfg.Deployments = []string{"cf", "redis"}
+		bucketDir := GinkgoT().TempDir()
+		r := runner(func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
+			clock = clock.Add(time.Minute)
+			w, err := dest.Create(ctx, artifact.BackupName(dep, clock), clock)
+			Expect(err).NotTo(HaveOccurred())
+			sums, _, err := w.WriteTar("worker-0-job.tar", bytes.NewReader(emptyTar()))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.AddInstanceArtifact("worker", 0, "job", sums)).To(Succeed())
+			if dep == "redis" { // the metadata names a tar that is not there
+				Expect(w.AddInstanceArtifact("worker", 1, "job", sums)).To(Succeed())
+			}
+			Expect(w.Finish(clock, nil)).To(Succeed())
+			return w.Location(), nil
+		})
+		r.Bucket = func(context.Context) (artifact.Destination, error) { return artifact.Local{Dir: bucketDir}, nil }
+		Expect(r.RunBackup(context.Background())).To(MatchError("1 of 2 deployments failed: redis"))
+		Expect(out.String()).To(MatchRegexp(`Validated cf_\d{8}T\d{6}Z at ` + bucketDir))
+		Expect(out.String()).To(ContainSubstring("redis_20261125T080200Z at " + bucketDir + " was written but does not validate: worker-1-job.tar: missing"))
+		Expect(out.String()).To(ContainSubstring("Its artifact is incomplete"))
+		Expect(names(bucketDir)).To(HaveLen(2))
 	})
 
 	It("refuses to run without deployments", func() {

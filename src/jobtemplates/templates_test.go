@@ -410,8 +410,11 @@ var _ = Describe("the jobs' bucket properties", func() {
 	It("backup: renders keep_local_copy and max_age_days, and refuses a local copy without a bucket", func() {
 		r := mustRender("backup", jobProps("backup", map[string]any{"s3": s3(), "keep_local_copy": true, "max_age_days": 30}))
 		Expect(r.cfg.KeepLocalCopy).To(BeTrue())
+		Expect(r.cfg.ValidateAfterBackup).To(Equal("auto"))
+		_, err := render("backup", jobProps("backup", map[string]any{"validate_after_backup": "sometimes"}))
+		Expect(err).To(MatchError(ContainSubstring("validate_after_backup must be auto, always or never")))
 		Expect(r.cfg.Retention().MaxAge.Hours()).To(Equal(720.0))
-		_, err := render("backup", jobProps("backup", map[string]any{"keep_local_copy": true}))
+		_, err = render("backup", jobProps("backup", map[string]any{"keep_local_copy": true}))
 		Expect(err).To(MatchError(ContainSubstring("keep_local_copy needs s3.bucket")))
 	})
 })

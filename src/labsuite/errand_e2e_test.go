@@ -165,6 +165,7 @@ var _ = Describe("the errands with manifests/ops/s3-destination.yml", Ordered, f
 			Expect(r.out).To(MatchRegexp(`sample\s+ok\s+.*s3://backups/foundation-1/sample_`))
 			Expect(r.out).To(MatchRegexp(`small\s+ok\s+`))
 			Expect(r.out).NotTo(ContainSubstring(s3.SecretKey))
+			Expect(r.out).To(MatchRegexp(`Validated sample_\d{8}T\d{6}Z at s3://backups/foundation-1: every file is there`), "validate_after_backup: auto")
 			if i == 1 {
 				Expect(r.out).To(ContainSubstring("Retention: removed sample_"))
 			}
