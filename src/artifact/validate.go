@@ -4,13 +4,9 @@ import (
 	"context"
 	"fmt"
 	"path"
-	"runtime"
-	"slices"
 	"sort"
 	"strings"
 	"time"
-
-	"golang.org/x/sync/errgroup"
 )
 
 // ValidateOptions tune Validate.
@@ -91,28 +87,16 @@ func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation
 
 // checkFiles verifies the named tars, one per CPU at a time.
 func checkFiles(ctx context.Context, src Source, named map[string]Checksums, stored map[string]int64, opts ValidateOptions) []FileCheck {
-	names := make([]string, 0, len(named))
-	for name := range named {
-		names = append(names, name)
-	}
-	slices.Sort(names)
+	names := sortedNames(named)
 	checks := make([]FileCheck, len(names))
-	var g errgroup.Group
-	g.SetLimit(runtime.NumCPU())
-	for i, name := range names {
+	eachInParallel(names, func(i int, name string) {
 		checks[i] = FileCheck{Name: name, Size: stored[name], Files: len(named[name])}
 		if _, ok := stored[name]; !ok {
 			checks[i].Problem = "missing: the metadata names it, the backup does not have it"
-			continue
+		} else if err := verifyFile(ctx, src.Open, name, named[name], opts.AllowMissingChecksums); err != nil {
+			checks[i].Problem = problem(err)
 		}
-		g.Go(func() error {
-			if err := verifyFile(ctx, src.Open, name, named[name], opts.AllowMissingChecksums); err != nil {
-				checks[i].Problem = problem(err)
-			}
-			return nil
-		})
-	}
-	_ = g.Wait()
+	})
 	return checks
 }
 

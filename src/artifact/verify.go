@@ -23,25 +23,38 @@ type OpenFunc func(ctx context.Context, file string) (io.ReadCloser, error)
 // read, and a signal should not wait for that.
 func VerifyFiles(ctx context.Context, meta Metadata, open OpenFunc) error {
 	files := meta.Files()
+	names := sortedNames(files)
+	errs := make([]error, len(names))
+	eachInParallel(names, func(i int, name string) {
+		errs[i] = verifyFile(ctx, open, name, files[name], false)
+	})
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return errors.Join(errs...)
+}
+
+func sortedNames(files map[string]Checksums) []string {
 	names := make([]string, 0, len(files))
 	for name := range files {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	errs := make([]error, len(names))
+	return names
+}
+
+// eachInParallel runs f for every name, one per CPU at a time (hashing
+// is the cost), and waits for all.
+func eachInParallel(names []string, f func(i int, name string)) {
 	var g errgroup.Group
 	g.SetLimit(runtime.NumCPU())
 	for i, name := range names {
 		g.Go(func() error {
-			errs[i] = verifyFile(ctx, open, name, files[name], false)
+			f(i, name)
 			return nil
 		})
 	}
 	_ = g.Wait()
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return errors.Join(errs...)
 }
 
 // verifyFile checks one tar: its entries pass SumTar's safety rules and
