@@ -213,8 +213,9 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 
 	It("validates and lists backups in the bucket and in a directory, touching no platform", func() {
 		bbrS3("faulty", "backup", "--artifact-path", "s3://backups/inspect").expectSuccess()
+		awaitNextSecond()
 		setFault(worker(), "alpha-backup", "x")
-		Expect(bbrS3("faulty", "backup", "--artifact-path", "s3://backups/inspect").code).NotTo(Equal(0))
+		Expect(bbrS3("faulty", "backup", "--artifact-path", "s3://backups/inspect").err).To(ContainSubstring("alpha backup: injected failure"))
 		resetFaults("faulty")
 		local := GinkgoT().TempDir()
 		runIn(workDir, bbrEnv("faulty"), bbrBin, "deployment", "backup", "--artifact-path", local).expectSuccess()

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -116,4 +117,12 @@ func onlyDir(parent string) string {
 	}
 	ExpectWithOffset(1, dirs).To(HaveLen(1))
 	return dirs[0]
+}
+
+// awaitNextSecond returns once the clock has reached a new second:
+// backups are named to the second, as upstream's, so two backups of one
+// deployment in one second would share a name.
+func awaitNextSecond() {
+	second := func() time.Time { return time.Now().Truncate(time.Second) }
+	EventuallyWithOffset(1, second).Should(BeTemporally(">", second()))
 }

@@ -160,7 +160,9 @@ var _ = Describe("the lab Director API", func() {
 			lab = startDirector("basic", agent, func(c *director.Config) { c.RedirectAtOnce = true })
 			Expect(lab.request("POST", "/deployments/sample/ssh", setupBody).Status).To(Equal(http.StatusFound))
 			state := func() any { return decode[map[string]any](lab.request("GET", "/tasks/1", "").Body)["state"] }
-			Expect(state()).To(Equal("processing"))
+			// Queued until the worker picks it up, then processing while
+			// the agent is blocked.
+			Eventually(state).Should(Equal("processing"))
 			Expect(decode[[]map[string]any](lab.request("GET", "/tasks?state=processing,queued", "").Body)).To(HaveLen(1))
 			close(agent.block)
 			Eventually(state).Should(Equal("done"))
