@@ -133,6 +133,11 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 			}
 			b.record(run)
 		}
+		if s.Floor && tool == "ours" {
+			if err := b.validateRuns(ctx, s, round, artDir); err != nil {
+				return err
+			}
+		}
 		if s.Bucket && tool == "ours" && b.s3 != nil {
 			art, err := onlyEntry(artDir)
 			if err != nil {
@@ -258,6 +263,33 @@ func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Insta
 		return "", "", nil, err
 	}
 	return keyPath, user, func() { _ = dir.CleanUpSSH(context.Background(), deployment, inst.Group, inst.ID, user) }, nil
+}
+
+// validateRuns measures `bbr validate` of the backup in artDir (key
+// <scenario>v) beside sha256sum of its tar: checking a backup should cost
+// about what hashing it does.
+func (b *Bench) validateRuns(ctx context.Context, s Scenario, round int, artDir string) error {
+	art, err := onlyEntry(artDir)
+	if err != nil {
+		return err
+	}
+	v := s
+	v.Key = s.Key + "v"
+	run, err := b.measure(ctx, v, "ours", round, b.opts.BBR, nil, "validate", "--artifact-path", art)
+	if err != nil {
+		return err
+	}
+	b.record(run)
+	tars, err := filepath.Glob(filepath.Join(art, "*.tar"))
+	if err != nil || len(tars) == 0 {
+		return fmt.Errorf("no tar in %s", art)
+	}
+	run, err = b.measure(ctx, v, "sha256sum", round, "sha256sum", nil, tars...)
+	if err != nil {
+		return err
+	}
+	b.record(run)
+	return nil
 }
 
 func onlyEntry(dir string) (string, error) {

@@ -76,6 +76,7 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 	ratio("s2 ours/upstream wall", "s2", "ours", "upstream", 0.5)
 	ratio("s3 ours/upstream wall", "s3", "ours", "upstream", 0.5)
 	ratio("s4 ours/upstream wall", "s4", "ours", "upstream", 0.4)
+	ratio("s1v validate/sha256sum wall", "s1v", "ours", "sha256sum", 1.2)
 	ratio("s1 backup to bucket/local wall", "s1", toolBucket, "ours", 1.25)
 	ratio("s1r restore from bucket/local wall", "s1r", toolBucket, "ours", 1.25)
 	ratio("s1 backup to bucket/s3-floor wall", "s1", toolBucket, toolS3Floor, 1.25)
@@ -104,6 +105,9 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		fmt.Fprintf(w, "  %s  %s (%d MiB)\n", s.Key, s.Title, s.TotalMiB())
 		if s.Restore {
 			fmt.Fprintf(w, "  s4  restore of %s\n", s.Key)
+		}
+		if s.Floor {
+			fmt.Fprintf(w, "  %sv  bbr validate of the %s backup, and sha256sum of its tar\n", s.Key, s.Key)
 		}
 		if s.Bucket {
 			fmt.Fprintf(w, "  %s  restore of %s; %s: to and from a SeaweedFS bucket, %s: one PutObject of the data\n", s.Key+restoreSuffix, s.Key, toolBucket, toolS3Floor)

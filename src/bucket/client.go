@@ -1,6 +1,7 @@
 package bucket
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -102,7 +103,7 @@ func explain(location string, err error) error {
 		return fmt.Errorf("%s: access denied: the credentials lack a permission a backup needs (see docs/storage.md for the IAM policy) (%w)", location, err)
 	case errors.As(err, &certErr) || errors.As(err, &unknownAuth) || strings.Contains(err.Error(), "x509:"):
 		return fmt.Errorf("%s: the S3 endpoint's TLS certificate is not trusted: give its CA in AWS_CA_BUNDLE (%w)", location, err)
-	case errors.As(err, &opErr):
+	case errors.As(err, &opErr) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: the S3 endpoint does not answer: check AWS_ENDPOINT_URL_S3 and the network (%w)", location, err)
 	}
 	return fmt.Errorf("%s: %w", location, err)
