@@ -128,19 +128,29 @@ func runScript(script, logFile string, timeout time.Duration, prefix ...string) 
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	argv := append(append([]string{}, prefix...), script)
-	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Dir = "/"
-	cmd.Env = jobEnv
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-	if err := cmd.Run(); err != nil {
-		if ctx.Err() != nil {
+	for attempt := 1; ; attempt++ {
+		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+		cmd.Dir = "/"
+		cmd.Env = jobEnv
+		cmd.Stdout, cmd.Stderr = out, out
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+		err := cmd.Run()
+		// ETXTBSY: bbr-lab wrote the script while it forked another
+		// instance, whose copy of the write descriptor lives until its
+		// exec (Go issue 22315). It passes within milliseconds.
+		if errors.Is(err, syscall.ETXTBSY) && attempt < 50 && ctx.Err() == nil {
+			time.Sleep(20 * time.Millisecond)
+			continue
+		}
+		switch {
+		case err == nil:
+			return nil
+		case ctx.Err() != nil:
 			return fmt.Errorf("%s timed out after %s", script, timeout)
 		}
 		return fmt.Errorf("%s: %w", script, err)
 	}
-	return nil
 }
 
 // logf writes to stderr, which Start points at the instance's log file.
