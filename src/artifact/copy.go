@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"sort"
 	"strconv"
 	"time"
 )
@@ -31,12 +30,7 @@ func Copy(ctx context.Context, src Source, name string, dst Destination) (locati
 		location = w.Location()
 	}()
 	files := meta.Files()
-	names := make([]string, 0, len(files))
-	for file := range files {
-		names = append(names, file)
-	}
-	sort.Strings(names)
-	for _, file := range names {
+	for _, file := range sortedNames(files) {
 		if err := copyTar(ctx, src, w, file, files[file]); err != nil {
 			return "", err
 		}
@@ -81,9 +75,7 @@ func recordAll(w Writer, meta Metadata) error {
 			return err
 		}
 	}
-	locked, err1 := time.Parse(LockTimeFormat, meta.BackupActivity.LockStartTime)
-	unlocked, err2 := time.Parse(LockTimeFormat, meta.BackupActivity.UnlockFinishTime)
-	if err1 == nil && err2 == nil {
+	if locked, unlocked, ok := meta.BackupActivity.LockTimes(); ok {
 		return w.RecordLockWindow(locked, unlocked)
 	}
 	return nil

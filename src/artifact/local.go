@@ -40,8 +40,7 @@ func (l Local) List(_ context.Context) ([]Stored, error) {
 	}
 	var out []Stored
 	for _, e := range entries {
-		base := strings.TrimSuffix(strings.TrimSuffix(e.Name(), FailedSuffix), InProgressSuffix)
-		deployment, t, ok := ParseBackupName(base)
+		deployment, t, ok := ParseBackupName(BackupBase(e.Name()))
 		if !e.IsDir() || !ok {
 			continue
 		}
@@ -96,6 +95,12 @@ func (l Local) Delete(_ context.Context, name string) error {
 	return os.RemoveAll(filepath.Join(l.Dir, name))
 }
 
+// BackupBase is the backup name a directory entry stands for: its name
+// without the .failed or .in-progress the state gives it.
+func BackupBase(entry string) string {
+	return strings.TrimSuffix(strings.TrimSuffix(entry, FailedSuffix), InProgressSuffix)
+}
+
 // CheckSpace is the free-space check before locking (see CheckSpace).
 func (l Local) CheckSpace(deployment string) (skipped string, err error) {
 	return CheckSpace(l.Dir, deployment)
@@ -140,7 +145,10 @@ func (d *Dir) Files() (map[string]int64, error) {
 
 // Size is the size of one of the artifact's files (0 when unknown).
 func (d *Dir) Size(file string) int64 {
-	if info, err := os.Stat(filepath.Join(d.Path, file)); err == nil && validName(file) {
+	if !validName(file) {
+		return 0
+	}
+	if info, err := os.Stat(filepath.Join(d.Path, file)); err == nil {
 		return info.Size()
 	}
 	return 0

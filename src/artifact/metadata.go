@@ -132,14 +132,21 @@ func (m Metadata) Marshal() ([]byte, error) {
 	return yaml.Marshal(m)
 }
 
+// LockTimes are the recorded start of locking and end of unlocking; ok
+// is false when they were not recorded.
+func (a Activity) LockTimes() (locked, unlocked time.Time, ok bool) {
+	locked, err1 := time.Parse(LockTimeFormat, a.LockStartTime)
+	unlocked, err2 := time.Parse(LockTimeFormat, a.UnlockFinishTime)
+	return locked, unlocked, err1 == nil && err2 == nil
+}
+
 // LockWindow is the recorded lock window, or 0 when none was recorded.
 func (a Activity) LockWindow() time.Duration {
-	from, err1 := time.Parse(LockTimeFormat, a.LockStartTime)
-	to, err2 := time.Parse(LockTimeFormat, a.UnlockFinishTime)
-	if err1 != nil || err2 != nil {
+	locked, unlocked, ok := a.LockTimes()
+	if !ok {
 		return 0
 	}
-	return to.Sub(from)
+	return unlocked.Sub(locked)
 }
 
 // NewMetadata is a backup's metadata at its start.

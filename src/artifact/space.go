@@ -5,7 +5,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sort"
 )
 
@@ -16,10 +15,10 @@ func LastBackupSize(parent, name string) (size int64, path string, err error) {
 	if err != nil {
 		return 0, "", fmt.Errorf("listing %s: %w", parent, err)
 	}
-	good := regexp.MustCompile(`^` + regexp.QuoteMeta(name) + `_\d{8}T\d{6}Z$`)
 	var names []string
 	for _, e := range entries {
-		if e.IsDir() && good.MatchString(e.Name()) {
+		// Only final names: .failed and .in-progress ones do not parse.
+		if deployment, _, ok := ParseBackupName(e.Name()); ok && e.IsDir() && deployment == name {
 			names = append(names, e.Name())
 		}
 	}

@@ -41,16 +41,17 @@ type Validation struct {
 }
 
 // OK says whether everything checked out.
-func (v Validation) OK() bool {
-	if len(v.Problems) > 0 {
-		return false
-	}
+func (v Validation) OK() bool { return len(v.Bad()) == 0 }
+
+// Bad lists every problem: each bad file's ("name: why"), then the rest.
+func (v Validation) Bad() []string {
+	var bad []string
 	for _, f := range v.Files {
 		if f.Problem != "" {
-			return false
+			bad = append(bad, f.Name+": "+f.Problem)
 		}
 	}
-	return true
+	return append(bad, v.Problems...)
 }
 
 // Validate checks a backup without touching any platform: every file the

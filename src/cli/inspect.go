@@ -48,21 +48,11 @@ func validateCommand(s session) cli.Command {
 				printValidation(s.streams, v)
 			}
 			if !v.OK() {
-				return cli.NewExitError(fmt.Sprintf("%s is not a good backup: %d problems (see above)", v.Location, countProblems(v)), 1)
+				return cli.NewExitError(fmt.Sprintf("%s is not a good backup: %d problems (see above)", v.Location, len(v.Bad())), 1)
 			}
 			return nil
 		},
 	}
-}
-
-func countProblems(v artifact.Validation) int {
-	n := len(v.Problems)
-	for _, f := range v.Files {
-		if f.Problem != "" {
-			n++
-		}
-	}
-	return n
 }
 
 func printValidation(streams Streams, v artifact.Validation) {
@@ -93,7 +83,7 @@ func printValidation(streams Streams, v artifact.Validation) {
 	if v.OK() {
 		fmt.Fprintln(streams.Out, "Verdict: GOOD (every file is there, is a safe tar, and matches its checksums)")
 	} else {
-		fmt.Fprintf(streams.Out, "Verdict: BAD (%d problems)\n", countProblems(v))
+		fmt.Fprintf(streams.Out, "Verdict: BAD (%d problems)\n", len(v.Bad()))
 	}
 }
 

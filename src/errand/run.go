@@ -144,7 +144,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 		if !r.validates(d, bucket) {
 			continue
 		}
-		if res.err = r.validate(ctx, d, path.Base(res.path)); res.err != nil {
+		if res.err = r.validate(ctx, d, dest, src); res.err != nil {
 			res.good = res.good && d != dest
 			return res
 		}
@@ -166,27 +166,24 @@ func (r Runner) validates(dest, bucket artifact.Destination) bool {
 	return dest == bucket
 }
 
-// validate reads the backup name back from dest and checks it as
-// `bbr validate` does.
-func (r Runner) validate(ctx context.Context, dest artifact.Destination, name string) error {
-	src, err := dest.Open(ctx, name)
-	if err != nil {
-		return fmt.Errorf("reading %s back from %s: %w", name, dest, err)
+// validate checks the backup at d as `bbr validate` does: src, opened
+// where it was written (written), or its copy at d, read back.
+func (r Runner) validate(ctx context.Context, d, written artifact.Destination, src artifact.Source) error {
+	name := path.Base(src.Location())
+	if d != written {
+		var err error
+		if src, err = d.Open(ctx, name); err != nil {
+			return fmt.Errorf("reading %s back from %s: %w", name, d, err)
+		}
 	}
 	v, err := artifact.Validate(ctx, src, artifact.ValidateOptions{})
 	if err != nil {
-		return fmt.Errorf("validating %s at %s: %w", name, dest, err)
+		return fmt.Errorf("validating %s at %s: %w", name, d, err)
 	}
-	if !v.OK() {
-		var bad []string
-		for _, f := range v.Files {
-			if f.Problem != "" {
-				bad = append(bad, f.Name+": "+f.Problem)
-			}
-		}
-		return fmt.Errorf("%s at %s was written but does not validate: %s", name, dest, strings.Join(append(bad, v.Problems...), "; "))
+	if bad := v.Bad(); len(bad) > 0 {
+		return fmt.Errorf("%s at %s was written but does not validate: %s", name, d, strings.Join(bad, "; "))
 	}
-	fmt.Fprintf(r.Out, "[%s] Validated %s at %s: every file is there and matches its checksums\n", r.now(), name, dest)
+	fmt.Fprintf(r.Out, "[%s] Validated %s at %s: every file is there and matches its checksums\n", r.now(), name, d)
 	return nil
 }
 

@@ -41,8 +41,7 @@ func (s Store) Local(deployment string) artifact.Local {
 func named(ctx context.Context, dest artifact.Destination, deployment, name string) (artifact.Source, error) {
 	// A bucket prefix holds every deployment's backups: cf_x_<ts> is
 	// cf_x's, not cf's, so the deployment must match exactly.
-	base := strings.TrimSuffix(strings.TrimSuffix(name, artifact.FailedSuffix), artifact.InProgressSuffix)
-	owner, _, ok := artifact.ParseBackupName(base)
+	owner, _, ok := artifact.ParseBackupName(artifact.BackupBase(name))
 	if !ok {
 		return nil, fmt.Errorf("restore.artifact %q must be a backup's name (%s_<timestamp>)", name, deployment)
 	}
