@@ -1,7 +1,6 @@
 package artifact_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"os"
@@ -13,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/artifact/destinationtest"
 )
 
 var _ = Describe("Validate", func() {
@@ -21,13 +21,7 @@ var _ = Describe("Validate", func() {
 	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 
 	tarOf := func(name, content string) []byte {
-		var buf bytes.Buffer
-		tw := tar.NewWriter(&buf)
-		Expect(tw.WriteHeader(&tar.Header{Name: name, Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})).To(Succeed())
-		_, err := tw.Write([]byte(content))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(tw.Close()).To(Succeed())
-		return buf.Bytes()
+		return destinationtest.MakeTar(map[string][]byte{name: []byte(content)})
 	}
 	// backup writes a good backup of cf with two tars and returns its path.
 	backup := func() string {

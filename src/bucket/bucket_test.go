@@ -1,7 +1,6 @@
 package bucket_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"crypto/tls"
@@ -162,14 +161,7 @@ func fakeServer(rec *recorder, tlsServer bool) (*httptest.Server, string) {
 
 // tarOf is a tar holding one file of about size bytes.
 func tarOf(size int) []byte {
-	var buf bytes.Buffer
-	tw := tar.NewWriter(&buf)
-	content := bytes.Repeat([]byte("0123456789abcdef"), size/16)
-	Expect(tw.WriteHeader(&tar.Header{Name: "./big", Mode: 0o600, Size: int64(len(content)), Typeflag: tar.TypeReg})).To(Succeed())
-	_, err := tw.Write(content)
-	Expect(err).NotTo(HaveOccurred())
-	Expect(tw.Close()).To(Succeed())
-	return buf.Bytes()
+	return destinationtest.MakeTar(map[string][]byte{"./big": bytes.Repeat([]byte("0123456789abcdef"), size/16)})
 }
 
 var _ = Describe("Destination", func() {

@@ -1,7 +1,6 @@
 package errand_test
 
 import (
-	"archive/tar"
 	"bytes"
 	"context"
 	"errors"
@@ -13,14 +12,9 @@ import (
 	. "github.com/onsi/gomega"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/artifact/destinationtest"
 	"github.com/bbr-release/bbr/src/errand"
 )
-
-func emptyTar() []byte {
-	var buf bytes.Buffer
-	Expect(tar.NewWriter(&buf).Close()).To(Succeed())
-	return buf.Bytes()
-}
 
 func names(dir string) []string {
 	entries, err := os.ReadDir(dir)
@@ -160,7 +154,7 @@ var _ = Describe("the backup errand's edge cases", func() {
 			clock = clock.Add(time.Minute)
 			w, err := dest.Create(ctx, artifact.BackupName(dep, clock), clock)
 			Expect(err).NotTo(HaveOccurred())
-			sums, _, err := w.WriteTar("worker-0-job.tar", bytes.NewReader(emptyTar()))
+			sums, _, err := w.WriteTar("worker-0-job.tar", bytes.NewReader(destinationtest.MakeTar(nil)))
 			Expect(err).NotTo(HaveOccurred())
 			Expect(w.AddInstanceArtifact("worker", 0, "job", sums)).To(Succeed())
 			if dep == "redis" { // the metadata names a tar that is not there

@@ -45,7 +45,7 @@ func Run(h Harness) {
 
 	It("stores a backup that reads back byte for byte, is listed good and verifies", func() {
 		files := map[string][]byte{"./a": []byte("alpha"), "./dir/b": randomBytes(max(h.LargeFile, 1<<20))}
-		tarball := makeTar(files)
+		tarball := MakeTar(files)
 		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": tarball}, nil)
 		all, err := dest.List(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -71,7 +71,7 @@ func Run(h Harness) {
 	})
 
 	It("marks a failed backup failed, never opens it, and says why", func() {
-		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": makeTar(map[string][]byte{"./a": []byte("x")})}, errors.New("the unlock of pg failed"))
+		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": MakeTar(map[string][]byte{"./a": []byte("x")})}, errors.New("the unlock of pg failed"))
 		all, err := dest.List(ctx)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).To(HaveLen(1))
@@ -83,7 +83,7 @@ func Run(h Harness) {
 	It("never lists or opens an unfinished backup as good", func() {
 		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
 		Expect(err).NotTo(HaveOccurred())
-		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(makeTar(map[string][]byte{"./a": []byte("x")})))
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(MakeTar(map[string][]byte{"./a": []byte("x")})))
 		Expect(err).NotTo(HaveOccurred())
 		all, err := dest.List(ctx)
 		Expect(err).NotTo(HaveOccurred())
@@ -96,7 +96,7 @@ func Run(h Harness) {
 	It("fails a tar whose stream breaks, and leaves a failed backup and no unfinished upload", func() {
 		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
 		Expect(err).NotTo(HaveOccurred())
-		broken := io.MultiReader(bytes.NewReader(makeTar(map[string][]byte{"./a": randomBytes(max(h.LargeFile, 1<<20))})[:max(h.LargeFile, 1<<20)/2]),
+		broken := io.MultiReader(bytes.NewReader(MakeTar(map[string][]byte{"./a": randomBytes(max(h.LargeFile, 1<<20))})[:max(h.LargeFile, 1<<20)/2]),
 			iotestErrReader{errors.New("the instance went away")})
 		_, _, err = w.WriteTar("db-0-pg.tar", broken)
 		Expect(err).To(MatchError(ContainSubstring("the instance went away")))
@@ -113,9 +113,9 @@ func Run(h Harness) {
 	It("refuses a tar that is not a safe tar, and a file name that is a path", func() {
 		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
 		Expect(err).NotTo(HaveOccurred())
-		_, _, err = w.WriteTar("../escape.tar", bytes.NewReader(makeTar(nil)))
+		_, _, err = w.WriteTar("../escape.tar", bytes.NewReader(MakeTar(nil)))
 		Expect(err).To(MatchError(ContainSubstring("invalid artifact file name")))
-		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(makeTar(map[string][]byte{"../../etc/passwd": []byte("x")})))
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(MakeTar(map[string][]byte{"../../etc/passwd": []byte("x")})))
 		Expect(err).To(HaveOccurred())
 	})
 
@@ -134,8 +134,8 @@ func Run(h Harness) {
 	})
 
 	It("finds a file changed after the backup when verifying", func() {
-		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": makeTar(map[string][]byte{"./a": []byte("alpha")})}, nil)
-		h.Corrupt(dest, name, "db-0-pg.tar", makeTar(map[string][]byte{"./a": []byte("ALPHA")}))
+		name := write(dest, "cf", t0, map[string][]byte{"db-0-pg.tar": MakeTar(map[string][]byte{"./a": []byte("alpha")})}, nil)
+		h.Corrupt(dest, name, "db-0-pg.tar", MakeTar(map[string][]byte{"./a": []byte("ALPHA")}))
 		src, err := dest.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(src.Verify(ctx)).To(MatchError(ContainSubstring("checksums don't match for db-0-pg.tar")))
@@ -260,7 +260,9 @@ func MatchFields(name, deployment string, t time.Time, state artifact.State) Ome
 		HaveField("Time", BeTemporally("==", t)), HaveField("State", state))
 }
 
-func makeTar(files map[string][]byte) []byte {
+// MakeTar is a tar of the given files (path in the tar -> content), for
+// the specs of every package that writes or reads backups.
+func MakeTar(files map[string][]byte) []byte {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	for name, content := range files {
