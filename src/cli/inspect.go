@@ -74,7 +74,11 @@ func printValidation(streams Streams, v artifact.Validation) {
 		if f.Problem != "" {
 			verdict = "BAD: " + f.Problem
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%d files\t%s\n", f.Name, artifact.HumanSize(f.Size), f.Files, verdict)
+		files := fmt.Sprintf("%d files", f.Files)
+		if f.Files == 1 {
+			files = "1 file"
+		}
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", f.Name, artifact.HumanSize(f.Size), files, verdict)
 	}
 	_ = w.Flush()
 	for _, p := range v.Problems {

@@ -233,7 +233,7 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 
 		r = inspect("validate", "--artifact-path", "s3://backups/inspect/"+good).expectSuccess()
 		Expect(r.out).To(ContainSubstring("Verdict: GOOD"))
-		Expect(r.out).To(MatchRegexp(`worker-0-alpha.tar\s+\S+\s+1 files\s+ok`))
+		Expect(r.out).To(MatchRegexp(`worker-0-alpha.tar\s+\S+\s+1 file\s+ok`))
 		localBackup, _ := filepath.Glob(filepath.Join(local, "faulty_*"))
 		Expect(localBackup).To(HaveLen(1))
 		inspect("validate", "--artifact-path", localBackup[0]).expectSuccess()
