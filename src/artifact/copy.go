@@ -2,6 +2,7 @@ package artifact
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -13,11 +14,24 @@ import (
 // maxManifest bounds a manifest copied between destinations.
 const maxManifest = 64 << 20
 
-// Copy writes the good backup src, named name, to dst, checking every
-// tar against the metadata as it streams: the copy is good only when
-// each one matches (and is then marked good, metadata last, as a backup
-// is). It returns the copy's location.
-func Copy(ctx context.Context, src Source, name string, dst Destination) (location string, err error) {
+// Copy writes the good backup src, named name, to dst as it is stored:
+// plain tars are checked against their checksums as they stream, and
+// compressed or encrypted files (copied unchanged, no key needed)
+// against their stored sha256. The copy is good only when each one
+// matches (and is then marked good, metadata last, as a backup is). It
+// returns the copy's location.
+func Copy(ctx context.Context, src Source, name string, dst Destination) (string, error) {
+	return copyBackup(ctx, src, name, dst, true)
+}
+
+// Export writes src's plain backup to dst, in upstream's format: every
+// file as its plain content, checked against its checksums. src must
+// decode what it stores compressed or encrypted (transform.Decode).
+func Export(ctx context.Context, src Source, name string, dst Destination) (string, error) {
+	return copyBackup(ctx, src, name, dst, false)
+}
+
+func copyBackup(ctx context.Context, src Source, name string, dst Destination, asStored bool) (location string, err error) {
 	meta := src.Metadata()
 	w, err := dst.Create(ctx, name, parseTime(meta.BackupActivity.StartTime))
 	if err != nil {
@@ -29,16 +43,49 @@ func Copy(ctx context.Context, src Source, name string, dst Destination) (locati
 		}
 		location = w.Location()
 	}()
+	stored := func(file string) (Encoding, bool) {
+		e, ok := meta.Encodings[file]
+		return e, ok && asStored
+	}
 	files := meta.Files()
 	for _, file := range sortedNames(files) {
-		if err := copyTar(ctx, src, w, file, files[file]); err != nil {
+		if e, ok := stored(file); ok {
+			err = copyStored(ctx, src, w, file, e)
+		} else {
+			err = copyTar(ctx, src, w, file, files[file])
+		}
+		if err != nil {
 			return "", err
 		}
 	}
 	if err := recordAll(w, meta); err != nil {
 		return "", err
 	}
-	return "", copyManifest(ctx, src, w)
+	if e, ok := stored(ManifestFile); ok {
+		return "", copyStored(ctx, src, w, ManifestFile, e)
+	}
+	_, encoded := meta.Encodings[ManifestFile]
+	return "", copyManifest(ctx, src, w, encoded)
+}
+
+// copyStored copies the stored bytes of file unchanged, checking them
+// against e, and records e in the copy's metadata.
+func copyStored(ctx context.Context, src Source, w Writer, file string, e Encoding) error {
+	name := e.StoredName(file)
+	r, err := src.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := w.Put(name, io.TeeReader(r, h))
+	if err != nil {
+		return err
+	}
+	if err := e.check(name, n, h); err != nil {
+		return err
+	}
+	return w.RecordEncoding(file, e)
 }
 
 func copyTar(ctx context.Context, src Source, w Writer, file string, want Checksums) error {
@@ -81,9 +128,10 @@ func recordAll(w Writer, meta Metadata) error {
 	return nil
 }
 
-func copyManifest(ctx context.Context, src Source, w Writer) error {
+// copyManifest copies the plain manifest, if the backup has one.
+func copyManifest(ctx context.Context, src Source, w Writer, required bool) error {
 	r, err := src.Open(ctx, ManifestFile)
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) && !required {
 		return nil
 	}
 	if err != nil {

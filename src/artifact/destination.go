@@ -40,6 +40,12 @@ type Writer interface {
 	// WriteTar stores the tar stream r as file, hashing every file in it
 	// as it passes, and returns the checksums and the bytes stored.
 	WriteTar(file string, r io.Reader) (Checksums, int64, error)
+	// Put stores r as file, as it is (a transform's output), and returns
+	// the bytes stored.
+	Put(file string, r io.Reader) (int64, error)
+	// RecordEncoding records in the metadata how file is stored, when it
+	// is not plain (see Encoding).
+	RecordEncoding(file string, e Encoding) error
 	AddInstanceArtifact(group string, index int, job string, sums Checksums) error
 	AddCustomArtifact(name string, sums Checksums) error
 	RecordLockWindow(locked, unlocked time.Time) error
@@ -97,6 +103,9 @@ type Stored struct {
 	Why error
 	// Size is the bytes it stores (0 when they cannot be counted).
 	Size int64
+	// Transforms is what its files are stored with, from its metadata
+	// ("none", "zstd+age"; empty when the metadata was not read).
+	Transforms string
 }
 
 // BackupName is the name of a backup of deployment started at t.

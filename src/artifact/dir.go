@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -135,7 +136,9 @@ func Open(path string) (*Dir, error) {
 func (d *Dir) Metadata() Metadata {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.meta
+	m := d.meta
+	m.Encodings = maps.Clone(m.Encodings) // the writer's map changes
+	return m
 }
 
 // Create opens a new tar file in the artifact for writing (mode 0600).
@@ -154,13 +157,32 @@ func (d *Dir) CreateFile(name string) (*os.File, error) {
 // file as it passes (one pass, no re-read), and returns the checksums. The
 // file is synced before it returns.
 func (d *Dir) WriteTar(name string, r io.Reader) (Checksums, int64, error) {
+	var sums Checksums
+	n, err := d.writeFile(name, func(w io.Writer) (err error) {
+		sums, err = SumTar(io.TeeReader(r, w))
+		return err
+	})
+	return sums, n, err
+}
+
+// Put stores r as the artifact file name, as it is, synced.
+func (d *Dir) Put(name string, r io.Reader) (int64, error) {
+	return d.writeFile(name, func(w io.Writer) error {
+		_, err := io.CopyBuffer(w, r, make([]byte, ioBufferSize))
+		return err
+	})
+}
+
+// writeFile creates the artifact file name (0600), lets fill write it,
+// and syncs it; it returns the bytes written.
+func (d *Dir) writeFile(name string, fill func(io.Writer) error) (int64, error) {
 	f, err := d.CreateFile(name)
 	if err != nil {
-		return nil, 0, err
+		return 0, err
 	}
 	w := bufio.NewWriterSize(newWritebackWriter(f), ioBufferSize)
 	counter := &countingWriter{w: w}
-	sums, err := SumTar(io.TeeReader(r, counter))
+	err = fill(counter)
 	if err == nil {
 		err = w.Flush()
 	}
@@ -171,9 +193,17 @@ func (d *Dir) WriteTar(name string, r io.Reader) (Checksums, int64, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, counter.n, fmt.Errorf("writing %s: %w", name, err)
+		return counter.n, fmt.Errorf("writing %s: %w", name, err)
 	}
-	return sums, counter.n, nil
+	return counter.n, nil
+}
+
+// RecordEncoding records how file is stored and saves the metadata.
+func (d *Dir) RecordEncoding(file string, e Encoding) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.meta.SetEncoding(file, e)
+	return d.save()
 }
 
 // AddInstanceArtifact records a job artifact's checksums and saves the metadata.

@@ -54,7 +54,10 @@ func (l Local) stat(name, deployment string, t time.Time) Stored {
 	b := Stored{Name: name, Deployment: deployment, Time: t}
 	path := filepath.Join(l.Dir, name)
 	b.Size, _ = DirSize(path)
-	_, err := Open(path)
+	dir, err := Open(path)
+	if err == nil {
+		b.Transforms = dir.Metadata().Transforms()
+	}
 	_, markerErr := os.Lstat(filepath.Join(path, FailedFile))
 	switch {
 	case err == nil:

@@ -41,6 +41,9 @@ type Metadata struct {
 	Instances       []InstanceMetadata `yaml:"instances,omitempty"`
 	CustomArtifacts []ArtifactMetadata `yaml:"custom_artifacts,omitempty"`
 	BackupActivity  Activity           `yaml:"backup_activity"`
+	// Encodings (ours; upstream ignores the key) say how the files that
+	// are not stored plain are stored, by the plain file's name.
+	Encodings map[string]Encoding `yaml:"encodings,omitempty"`
 }
 
 // InstanceMetadata lists the artifacts of one instance. Index is a string,
@@ -114,7 +117,7 @@ func (m Metadata) validate() error {
 			return err
 		}
 	}
-	return nil
+	return m.validateEncodings()
 }
 
 // Marshal renders the metadata as upstream does (yaml.v2 layout, instances
@@ -176,6 +179,14 @@ func (m *Metadata) AddCustomArtifact(name string, sums Checksums) {
 func (m *Metadata) SetLockWindow(locked, unlocked time.Time) {
 	m.BackupActivity.LockStartTime = locked.UTC().Format(LockTimeFormat)
 	m.BackupActivity.UnlockFinishTime = unlocked.UTC().Format(LockTimeFormat)
+}
+
+// SetEncoding records how file is stored.
+func (m *Metadata) SetEncoding(file string, e Encoding) {
+	if m.Encodings == nil {
+		m.Encodings = map[string]Encoding{}
+	}
+	m.Encodings[file] = e
 }
 
 // SetFinishTime records when the backup finished.

@@ -2,7 +2,9 @@ package artifact
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
+	"io"
 	"path"
 	"sort"
 	"strings"
@@ -14,13 +16,23 @@ type ValidateOptions struct {
 	// AllowMissingChecksums passes a file the metadata lists without
 	// checksums (upstream's metadata never has them missing).
 	AllowMissingChecksums bool
+	// StoredOnly checks encrypted files by the size and sha256 of their
+	// stored bytes alone, which needs no identity; their contents are
+	// then not checked.
+	StoredOnly bool
 }
 
 // FileCheck is what Validate found of one file.
 type FileCheck struct {
-	Name  string `json:"name"`
-	Size  int64  `json:"size"`
-	Files int    `json:"files"` // files in the tar, as the metadata lists them
+	Name string `json:"name"`
+	// StoredAs is the name the file is stored under (Name, when plain).
+	StoredAs   string   `json:"stored_as"`
+	Transforms []string `json:"transforms,omitempty"`
+	Size       int64    `json:"size"` // stored bytes
+	PlainSize  int64    `json:"plain_size"`
+	Files      int      `json:"files"` // files in the tar, as the metadata lists them
+	// ContentsChecked is false when only the stored bytes were checked.
+	ContentsChecked bool `json:"contents_checked"`
 	// Problem is empty when the file is good.
 	Problem string `json:"problem,omitempty"`
 }
@@ -35,13 +47,27 @@ type Validation struct {
 	Instances  []string      `json:"instances"`
 	Files      []FileCheck   `json:"files"`
 	// Problems are what is wrong besides single tars: files missing or
-	// not named by the metadata.
-	Problems []string `json:"problems,omitempty"`
-	Size     int64    `json:"size"`
+	// not named by the metadata, a manifest that does not read.
+	Problems   []string `json:"problems,omitempty"`
+	Size       int64    `json:"size"`
+	PlainSize  int64    `json:"plain_size"`
+	Transforms string   `json:"transforms"`
+	Recipients []string `json:"recipients,omitempty"`
 }
 
 // OK says whether everything checked out.
 func (v Validation) OK() bool { return len(v.Bad()) == 0 }
+
+// ContentsChecked says whether every tar's contents were checked, not
+// only its stored bytes.
+func (v Validation) ContentsChecked() bool {
+	for _, f := range v.Files {
+		if !f.ContentsChecked {
+			return false
+		}
+	}
+	return true
+}
 
 // Bad lists every problem: each bad file's ("name: why"), then the rest.
 func (v Validation) Bad() []string {
@@ -55,12 +81,15 @@ func (v Validation) Bad() []string {
 }
 
 // Validate checks a backup without touching any platform: every file the
-// metadata names is there and nothing else is, and every tar passes
-// restore's safety rules and matches its checksums. It returns an error
+// metadata names is there and nothing else is, every tar passes
+// restore's safety rules and matches its checksums (read through src,
+// which decodes what is stored compressed or encrypted), and an encoded
+// file's stored bytes match their recorded sha256. It returns an error
 // only when it could not check (ctx done, the backup cannot be listed).
 func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation, error) {
 	meta := src.Metadata()
-	v := Validation{Location: src.Location(), Started: meta.BackupActivity.StartTime, Finished: meta.BackupActivity.FinishTime}
+	v := Validation{Location: src.Location(), Started: meta.BackupActivity.StartTime, Finished: meta.BackupActivity.FinishTime,
+		Transforms: meta.Transforms(), Recipients: meta.Recipients()}
 	v.Deployment, _, _ = ParseBackupName(path.Base(src.Location()))
 	v.LockWindow = meta.BackupActivity.LockWindow()
 	for _, inst := range meta.Instances {
@@ -76,29 +105,108 @@ func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation
 		v.Size += size
 	}
 	named := meta.Files()
+	expected := map[string]bool{MetadataFile: true, meta.StoredName(ManifestFile): true}
+	for file := range named {
+		expected[meta.StoredName(file)] = true
+	}
 	for file := range stored {
-		if _, ok := named[file]; !ok && file != MetadataFile && file != ManifestFile {
+		if !expected[file] {
 			v.Problems = append(v.Problems, fmt.Sprintf("%s is in the backup but not in its metadata", file))
 		}
 	}
 	sort.Strings(v.Problems)
-	v.Files = checkFiles(ctx, src, named, stored, opts)
+	v.Files = checkFiles(ctx, src, meta, stored, opts)
+	for _, f := range v.Files {
+		v.PlainSize += f.PlainSize
+	}
+	if problem := checkManifest(ctx, src, meta, stored, opts); problem != "" {
+		v.Problems = append(v.Problems, problem)
+	}
 	return v, ctx.Err()
 }
 
 // checkFiles verifies the named tars, one per CPU at a time.
-func checkFiles(ctx context.Context, src Source, named map[string]Checksums, stored map[string]int64, opts ValidateOptions) []FileCheck {
+func checkFiles(ctx context.Context, src Source, meta Metadata, stored map[string]int64, opts ValidateOptions) []FileCheck {
+	named := meta.Files()
 	names := sortedNames(named)
 	checks := make([]FileCheck, len(names))
 	eachInParallel(names, func(i int, name string) {
-		checks[i] = FileCheck{Name: name, Size: stored[name], Files: len(named[name])}
-		if _, ok := stored[name]; !ok {
-			checks[i].Problem = "missing: the metadata names it, the backup does not have it"
-		} else if err := verifyFile(ctx, src.Open, name, named[name], opts.AllowMissingChecksums); err != nil {
-			checks[i].Problem = problem(err)
+		e, encoded := meta.Encodings[name]
+		c := FileCheck{Name: name, StoredAs: meta.StoredName(name), Transforms: e.Transforms, Files: len(named[name])}
+		c.Size = stored[c.StoredAs]
+		c.PlainSize = c.Size
+		if encoded {
+			c.PlainSize = e.PlainSize
 		}
+		var err error
+		switch _, ok := stored[c.StoredAs]; {
+		case !ok:
+			c.Problem = "missing: the metadata names it, the backup does not have it"
+		case encoded && e.Encrypted() && opts.StoredOnly:
+			err = checkStored(ctx, src, name, e)
+		case encoded:
+			if err = checkStored(ctx, src, name, e); err == nil {
+				err = verifyFile(ctx, src.Open, name, named[name], opts.AllowMissingChecksums)
+				c.ContentsChecked = true
+			}
+		default:
+			err = verifyFile(ctx, src.Open, name, named[name], opts.AllowMissingChecksums)
+			c.ContentsChecked = true
+		}
+		if err != nil {
+			c.Problem = problem(err)
+		}
+		checks[i] = c
 	})
 	return checks
+}
+
+// checkStored reads file's stored bytes and compares them with e.
+func checkStored(ctx context.Context, src Source, file string, e Encoding) error {
+	name := e.StoredName(file)
+	r, err := src.Open(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	h := sha256.New()
+	n, err := io.CopyBuffer(h, contextReader{ctx, r}, make([]byte, ioBufferSize))
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", name, err)
+	}
+	return e.check(name, n, h)
+}
+
+// checkManifest checks an encoded manifest's stored bytes and, unless
+// only those are to be checked, that it decodes. A plain manifest is
+// not checked: the metadata has no checksum for it, as upstream's.
+func checkManifest(ctx context.Context, src Source, meta Metadata, stored map[string]int64, opts ValidateOptions) string {
+	e, ok := meta.Encodings[ManifestFile]
+	if !ok {
+		return ""
+	}
+	name := e.StoredName(ManifestFile)
+	if _, ok := stored[name]; !ok {
+		return name + ": missing: the metadata names it, the backup does not have it"
+	}
+	err := checkStored(ctx, src, ManifestFile, e)
+	if err == nil && !(e.Encrypted() && opts.StoredOnly) {
+		err = readAll(ctx, src, ManifestFile)
+	}
+	if err != nil {
+		return name + ": " + problem(err)
+	}
+	return ""
+}
+
+func readAll(ctx context.Context, src Source, file string) error {
+	r, err := src.Open(ctx, file)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	_, err = io.Copy(io.Discard, contextReader{ctx, r})
+	return err
 }
 
 // problem is err without the "backup is corrupted: " every check starts

@@ -165,6 +165,8 @@ func (d *Destination) List(ctx context.Context) ([]artifact.Stored, error) {
 			} else if missing := missingFiles(meta, have); len(missing) > 0 {
 				// Half deleted, or damaged: never good, so retention removes it.
 				b.State, b.Why = artifact.Failed, fmt.Errorf("its metadata names files it lacks: %s", strings.Join(missing, ", "))
+			} else {
+				b.Transforms = meta.Transforms()
 			}
 		}
 		out = append(out, b)
@@ -176,8 +178,8 @@ func (d *Destination) List(ctx context.Context) ([]artifact.Stored, error) {
 func missingFiles(meta artifact.Metadata, have map[string]bool) []string {
 	var missing []string
 	for file := range meta.Files() {
-		if !have[file] {
-			missing = append(missing, file)
+		if stored := meta.StoredName(file); !have[stored] {
+			missing = append(missing, stored)
 		}
 	}
 	slices.Sort(missing)

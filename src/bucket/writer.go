@@ -30,9 +30,6 @@ func (w *writer) Location() string { return w.d.String() + "/" + w.backup }
 // WriteTar streams r into the bucket through the checksums: nothing is
 // kept on local disk, and only the shared part buffers in memory.
 func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, error) {
-	if !artifact.ValidArtifactFile(file) {
-		return nil, 0, fmt.Errorf("invalid artifact file name %q", file)
-	}
 	pr, pw := io.Pipe()
 	type result struct {
 		n   int64
@@ -40,7 +37,7 @@ func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, 
 	}
 	uploaded := make(chan result, 1)
 	go func() {
-		n, err := w.d.upload(w.ctx, w.d.key(w.backup, file), pr)
+		n, err := w.Put(file, pr)
 		pr.CloseWithError(errors.Join(err, errUploadStopped)) // unblocks the hashing
 		uploaded <- result{n, err}
 	}()
@@ -49,11 +46,30 @@ func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, 
 	res := <-uploaded
 	switch {
 	case res.err != nil:
-		return nil, res.n, fmt.Errorf("writing %s to %s: %w", file, w.d, explain(w.d.String(), res.err))
+		return nil, res.n, res.err
 	case err != nil:
 		return nil, res.n, fmt.Errorf("writing %s: %w", file, err)
 	}
 	return sums, res.n, nil
+}
+
+// Put streams r into the bucket as the object file.
+func (w *writer) Put(file string, r io.Reader) (int64, error) {
+	if !artifact.ValidArtifactFile(file) {
+		return 0, fmt.Errorf("invalid artifact file name %q", file)
+	}
+	n, err := w.d.upload(w.ctx, w.d.key(w.backup, file), r)
+	if err != nil {
+		return n, fmt.Errorf("writing %s to %s: %w", file, w.d, explain(w.d.String(), err))
+	}
+	return n, nil
+}
+
+func (w *writer) RecordEncoding(file string, e artifact.Encoding) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.meta.SetEncoding(file, e)
+	return nil
 }
 
 var errUploadStopped = errors.New("the upload stopped")

@@ -81,6 +81,7 @@ func newApp(s session) *cli.App {
 		errandCommand(s),
 		validateCommand(s),
 		listCommand(s),
+		exportCommand(s),
 		{
 			Name:    "help",
 			Aliases: []string{"h"},

@@ -88,7 +88,7 @@ func deploymentCommand(s session) cli.Command {
 				Name:    "backup",
 				Aliases: []string{"b"},
 				Usage:   "Backup a deployment",
-				Flags: withBucketFlags(
+				Flags: withBackupFlags(
 					cli.BoolFlag{Name: "with-manifest", Usage: "Download the deployment manifest (it contains credentials: store the artifact securely)"},
 					artifactPathFlag,
 					cli.BoolFlag{Name: "unsafe-lock-free", Usage: "Experimental feature to skip locking steps when backing up the BOSH deployment. Cannot be used in combination with the all-deployments flag"},
@@ -119,10 +119,10 @@ func deploymentCommand(s session) cli.Command {
 				Name:    "restore",
 				Aliases: []string{"r"},
 				Usage:   "Restore a deployment from backup",
-				Flags: append([]cli.Flag{
+				Flags: withRestoreFlags(
 					restorePathFlag,
 					cli.BoolFlag{Name: "serial-restore", Usage: "Run restore scripts one instance at a time, as upstream does (default: instances in parallel)"},
-				}, bucketFlags...),
+				),
 				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
 				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return restoreFrom(ctx, c, o, orchestrator.RestoreOptions{Deployment: name, Serial: c.Bool("serial-restore")})

@@ -13,6 +13,7 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/bucket"
 	"github.com/bbr-release/bbr/src/orchestrator"
+	"github.com/bbr-release/bbr/src/transform"
 )
 
 // bucketFlags set what the AWS CLI's environment variables do not say for
@@ -36,8 +37,15 @@ var retentionFlags = []cli.Flag{
 	cli.DurationFlag{Name: "max-age", Usage: "After a good backup, remove good backups of the deployment older than this, e.g. 720h (the newest good backup is always kept)"},
 }
 
-func withBucketFlags(flags ...cli.Flag) []cli.Flag {
-	return append(append(flags, bucketFlags...), retentionFlags...)
+// withBackupFlags adds the flags of every backup subcommand: the
+// bucket's, retention and the transforms.
+func withBackupFlags(flags ...cli.Flag) []cli.Flag {
+	return append(append(append(flags, bucketFlags...), retentionFlags...), encodeFlags...)
+}
+
+// withRestoreFlags adds the flags of every subcommand reading a backup.
+func withRestoreFlags(flags ...cli.Flag) []cli.Flag {
+	return append(append(flags, bucketFlags...), identityFlag)
 }
 
 // bucketConfig is the AWS environment's configuration for location, with
@@ -61,6 +69,9 @@ func bucketConfig(c *cli.Context, location string) (bucket.Config, error) {
 func checkDestination(streams Streams, c *cli.Context) error {
 	if c.Int("keep-last") < 0 || c.Duration("max-age") < 0 {
 		return exitError(streams, fmt.Errorf("--keep-last and --max-age must not be negative"), "")
+	}
+	if _, err := encodeOptions(c); err != nil {
+		return exitError(streams, err, "")
 	}
 	if loc := artifactParent(c); bucket.IsURL(loc) {
 		cfg, err := bucketConfig(c, loc)
@@ -93,19 +104,30 @@ type destinations struct {
 // s3://bucket/prefix, else a local directory.
 func (ds *destinations) get(ctx context.Context, c *cli.Context) (artifact.Destination, error) {
 	ds.once.Do(func() {
-		loc := artifactParent(c)
-		if !bucket.IsURL(loc) {
-			ds.dest = artifact.Local{Dir: loc}
-			return
-		}
-		cfg, err := bucketConfig(c, loc)
+		o, err := encodeOptions(c)
 		if err != nil {
 			ds.err = err
 			return
 		}
-		ds.dest, ds.err = bucket.New(ctx, cfg)
+		ds.dest, ds.err = destination(ctx, c, artifactParent(c))
+		if ds.err == nil && o.Writes() {
+			ds.dest = transform.Wrap(ds.dest, o)
+		}
 	})
 	return ds.dest, ds.err
+}
+
+// destination is loc as a destination: a bucket when it is
+// s3://bucket/prefix, else a local directory.
+func destination(ctx context.Context, c *cli.Context, loc string) (artifact.Destination, error) {
+	if !bucket.IsURL(loc) {
+		return artifact.Local{Dir: loc}, nil
+	}
+	cfg, err := bucketConfig(c, loc)
+	if err != nil {
+		return nil, err
+	}
+	return bucket.New(ctx, cfg)
 }
 
 // backupTo backs up name to --artifact-path, then applies the retention
@@ -150,7 +172,11 @@ func checkRestoreSource(streams Streams, c *cli.Context) error {
 		warnPlaintext(streams, cfg)
 		return nil
 	}
-	if _, err := artifact.Open(loc); err != nil {
+	src, err := artifact.Open(loc)
+	if err == nil {
+		_, err = decoded(context.Background(), c, src)
+	}
+	if err != nil {
 		return exitError(streams, err, "")
 	}
 	return nil
@@ -175,9 +201,19 @@ func cutLast(s, sep string) (before, after string, found bool) {
 	return "", s, false
 }
 
-// restoreSource opens --artifact-path: a local backup directory, or a
-// backup in a bucket.
+// restoreSource opens --artifact-path to read its plain files, checking
+// first that --identity-file decrypts it if it is encrypted.
 func restoreSource(ctx context.Context, c *cli.Context) (artifact.Source, error) {
+	src, err := storedSource(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return decoded(ctx, c, src)
+}
+
+// storedSource opens --artifact-path as it is stored: a local backup
+// directory, or a backup in a bucket.
+func storedSource(ctx context.Context, c *cli.Context) (artifact.Source, error) {
 	loc := c.String("artifact-path")
 	if !bucket.IsURL(loc) {
 		return artifact.Open(loc)

@@ -63,7 +63,7 @@ func directorCommand(s session) cli.Command {
 				Name:    "backup",
 				Aliases: []string{"b"},
 				Usage:   "Backup a BOSH Director",
-				Flags:   withBucketFlags(artifactPathFlag, skipSpaceCheckFlag),
+				Flags:   withBackupFlags(artifactPathFlag, skipSpaceCheckFlag),
 				Before:  func(c *cli.Context) error { return checkDestination(streams, c) },
 				Action: run(backupCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return backupTo(ctx, c, dests, o, orchestrator.BackupOptions{Deployment: name, SkipSpaceCheck: c.Bool("skip-space-check")})
@@ -73,7 +73,7 @@ func directorCommand(s session) cli.Command {
 				Name:    "restore",
 				Aliases: []string{"r"},
 				Usage:   "Restore a deployment from backup",
-				Flags:   append([]cli.Flag{restorePathFlag}, bucketFlags...),
+				Flags:   withRestoreFlags(restorePathFlag),
 				Before: func(c *cli.Context) error {
 					if err := requireFlags(c, "artifact-path"); err != nil {
 						return err

@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -11,6 +13,8 @@ import (
 	"github.com/urfave/cli"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/bucket"
+	"github.com/bbr-release/bbr/src/transform"
 )
 
 // jsonFlag asks for machine-readable output.
@@ -25,15 +29,21 @@ func validateCommand(s session) cli.Command {
 		Flags: append([]cli.Flag{
 			cli.StringFlag{Name: "artifact-path, a", Usage: "The backup: a <deployment>_<timestamp> directory, or s3://bucket/prefix/<deployment>_<timestamp>"},
 			cli.BoolFlag{Name: "allow-missing-checksums", Usage: "Pass a tar the metadata lists without checksums"},
+			cli.BoolFlag{Name: "stored-only", Usage: "Check encrypted files by the sha256 of their stored bytes only, without an identity (their contents are not checked)"},
 			jsonFlag,
+			identityFlag,
 		}, bucketFlags...),
 		Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
 		Action: func(c *cli.Context) error {
-			src, err := restoreSource(s.ctx, c)
+			src, err := validateSource(s.ctx, c)
+			if errors.Is(err, transform.ErrNeedsIdentity) {
+				return cli.NewExitError(fmt.Sprintf("%v, or --stored-only to check only its stored bytes", err), 1)
+			}
 			if err != nil {
 				return cli.NewExitError(fmt.Sprintf("%v\nVerdict: BAD (it cannot be restored)", err), 1)
 			}
-			v, err := artifact.Validate(s.ctx, src, artifact.ValidateOptions{AllowMissingChecksums: c.Bool("allow-missing-checksums")})
+			v, err := artifact.Validate(s.ctx, src, artifact.ValidateOptions{
+				AllowMissingChecksums: c.Bool("allow-missing-checksums"), StoredOnly: c.Bool("stored-only")})
 			if err != nil {
 				return cli.NewExitError(err.Error(), 1)
 			}
@@ -55,6 +65,20 @@ func validateCommand(s session) cli.Command {
 	}
 }
 
+// validateSource opens the backup to validate; with --stored-only an
+// encrypted one needs no identity.
+func validateSource(ctx context.Context, c *cli.Context) (artifact.Source, error) {
+	if !c.Bool("stored-only") {
+		return restoreSource(ctx, c)
+	}
+	src, err := storedSource(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	o, err := decodeOptions(c)
+	return transform.Decode(src, o.Identities), err
+}
+
 func printValidation(streams Streams, v artifact.Validation) {
 	w := tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(w, "Backup:\t%s\n", v.Location)
@@ -65,12 +89,19 @@ func printValidation(streams Streams, v artifact.Validation) {
 		fmt.Fprintf(w, "Lock window:\t%s\n", v.LockWindow.Round(time.Millisecond))
 	}
 	fmt.Fprintf(w, "Instances:\t%s\n", strings.Join(v.Instances, ", "))
-	fmt.Fprintf(w, "Size:\t%s stored (transforms: none)\n", artifact.HumanSize(v.Size))
+	fmt.Fprintf(w, "Size:\t%s stored, %s plain\n", artifact.HumanSize(v.Size), artifact.HumanSize(v.PlainSize))
+	fmt.Fprintf(w, "Transforms:\t%s\n", v.Transforms)
+	if len(v.Recipients) > 0 {
+		fmt.Fprintf(w, "Encrypted to:\t%s\n", strings.Join(v.Recipients, ", "))
+	}
 	_ = w.Flush()
 	fmt.Fprintln(streams.Out, "Files:")
 	w = tabwriter.NewWriter(streams.Out, 0, 4, 2, ' ', 0)
 	for _, f := range v.Files {
 		verdict := "ok"
+		if !f.ContentsChecked {
+			verdict = "ok (stored bytes only)"
+		}
 		if f.Problem != "" {
 			verdict = "BAD: " + f.Problem
 		}
@@ -78,15 +109,18 @@ func printValidation(streams Streams, v artifact.Validation) {
 		if f.Files == 1 {
 			files = "1 file"
 		}
-		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", f.Name, artifact.HumanSize(f.Size), files, verdict)
+		fmt.Fprintf(w, "  %s\t%s\t%s\t%s\n", f.StoredAs, artifact.HumanSize(f.Size), files, verdict)
 	}
 	_ = w.Flush()
 	for _, p := range v.Problems {
 		fmt.Fprintf(streams.Out, "  BAD: %s\n", p)
 	}
-	if v.OK() {
+	switch {
+	case v.OK() && !v.ContentsChecked():
+		fmt.Fprintln(streams.Out, "Verdict: GOOD as stored (every file is there and its stored bytes match; the encrypted contents were not checked: give --identity-file for that)")
+	case v.OK():
 		fmt.Fprintln(streams.Out, "Verdict: GOOD (every file is there, is a safe tar, and matches its checksums)")
-	} else {
+	default:
 		fmt.Fprintf(streams.Out, "Verdict: BAD (%d problems)\n", len(v.Bad()))
 	}
 }
@@ -121,7 +155,7 @@ func listCommand(s session) cli.Command {
 			w := tabwriter.NewWriter(s.streams.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(w, "NAME\tDEPLOYMENT\tTIME\tSTATUS\tSIZE\tTRANSFORMS")
 			for _, b := range all {
-				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\tnone\n", b.Name, b.Deployment, b.Time.Format(time.RFC3339), b.State, artifact.HumanSize(b.Size))
+				fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", b.Name, b.Deployment, b.Time.Format(time.RFC3339), b.State, artifact.HumanSize(b.Size), orDash(b.Transforms))
 			}
 			return w.Flush()
 		},
@@ -135,13 +169,22 @@ type listed struct {
 	Status     string    `json:"status"`
 	Why        string    `json:"why,omitempty"`
 	Size       int64     `json:"size"`
-	Transforms []string  `json:"transforms"`
+	// Transforms is "none", "zstd", "age" or "zstd+age"; empty when the
+	// backup's metadata could not be read.
+	Transforms string `json:"transforms"`
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }
 
 func listing(all []artifact.Stored) []listed {
 	out := []listed{}
 	for _, b := range all {
-		l := listed{Name: b.Name, Deployment: b.Deployment, Time: b.Time, Status: b.State.String(), Size: b.Size, Transforms: []string{}}
+		l := listed{Name: b.Name, Deployment: b.Deployment, Time: b.Time, Status: b.State.String(), Size: b.Size, Transforms: b.Transforms}
 		if b.Why != nil {
 			l.Why = b.Why.Error()
 		}
@@ -157,4 +200,35 @@ func printJSON(streams Streams, v any) error {
 		return errors.New("writing JSON: " + err.Error())
 	}
 	return nil
+}
+
+// exportCommand writes a compressed or encrypted backup out as the plain
+// directory upstream bbr writes: `bbr export --artifact-path B --to DIR`.
+func exportCommand(s session) cli.Command {
+	return cli.Command{
+		Name:  "export",
+		Usage: "Write a backup out in upstream's plain format (decompressed, decrypted), for upstream bbr or for inspection",
+		Flags: append([]cli.Flag{
+			cli.StringFlag{Name: "artifact-path, a", Usage: "The backup: a <deployment>_<timestamp> directory, or s3://bucket/prefix/<deployment>_<timestamp>"},
+			cli.StringFlag{Name: "to", Usage: "The directory to write the plain <deployment>_<timestamp> into (it holds the plain tars, and a manifest's credentials: keep it safe)"},
+			identityFlag,
+		}, bucketFlags...),
+		Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path", "to") },
+		Action: func(c *cli.Context) error {
+			if bucket.IsURL(c.String("to")) {
+				return cli.NewExitError("--to must be a local directory: bbr export writes the plain backup there", 1)
+			}
+			src, err := restoreSource(s.ctx, c)
+			if err != nil {
+				return cli.NewExitError(err.Error(), 1)
+			}
+			name := path.Base(strings.TrimRight(src.Location(), "/"))
+			location, err := artifact.Export(s.ctx, src, name, artifact.Local{Dir: c.String("to")})
+			if err != nil {
+				return cli.NewExitError(fmt.Sprintf("exporting %s: %v (nothing usable was left: %s is marked failed)", src.Location(), err, location), 1)
+			}
+			fmt.Fprintf(s.streams.Out, "Exported %s to %s (plain, upstream's format; every tar checked against its checksums).\n", src.Location(), location)
+			return nil
+		},
+	}
 }

@@ -9,6 +9,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io"
 	"time"
@@ -33,6 +35,9 @@ type Harness struct {
 	Crash func(dest artifact.Destination, backup string)
 	// LargeFile is a tar size that spans several parts (0: 1 MiB).
 	LargeFile int
+	// Encodes is true for a destination that stores tars transformed, so
+	// their stored size is not the tar's.
+	Encodes bool
 }
 
 var t0 = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
@@ -42,6 +47,9 @@ func Run(h Harness) {
 	var dest artifact.Destination
 	ctx := context.Background()
 	BeforeEach(func() { dest = h.New() })
+	write := func(dest artifact.Destination, deployment string, t time.Time, tars map[string][]byte, failure error) string {
+		return writeBackup(dest, h.Encodes, deployment, t, tars, failure)
+	}
 
 	It("stores a backup that reads back byte for byte, is listed good and verifies", func() {
 		files := map[string][]byte{"./a": []byte("alpha"), "./dir/b": randomBytes(max(h.LargeFile, 1<<20))}
@@ -51,7 +59,9 @@ func Run(h Harness) {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(all).To(HaveLen(1))
 		Expect(all[0]).To(MatchFields(name, "cf", t0, artifact.Good))
-		Expect(all[0].Size).To(BeNumerically(">", len(tarball)), "the tars, the metadata and the manifest")
+		if !h.Encodes {
+			Expect(all[0].Size).To(BeNumerically(">", len(tarball)), "the tars, the metadata and the manifest")
+		}
 
 		src, err := dest.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
@@ -63,8 +73,12 @@ func Run(h Harness) {
 		Expect(readAll(src, artifact.ManifestFile)).To(Equal([]byte("name: cf\n")))
 		stored, err := src.Files()
 		Expect(err).NotTo(HaveOccurred())
-		Expect(stored).To(And(HaveLen(3), HaveKeyWithValue("db-0-pg.tar", BeEquivalentTo(len(tarball))),
-			HaveKey(artifact.MetadataFile), HaveKey(artifact.ManifestFile)))
+		meta, size := src.Metadata(), int64(len(tarball))
+		if e, ok := meta.Encodings["db-0-pg.tar"]; ok {
+			size = e.Size
+		}
+		Expect(stored).To(And(HaveLen(3), HaveKeyWithValue(meta.StoredName("db-0-pg.tar"), size),
+			HaveKey(artifact.MetadataFile), HaveKey(meta.StoredName(artifact.ManifestFile))))
 		if h.Leftovers != nil {
 			Expect(h.Leftovers(dest)).To(BeEmpty())
 		}
@@ -125,6 +139,34 @@ func Run(h Harness) {
 		_, err = dest.Open(ctx, "cf")
 		Expect(err).To(HaveOccurred())
 		Expect(dest.Delete(ctx, "../x")).NotTo(Succeed())
+	})
+
+	It("stores a file as it is with Put, and reads back the encoding recorded for it", func() {
+		name := artifact.BackupName("cf", t0)
+		w, err := dest.Create(ctx, name, t0)
+		Expect(err).NotTo(HaveOccurred())
+		tarball := MakeTar(map[string][]byte{"./a": []byte("alpha")})
+		sums, err := artifact.SumTar(bytes.NewReader(tarball))
+		Expect(err).NotTo(HaveOccurred())
+		stored := randomBytes(3 << 10) // what a transform wrote
+		n, err := w.Put("db-0-pg.tar.zst", bytes.NewReader(stored))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(n).To(BeEquivalentTo(len(stored)))
+		_, err = w.Put("../x", bytes.NewReader(stored))
+		Expect(err).To(HaveOccurred())
+		e := artifact.Encoding{Transforms: []string{artifact.Zstd}, Size: n, SHA256: sha256Hex(stored), PlainSize: int64(len(tarball))}
+		Expect(w.RecordEncoding("db-0-pg.tar", e)).To(Succeed())
+		Expect(w.AddInstanceArtifact("db", 0, "pg", sums)).To(Succeed())
+		Expect(w.Finish(t0.Add(time.Minute), nil)).To(Succeed())
+
+		src, err := dest.Open(ctx, name)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(src.Metadata().Encodings).To(HaveKeyWithValue("db-0-pg.tar", e))
+		Expect(src.Metadata().StoredName("db-0-pg.tar")).To(Equal("db-0-pg.tar.zst"))
+		Expect(readAll(src, "db-0-pg.tar.zst")).To(Equal(stored))
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(ConsistOf(And(HaveField("State", artifact.Good), HaveField("Transforms", "zstd"))))
 	})
 
 	It("refuses to create a backup that exists", func() {
@@ -224,9 +266,9 @@ func Run(h Harness) {
 	})
 }
 
-// write stores a backup of deployment started at t with the given tars
+// writeBackup stores a backup of deployment started at t with the given tars
 // and finishes it with failure.
-func write(dest artifact.Destination, deployment string, t time.Time, tars map[string][]byte, failure error) string {
+func writeBackup(dest artifact.Destination, encodes bool, deployment string, t time.Time, tars map[string][]byte, failure error) string {
 	name := artifact.BackupName(deployment, t)
 	w, err := dest.Create(context.Background(), name, t)
 	Expect(err).NotTo(HaveOccurred())
@@ -235,7 +277,11 @@ func write(dest artifact.Destination, deployment string, t time.Time, tars map[s
 	for file, raw := range tars {
 		sums, n, err := w.WriteTar(file, bytes.NewReader(raw))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(n).To(BeEquivalentTo(len(raw)))
+		if encodes {
+			Expect(n).To(BeNumerically(">", 0))
+		} else {
+			Expect(n).To(BeEquivalentTo(len(raw)))
+		}
 		Expect(w.AddInstanceArtifact("db", i, "pg", sums)).To(Succeed())
 		i++
 	}
@@ -272,6 +318,11 @@ func MakeTar(files map[string][]byte) []byte {
 	}
 	Expect(tw.Close()).To(Succeed())
 	return buf.Bytes()
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }
 
 func randomBytes(n int) []byte {

@@ -1,0 +1,145 @@
+package artifact
+
+import (
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Transform names, as the metadata records them, in the order they are
+// applied when writing (and undone in reverse when reading).
+const (
+	Zstd = "zstd"
+	Age  = "age"
+)
+
+// transformSuffix is the file name suffix each transform adds, as the
+// zstd and age CLIs name their output.
+var transformSuffix = map[string]string{Zstd: ".zst", Age: ".age"}
+
+// Encoding says how a file of a backup is stored when it is not the plain
+// tar (or manifest) upstream writes: the transforms applied, for age the
+// recipients it was encrypted to, and the stored bytes' size and sha256,
+// so the stored file can be checked without the private key. The plain
+// file's checksums stay where upstream has them.
+type Encoding struct {
+	Transforms []string `yaml:"transforms"`
+	// Recipients are the age recipients (age1...) or the SSH keys'
+	// fingerprints ("ssh-ed25519 SHA256:...") the file was encrypted to.
+	Recipients []string `yaml:"recipients,omitempty"`
+	// Size and SHA256 are of the stored bytes; PlainSize of the plain file.
+	Size      int64  `yaml:"size"`
+	SHA256    string `yaml:"sha256"`
+	PlainSize int64  `yaml:"plain_size"`
+}
+
+// StoredName is the name file is stored under: file, then a suffix per
+// transform (db-0-pg.tar.zst.age).
+func (e Encoding) StoredName(file string) string {
+	for _, t := range e.Transforms {
+		file += transformSuffix[t]
+	}
+	return file
+}
+
+// check compares the size and sha256 of stored bytes read as name with
+// what the metadata records.
+func (e Encoding) check(name string, n int64, h hash.Hash) error {
+	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.SHA256 {
+		return fmt.Errorf("backup is corrupted: %s does not match the size and sha256 its metadata records (%d bytes read, %d recorded)", name, n, e.Size)
+	}
+	return nil
+}
+
+// Encrypted says whether reading the file needs an identity.
+func (e Encoding) Encrypted() bool { return slices.Contains(e.Transforms, Age) }
+
+// validTransforms are the sequences bbr writes: compression before
+// encryption (ciphertext does not compress).
+var validTransforms = [][]string{{Zstd}, {Age}, {Zstd, Age}}
+
+func (e Encoding) validate(file string) error {
+	for _, t := range e.Transforms {
+		if _, ok := transformSuffix[t]; !ok {
+			return fmt.Errorf("artifact metadata says %s was stored with the unknown transform %q (this bbr knows %s and %s): it was written by another tool or a newer bbr", file, t, Zstd, Age)
+		}
+	}
+	if !slices.ContainsFunc(validTransforms, func(v []string) bool { return slices.Equal(v, e.Transforms) }) {
+		return fmt.Errorf("artifact metadata says %s was stored with transforms %v: bbr writes [zstd], [age] or [zstd age]", file, e.Transforms)
+	}
+	if e.Encrypted() != (len(e.Recipients) > 0) {
+		return fmt.Errorf("artifact metadata of %s names recipients %v with transforms %v: age needs recipients, and only age has them", file, e.Recipients, e.Transforms)
+	}
+	for _, r := range e.Recipients {
+		if r == "" || len(r) > 1024 || strings.ContainsAny(r, "\n\x00") {
+			return fmt.Errorf("artifact metadata of %s has an invalid recipient %q", file, r)
+		}
+	}
+	if !IsSHA256Hex(e.SHA256) || e.Size < 0 || e.PlainSize < 0 {
+		return fmt.Errorf("artifact metadata of %s has an invalid stored size %d, plain size %d or sha256 %q", file, e.Size, e.PlainSize, e.SHA256)
+	}
+	return nil
+}
+
+// validateEncodings checks that every encoding is of a file the metadata
+// names (or the manifest) and is itself valid.
+func (m Metadata) validateEncodings() error {
+	named := m.Files()
+	for file, e := range m.Encodings {
+		if _, ok := named[file]; !ok && file != ManifestFile {
+			return fmt.Errorf("artifact metadata has an encoding for %q, which it does not name", file)
+		}
+		if err := e.validate(file); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// StoredName is the name a file of the backup is stored under.
+func (m Metadata) StoredName(file string) string {
+	if e, ok := m.Encodings[file]; ok {
+		return e.StoredName(file)
+	}
+	return file
+}
+
+// Transforms summarises what the backup's files were stored with, e.g.
+// "zstd+age", or "none" for an upstream-format backup.
+func (m Metadata) Transforms() string {
+	seen := map[string]bool{}
+	for _, e := range m.Encodings {
+		for _, t := range e.Transforms {
+			seen[t] = true
+		}
+	}
+	var ts []string
+	for _, t := range []string{Zstd, Age} {
+		if seen[t] {
+			ts = append(ts, t)
+		}
+	}
+	if len(ts) == 0 {
+		return "none"
+	}
+	return strings.Join(ts, "+")
+}
+
+// Recipients lists every recipient any file was encrypted to, sorted.
+func (m Metadata) Recipients() []string {
+	seen := map[string]bool{}
+	for _, e := range m.Encodings {
+		for _, r := range e.Recipients {
+			seen[r] = true
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for r := range seen {
+		out = append(out, r)
+	}
+	sort.Strings(out)
+	return out
+}
