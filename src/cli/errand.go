@@ -62,6 +62,9 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	if err := check(cfg); err != nil {
 		return errand.Runner{}, err
 	}
+	if cfg.Mode == "validate" { // reads backups only: no Director
+		return errand.Runner{Config: cfg, Bucket: errandBucket(cfg), Out: s.streams.Out, Now: time.Now}, nil
+	}
 	logger := boshlog.NewWriterLogger(boshlog.LevelInfo, s.streams.Out)
 	id, secret := cfg.Director.Credentials()
 	dir, err := director.New(s.ctx, director.Config{

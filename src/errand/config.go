@@ -21,6 +21,7 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/bucket"
+	"github.com/bbr-release/bbr/src/transform"
 )
 
 // Config is the errand's config file (the job templates render it).
@@ -51,6 +52,18 @@ type Config struct {
 	Parallelism         int    `yaml:"parallelism"`
 	ScriptTimeout       int    `yaml:"script_timeout_seconds"`
 	UnsafeLockFree      bool   `yaml:"unsafe_lock_free"`
+	// Compression and Encryption say how new backups are stored, and
+	// Encryption how encrypted ones are read (see package transform).
+	Compression Compression `yaml:"compression"`
+	Encryption  Encryption  `yaml:"encryption"`
+	// Mode is what the restore errand does: restore (the default), or
+	// validate the newest good backup of each of Validate.Deployments
+	// (every deployment with backups, when empty) without touching any
+	// platform.
+	Mode     string `yaml:"mode"`
+	Validate struct {
+		Deployments []string `yaml:"deployments"`
+	} `yaml:"validate"`
 	// Restore names what the restore errand restores.
 	Restore struct {
 		Deployment string `yaml:"deployment"`
@@ -74,6 +87,39 @@ type Director struct {
 	ClientSecret string `yaml:"client_secret"`
 	Username     string `yaml:"username"`
 	Password     string `yaml:"password"`
+}
+
+// Compression stores each file of new backups with zstd.
+type Compression struct {
+	Enabled bool `yaml:"enabled"`
+	Level   int  `yaml:"level"`
+}
+
+// Encryption encrypts new backups with age to public keys; Identity, a
+// private key, is for the restore errand only (restore and validate).
+type Encryption struct {
+	Recipients []string `yaml:"recipients"`
+	Identity   string   `yaml:"identity"`
+}
+
+// Transform is how the errand writes and reads backups.
+func (c Config) Transform() (transform.Options, error) {
+	o := transform.Options{Compress: c.Compression.Enabled, Level: c.Compression.Level}
+	var err error
+	if len(c.Encryption.Recipients) > 0 {
+		if o.Recipients, err = transform.ParseRecipients(c.Encryption.Recipients); err != nil {
+			return o, fmt.Errorf("encryption.recipients: %w", err)
+		}
+	}
+	if c.Encryption.Identity != "" {
+		if o.Identities, err = transform.ParseIdentity([]byte(c.Encryption.Identity)); err != nil {
+			return o, fmt.Errorf("encryption.identity: %w", err)
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return o, fmt.Errorf("compression.level: %w", err)
+	}
+	return o, nil
 }
 
 // Credentials returns the configured pair (client or user) as bbr's
@@ -216,6 +262,19 @@ func (c Config) validate() error {
 	if c.UnsafeLockFree && c.AllDeployments {
 		bad("unsafe_lock_free cannot be combined with all_deployments")
 	}
+	if _, err := c.Transform(); err != nil {
+		errs = append(errs, err)
+	}
+	switch c.Mode {
+	case "", "restore", "validate":
+	default:
+		bad("mode must be restore or validate, got %q", c.Mode)
+	}
+	for _, d := range c.Validate.Deployments {
+		if !boshname.Valid(d) {
+			bad("validate.deployments: %q is not a BOSH deployment name", d)
+		}
+	}
 	if r := c.Restore.Deployment; r != "" && !boshname.Valid(r) {
 		bad("restore.deployment %q is not a BOSH deployment name", r)
 	}
@@ -320,9 +379,9 @@ func (c Config) CheckBackup() error {
 }
 
 // CheckRestore says what is missing for the restore errand: it never
-// guesses which deployment to restore.
+// guesses which deployment to restore (validating needs none).
 func (c Config) CheckRestore() error {
-	if c.Restore.Deployment == "" {
+	if c.Restore.Deployment == "" && c.Mode != "validate" {
 		return errors.New("restore.deployment is required: the restore errand restores one named deployment and never guesses")
 	}
 	return nil

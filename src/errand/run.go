@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
+	"github.com/bbr-release/bbr/src/transform"
 )
 
 // Runner runs the errands. Its functions are the seams to bbr's
@@ -31,6 +32,8 @@ type Runner struct {
 	Deployments func(ctx context.Context) ([]string, error)
 	Out         io.Writer
 	Now         func() time.Time
+
+	transform transform.Options // from Config, once it is checked
 }
 
 // result is one deployment's line in the summary.
@@ -68,6 +71,9 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	// operator asked for.
 	bucket, err := r.bucket(ctx)
 	if err != nil {
+		return err
+	}
+	if r.transform, err = r.Config.Transform(); err != nil {
 		return err
 	}
 	var results []result
@@ -121,7 +127,9 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 	}
 	kept := nonNil(dest, bucket)
 	start := r.Now()
-	res.path, res.err = r.Backup(ctx, deployment, dest)
+	// Written through the transforms; read back, copied and pruned as
+	// stored: the errand holds no identity.
+	res.path, res.err = r.Backup(ctx, deployment, transform.Wrap(dest, r.transform))
 	res.took = r.Now().Sub(start)
 	src, openErr := openLocation(ctx, dest, res.path)
 	res.good = openErr == nil
@@ -176,15 +184,29 @@ func (r Runner) validate(ctx context.Context, d, written artifact.Destination, s
 			return fmt.Errorf("reading %s back from %s: %w", name, d, err)
 		}
 	}
-	v, err := artifact.Validate(ctx, src, artifact.ValidateOptions{})
+	v, err := r.check(ctx, src)
 	if err != nil {
 		return fmt.Errorf("validating %s at %s: %w", name, d, err)
 	}
 	if bad := v.Bad(); len(bad) > 0 {
 		return fmt.Errorf("%s at %s was written but does not validate: %s", name, d, strings.Join(bad, "; "))
 	}
-	fmt.Fprintf(r.Out, "[%s] Validated %s at %s: every file is there and matches its checksums\n", r.now(), name, d)
+	fmt.Fprintf(r.Out, "[%s] Validated %s at %s: %s\n", r.now(), name, d, verdict(v))
 	return nil
+}
+
+// check validates src as stored: its contents through the identity when
+// the errand has one, else, for encrypted files, their stored bytes.
+func (r Runner) check(ctx context.Context, src artifact.Source) (artifact.Validation, error) {
+	ids := r.transform.Identities
+	return artifact.Validate(ctx, transform.Decode(src, ids), artifact.ValidateOptions{StoredOnly: len(ids) == 0})
+}
+
+func verdict(v artifact.Validation) string {
+	if v.ContentsChecked() {
+		return "every file is there and matches its checksums"
+	}
+	return "every file is there and its stored bytes match (encrypted: the contents are checked with the identity, by the restore errand's validate mode or bbr validate)"
 }
 
 func nonNil(dests ...artifact.Destination) []artifact.Destination {
@@ -278,9 +300,15 @@ func (r Runner) RunRestore(ctx context.Context) error {
 	if err := r.Config.CheckRestore(); err != nil {
 		return err
 	}
+	if r.Config.Mode == "validate" {
+		return r.RunValidate(ctx)
+	}
 	d := r.Config.Restore.Deployment
 	dest, err := r.bucket(ctx)
 	if err != nil {
+		return err
+	}
+	if r.transform, err = r.Config.Transform(); err != nil {
 		return err
 	}
 	if dest == nil {
@@ -294,6 +322,11 @@ func (r Runner) RunRestore(ctx context.Context) error {
 	}
 	if err != nil {
 		return err
+	}
+	ids := r.transform.Identities
+	src = transform.Decode(src, ids)
+	if err := transform.CheckIdentities(ctx, src, ids); err != nil {
+		return fmt.Errorf("%s: %w (set encryption.identity on the restore job)", src.Location(), err)
 	}
 	fmt.Fprintf(r.Out, "[%s] Restoring %s from %s\n", r.now(), d, src.Location())
 	start := r.Now()

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"syscall"
 
+	"filippo.io/age"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
@@ -416,5 +417,42 @@ var _ = Describe("the jobs' bucket properties", func() {
 		Expect(r.cfg.Retention().MaxAge.Hours()).To(Equal(720.0))
 		_, err = render("backup", jobProps("backup", map[string]any{"keep_local_copy": true}))
 		Expect(err).To(MatchError(ContainSubstring("keep_local_copy needs s3.bucket")))
+	})
+})
+
+var _ = Describe("the jobs' compression and encryption properties", func() {
+	const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+	const identity = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+
+	It("backup: renders zstd and the recipients, and refuses a private key as a recipient without repeating it", func() {
+		r := mustRender("backup", jobProps("backup", map[string]any{
+			"compression": map[string]any{"enabled": true, "level": 9}, "encryption": map[string]any{"recipients": []any{recipient}}}))
+		o, err := r.cfg.Transform()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(o).To(And(HaveField("Compress", true), HaveField("Level", 9)))
+		Expect(o.Recipients).To(HaveLen(1))
+		Expect(o.Recipients[0].Name).To(Equal(recipient))
+		Expect(mustRender("backup", jobProps("backup", nil)).cfg.Transform()).To(HaveField("Recipients", BeEmpty()))
+
+		_, err = render("backup", jobProps("backup", map[string]any{"encryption": map[string]any{"recipients": []any{identity}}}))
+		Expect(err).To(MatchError(ContainSubstring("encryption.recipients holds a private key")))
+		Expect(err.Error()).NotTo(ContainSubstring(identity))
+		_, err = render("backup", jobProps("backup", map[string]any{"compression": map[string]any{"level": 20}}))
+		Expect(err).To(MatchError(ContainSubstring("compression.level must be a whole number from 0 to 19")))
+	})
+
+	It("restore: renders validate mode, its deployments and the identity, which stays off bin/run", func() {
+		id, err := age.GenerateX25519Identity()
+		Expect(err).NotTo(HaveOccurred())
+		r := mustRender("restore", jobProps("restore", map[string]any{
+			"mode": "validate", "validate": map[string]any{"deployments": []any{"cf"}}, "encryption": map[string]any{"identity": id.String() + "\n"}}))
+		Expect(r.cfg.Mode).To(Equal("validate"))
+		Expect(r.cfg.Validate.Deployments).To(Equal([]string{"cf"}))
+		o, err := r.cfg.Transform()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(o.Identities).To(HaveLen(1))
+		Expect(r.run).NotTo(ContainSubstring("AGE-SECRET-KEY"))
+		_, err = render("restore", jobProps("restore", map[string]any{"mode": "verify"}))
+		Expect(err).To(MatchError(ContainSubstring("mode must be restore or validate")))
 	})
 })

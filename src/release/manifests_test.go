@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"filippo.io/age"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	yaml "go.yaml.in/yaml/v2"
@@ -67,6 +68,12 @@ var _ = Describe("manifests and ops-files", func() {
 			if slices.Contains(ops, "s3-destination") {
 				vars["s3_bucket"], vars["s3_prefix"], vars["s3_endpoint"], vars["s3_region"] = "bbr-backups", "foundation-1", "https://s3.example.com:9000", "eu-west-1"
 				vars["s3_access_key_id"], vars["s3_secret_access_key"] = "AKIAEXAMPLE", "s3-secret"
+			}
+			if slices.Contains(ops, "encryption") {
+				vars["backup_encryption_recipients"] = []string{testKey.Recipient().String()}
+			}
+			if slices.Contains(ops, "encryption-identity") {
+				vars["backup_encryption_identity"] = testKey.String()
 			}
 			raw, err := yaml.Marshal(vars)
 			Expect(err).NotTo(HaveOccurred())
@@ -135,8 +142,39 @@ var _ = Describe("manifests and ops-files", func() {
 		Entry("standalone, S3 destination", "manifests/bbr.yml", []string{"s3-destination"}, expectS3),
 		Entry("colocated with every ops-file, S3 destination", "src/release/testdata/jumpbox.yml",
 			[]string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention", "s3-destination"}, expectS3),
+		Entry("standalone, encryption", "manifests/bbr.yml", []string{"encryption"}, func(b, r errand.Config) {
+			expectEncryption(b, r, false)
+		}),
+		Entry("colocated with every ops-file, encryption and its identity", "src/release/testdata/jumpbox.yml",
+			[]string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention", "s3-destination", "encryption", "encryption-identity"},
+			func(b, r errand.Config) {
+				expectS3(b, r)
+				expectEncryption(b, r, true)
+			}),
 	)
 })
+
+// testKey is the age key the encryption ops-files get.
+var testKey = func() *age.X25519Identity {
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		panic(err)
+	}
+	return id
+}()
+
+// expectEncryption checks the backup errand encrypts to testKey and
+// compresses, and the restore errand has the identity only when given.
+func expectEncryption(b, r errand.Config, identity bool) {
+	o, err := b.Transform()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(o.Compress).To(BeTrue())
+	Expect(o.Recipients).To(ConsistOf(HaveField("Name", testKey.Recipient().String())))
+	Expect(b.Encryption.Identity).To(BeEmpty(), "the backup errand never holds the private key")
+	o, err = r.Transform()
+	Expect(err).NotTo(HaveOccurred())
+	Expect(o.Identities).To(HaveLen(map[bool]int{true: 1, false: 0}[identity]))
+}
 
 // expectS3 checks both errands got the bucket s3-destination.yml gives.
 func expectS3(b, r errand.Config) {

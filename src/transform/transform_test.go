@@ -55,7 +55,7 @@ var _ = Describe("transformed backups", func() {
 		}
 		plain = artifact.Local{Dir: GinkgoT().TempDir()}
 	})
-	encrypting := func(compress bool) *transform.Destination {
+	encrypting := func(compress bool) artifact.Destination {
 		return transform.Wrap(artifact.Local{Dir: dir}, transform.Options{Compress: compress, Recipients: []transform.Recipient{k.rec}, Identities: []age.Identity{k.id}})
 	}
 

@@ -21,9 +21,12 @@ type Destination struct {
 	Options Options
 }
 
-// Wrap decorates d; with nothing to write transformed, new backups stay
-// upstream's plain format.
-func Wrap(d artifact.Destination, o Options) *Destination {
+// Wrap decorates d; with no transform to apply and no identity to read
+// with, it is d itself, and new backups stay upstream's plain format.
+func Wrap(d artifact.Destination, o Options) artifact.Destination {
+	if !o.Writes() && len(o.Identities) == 0 {
+		return d
+	}
 	return &Destination{Destination: d, Options: o}
 }
 
