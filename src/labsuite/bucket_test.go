@@ -292,6 +292,73 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(all[0].State).To(Equal(artifact.Good))
 		Expect(unfinishedUploads(s3)).To(BeEmpty())
 	})
+
+	It("streams backups compressed and encrypted to a public key, which only the identity restores, and age and zstd read", func() {
+		keys := GinkgoT().TempDir()
+		identity := filepath.Join(keys, "backup.key")
+		sh("age-keygen -o " + identity + " 2>/dev/null")
+		recipient := sh("age-keygen -y " + identity)
+		redis0, pg := instance("sample", "redis", 0), instance("sample", "postgres", 0)
+		redis(redis0, "SET enc-secret hunter2-in-redis")
+		psql(pg, "CREATE TABLE IF NOT EXISTS enc_t (v text); INSERT INTO enc_t VALUES ('hunter2-in-postgres')")
+
+		r := bbrS3("sample", "backup", "--artifact-path", "s3://backups/enc", "--with-manifest", "--compress", "--encrypt-to", recipient).expectSuccess()
+		Expect(os.ReadDir(workDir)).To(BeEmpty(), "nothing plain on the jumpbox either")
+		name := backupsIn(s3, "enc/")[0]
+		Expect(objects(s3, "enc/"+name+"/")).To(Equal([]string{"manifest.yml.zst.age", "metadata",
+			"postgres-0-postgres.tar.zst.age", "redis-0-redis.tar.zst.age", "redis-1-redis.tar.zst.age"}))
+		local := filepath.Join(GinkgoT().TempDir(), name)
+		aws := exec.Command("/usr/bin/aws", "--endpoint-url", s3.Endpoint, "s3", "sync", "s3://backups/enc/"+name, local)
+		aws.Env = append(os.Environ(), s3Env(s3)...)
+		out, err := aws.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		Expect(sh("cat "+local+"/*.age | grep -c hunter2 || true")).To(Equal("0"), "no plaintext in the bucket")
+		raw, err := os.ReadFile(filepath.Join(local, "metadata"))
+		Expect(err).NotTo(HaveOccurred())
+		meta, err := artifact.ParseMetadata(raw)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(meta.Recipients()).To(Equal([]string{recipient}))
+		plain := exec.Command("sh", "-c", `age -d -i "$1" "$2" | zstd -dc`, "sh", identity, filepath.Join(local, "postgres-0-postgres.tar.zst.age"))
+		tarball, err := plain.Output()
+		Expect(err).NotTo(HaveOccurred())
+		sums, err := artifact.SumTar(bytes.NewReader(tarball))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(sums).To(Equal(meta.Files()["postgres-0-postgres.tar"]), "the CLIs give back the tar upstream would have written")
+
+		inspect := func(args ...string) result { return runIn(workDir, s3Env(s3), bbrBin, args...) }
+		Expect(inspect("list", "--artifact-path", "s3://backups/enc").expectSuccess().out).To(MatchRegexp(name + `\s+sample\s+\S+\s+good\s+\S+\s+zstd\+age`))
+		r = inspect("validate", "--artifact-path", "s3://backups/enc/"+name)
+		Expect(r.code).To(Equal(1))
+		Expect(r.err).To(ContainSubstring("the backup is encrypted (to " + recipient + "): give --identity-file with an identity that decrypts it, or --stored-only"))
+		Expect(inspect("validate", "--artifact-path", "s3://backups/enc/"+name, "--stored-only").expectSuccess().out).To(ContainSubstring("Verdict: GOOD as stored"))
+		r = inspect("validate", "--artifact-path", "s3://backups/enc/"+name, "--identity-file", identity).expectSuccess()
+		Expect(r.out).To(And(ContainSubstring("Transforms:    zstd+age"), ContainSubstring("Verdict: GOOD (every file")))
+
+		wrong := filepath.Join(keys, "wrong.key")
+		sh("age-keygen -o " + wrong + " 2>/dev/null")
+		redis(redis0, "FLUSHALL")
+		before := jobLog(redis0, "redis")
+		for _, args := range [][]string{nil, {"--identity-file", wrong}} {
+			r = bbrS3("sample", append([]string{"restore", "--artifact-path", "s3://backups/enc/" + name}, args...)...)
+			Expect(r.code).To(Equal(1))
+			Expect(r.out + r.err).To(Or(ContainSubstring("give --identity-file"), ContainSubstring("none of the identities given decrypts it: it was encrypted to "+recipient)))
+			Expect(r.out + r.err).NotTo(ContainSubstring("AGE-SECRET-KEY"))
+		}
+		Expect(jobLog(redis0, "redis")).To(Equal(before), "refused before anything was locked")
+		psql(pg, "DROP TABLE enc_t")
+		bbrS3("sample", "restore", "--artifact-path", "s3://backups/enc/"+name, "--identity-file", identity).expectSuccess()
+		Expect(redis(redis0, "GET enc-secret")).To(Equal("hunter2-in-redis"))
+		Expect(psql(pg, "SELECT v FROM enc_t")).To(Equal("hunter2-in-postgres"))
+
+		exported := GinkgoT().TempDir()
+		inspect("export", "--artifact-path", local, "--identity-file", identity, "--to", exported).expectSuccess()
+		art, err := artifact.Open(filepath.Join(exported, name))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(art.Metadata().Encodings).To(BeEmpty(), "upstream's format")
+		Expect(art.Verify(context.Background())).To(Succeed())
+		Expect(os.ReadFile(filepath.Join(exported, name, "manifest.yml"))).To(ContainSubstring("name: sample"))
+	})
+
 })
 
 // bbrStartIn starts bbr in dir with env, killed at the end of the spec if
