@@ -34,6 +34,9 @@ type Options struct {
 	Rounds int
 	Scale  int    // divide data sizes (a quick smoke run)
 	Only   string // comma-separated scenario keys; empty = all
+	// Sample adds the lab's sample deployment (Redis, PostgreSQL) for the
+	// compression ratio on real data.
+	Sample bool
 	Log    io.Writer
 }
 
@@ -45,6 +48,8 @@ type Bench struct {
 	runs  []Run
 	s3    *objectstore.Server
 	s3Env []string
+	// The age key the transformed runs encrypt to.
+	identity, recipient string
 }
 
 // Measure brings the lab up, measures, takes the lab down, returns the runs.
@@ -61,6 +66,9 @@ func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
 			return nil, nil, err
 		}
 		args = append(args, dir)
+	}
+	if opts.Sample {
+		args = append(args, "sample")
 	}
 	fmt.Fprintf(opts.Log, "starting the lab (%d MiB of random data)...\n", totalMiB(scenarios))
 	if out, err := exec.CommandContext(ctx, opts.Lab, args...).CombinedOutput(); err != nil {
@@ -82,6 +90,9 @@ func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
 		}
 		defer stop()
 	}
+	if err := b.keys(); err != nil {
+		return nil, nil, err
+	}
 	for round := 1; round <= opts.Rounds; round++ {
 		for _, s := range scenarios {
 			if err := b.scenario(ctx, s, round); err != nil {
@@ -89,7 +100,7 @@ func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
 			}
 		}
 	}
-	return b.runs, scenarios, nil
+	return b.runs, scenarios, b.sampleRatios(ctx)
 }
 
 func (b *Bench) tools() map[string]string {
@@ -135,6 +146,11 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 		}
 		if s.Floor && tool == "ours" {
 			if err := b.validateRuns(ctx, s, round, artDir); err != nil {
+				return err
+			}
+		}
+		if (s.Floor || s.Restore) && tool == "ours" {
+			if err := b.transformRuns(ctx, s, round); err != nil {
 				return err
 			}
 		}

@@ -34,6 +34,8 @@ type Run struct {
 	LockWindow float64 `json:"lock_window_seconds,omitempty"`
 	Scripts    float64 `json:"lock_and_backup_scripts_seconds,omitempty"`
 	MiBps      float64 `json:"mib_per_second"`
+	// Compression is what zstd made of each file (the sample's runs).
+	Compression []Ratio `json:"compression,omitempty"`
 }
 
 type usage struct{ rssMiB, diskMiB, cpu float64 }

@@ -77,6 +77,8 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 	ratio("s3 ours/upstream wall", "s3", "ours", "upstream", 0.5)
 	ratio("s4 ours/upstream wall", "s4", "ours", "upstream", 0.4)
 	ratio("s1v validate/sha256sum wall", "s1v", "ours", "sha256sum", 1.2)
+	ratio("s1 backup zstd+age/plain wall (incompressible)", "s1", toolZage, "ours", 1.3)
+	ratio("s4 restore of zstd+age/plain wall", "s4", toolZage, "ours", 1.3)
 	ratio("s1 backup to bucket/local wall", "s1", toolBucket, "ours", 1.25)
 	ratio("s1r restore from bucket/local wall", "s1r", toolBucket, "ours", 1.25)
 	ratio("s1 backup to bucket/s3-floor wall", "s1", toolBucket, toolS3Floor, 1.25)
@@ -108,6 +110,9 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		}
 		if s.Floor {
 			fmt.Fprintf(w, "  %sv  bbr validate of the %s backup, and sha256sum of its tar\n", s.Key, s.Key)
+		}
+		if s.Floor || s.Restore {
+			fmt.Fprintf(w, "  %s: with --compress --encrypt-to (zstd + age)\n", toolZage)
 		}
 		if s.Bucket {
 			fmt.Fprintf(w, "  %s  restore of %s; %s: to and from a SeaweedFS bucket, %s: one PutObject of the data\n", s.Key+restoreSuffix, s.Key, toolBucket, toolS3Floor)
