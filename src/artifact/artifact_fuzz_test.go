@@ -27,10 +27,21 @@ func FuzzParseMetadata(f *testing.F) {
 		f.Add(raw)
 	}
 	f.Add([]byte("backup_activity:\n  start_time: 2026/01/02 03:04:05 UTC\n"))
+	f.Add([]byte("instances:\n- name: db\n  index: \"0\"\n  artifacts:\n  - name: pg\n    checksums: {./a: " + strings.Repeat("ab", 32) + "}\n" +
+		"backup_activity: {start_time: 2026/01/02 03:04:05 UTC}\nencodings:\n  db-0-pg.tar: {transforms: [zstd, age], recipients: [age1x], size: 10, crc64nvme: " +
+		strings.Repeat("cd", 8) + ", plain_size: 20}\n  manifest.yml: {transforms: [age], recipients: [\"ssh-ed25519 SHA256:x\"], size: 1, crc64nvme: " + strings.Repeat("ef", 8) + ", plain_size: 1}\n"))
 	f.Fuzz(func(t *testing.T, raw []byte) {
 		m, err := ParseMetadata(raw)
 		if err != nil {
 			return
+		}
+		for file, e := range m.Encodings {
+			if stored := m.StoredName(file); !validName(stored) || filepath.Base(stored) != stored || !strings.HasPrefix(stored, file+".") {
+				t.Fatalf("encoding of %q stores it as %q", file, stored)
+			}
+			if e.Encrypted() != (len(e.Recipients) > 0) || !isCRC64Hex(e.CRC64NVME) {
+				t.Fatalf("accepted encoding %+v", e)
+			}
 		}
 		for file, sums := range m.Files() {
 			if !validName(file) || filepath.Base(file) != file {

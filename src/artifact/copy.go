@@ -2,7 +2,6 @@ package artifact
 
 import (
 	"context"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -17,7 +16,7 @@ const maxManifest = 64 << 20
 // Copy writes the good backup src, named name, to dst as it is stored:
 // plain tars are checked against their checksums as they stream, and
 // compressed or encrypted files (copied unchanged, no key needed)
-// against their stored sha256. The copy is good only when each one
+// against their stored CRC-64. The copy is good only when each one
 // matches (and is then marked good, metadata last, as a backup is). It
 // returns the copy's location.
 func Copy(ctx context.Context, src Source, name string, dst Destination) (string, error) {
@@ -77,7 +76,7 @@ func copyStored(ctx context.Context, src Source, w Writer, file string, e Encodi
 		return err
 	}
 	defer r.Close()
-	h := sha256.New()
+	h := NewStoredHash()
 	n, err := w.Put(name, io.TeeReader(r, h))
 	if err != nil {
 		return err

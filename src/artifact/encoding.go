@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/minio/crc64nvme"
 )
 
 // Transform names, as the metadata records them, in the order they are
@@ -22,17 +24,26 @@ var transformSuffix = map[string]string{Zstd: ".zst", Age: ".age"}
 
 // Encoding says how a file of a backup is stored when it is not the plain
 // tar (or manifest) upstream writes: the transforms applied, for age the
-// recipients it was encrypted to, and the stored bytes' size and sha256,
+// recipients it was encrypted to, and the stored bytes' size and CRC-64,
 // so the stored file can be checked without the private key. The plain
 // file's checksums stay where upstream has them.
+//
+// The stored bytes' digest is CRC-64/NVME (the full-object checksum S3
+// also offers), not sha256: it finds damage (a truncated upload, a
+// flipped bit), as a sha256 would, at 0.05 s per GiB against 0.6 s.
+// Neither could find forgery: whoever can rewrite a stored file can
+// rewrite the metadata beside it, and age's public recipients let anyone
+// encrypt a replacement. The plain contents' sha256 checksums and age's
+// authenticated chunks are checked whenever the file is decrypted.
 type Encoding struct {
 	Transforms []string `yaml:"transforms"`
 	// Recipients are the age recipients (age1...) or the SSH keys'
 	// fingerprints ("ssh-ed25519 SHA256:...") the file was encrypted to.
 	Recipients []string `yaml:"recipients,omitempty"`
-	// Size and SHA256 are of the stored bytes; PlainSize of the plain file.
+	// Size and CRC64NVME (16 hex digits) are of the stored bytes;
+	// PlainSize of the plain file.
 	Size      int64  `yaml:"size"`
-	SHA256    string `yaml:"sha256"`
+	CRC64NVME string `yaml:"crc64nvme"`
 	PlainSize int64  `yaml:"plain_size"`
 }
 
@@ -45,13 +56,21 @@ func (e Encoding) StoredName(file string) string {
 	return file
 }
 
-// check compares the size and sha256 of stored bytes read as name with
+// NewStoredHash is the digest of stored bytes the metadata records.
+func NewStoredHash() hash.Hash { return crc64nvme.New() }
+
+// check compares the size and CRC-64 of stored bytes read as name with
 // what the metadata records.
 func (e Encoding) check(name string, n int64, h hash.Hash) error {
-	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.SHA256 {
-		return fmt.Errorf("backup is corrupted: %s does not match the size and sha256 its metadata records (%d bytes read, %d recorded)", name, n, e.Size)
+	if n != e.Size || hex.EncodeToString(h.Sum(nil)) != e.CRC64NVME {
+		return fmt.Errorf("backup is corrupted: %s does not match the size and CRC-64 its metadata records (%d bytes read, %d recorded)", name, n, e.Size)
 	}
 	return nil
+}
+
+func isCRC64Hex(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 16 && err == nil && strings.ToLower(s) == s
 }
 
 // Encrypted says whether reading the file needs an identity.
@@ -78,8 +97,8 @@ func (e Encoding) validate(file string) error {
 			return fmt.Errorf("artifact metadata of %s has an invalid recipient %q", file, r)
 		}
 	}
-	if !IsSHA256Hex(e.SHA256) || e.Size < 0 || e.PlainSize < 0 {
-		return fmt.Errorf("artifact metadata of %s has an invalid stored size %d, plain size %d or sha256 %q", file, e.Size, e.PlainSize, e.SHA256)
+	if !isCRC64Hex(e.CRC64NVME) || e.Size < 0 || e.PlainSize < 0 {
+		return fmt.Errorf("artifact metadata of %s has an invalid stored size %d, plain size %d or CRC-64 %q", file, e.Size, e.PlainSize, e.CRC64NVME)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package artifact
 
 import (
 	"context"
-	"crypto/sha256"
 	"fmt"
 	"io"
 	"path"
@@ -84,7 +83,7 @@ func (v Validation) Bad() []string {
 // metadata names is there and nothing else is, every tar passes
 // restore's safety rules and matches its checksums (read through src,
 // which decodes what is stored compressed or encrypted), and an encoded
-// file's stored bytes match their recorded sha256. It returns an error
+// file's stored bytes match their recorded CRC-64. It returns an error
 // only when it could not check (ctx done, the backup cannot be listed).
 func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation, error) {
 	meta := src.Metadata()
@@ -169,7 +168,7 @@ func checkStored(ctx context.Context, src Source, file string, e Encoding) error
 		return err
 	}
 	defer r.Close()
-	h := sha256.New()
+	h := NewStoredHash()
 	n, err := io.CopyBuffer(h, contextReader{ctx, r}, make([]byte, ioBufferSize))
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", name, err)

@@ -224,8 +224,11 @@ func exportCommand(s session) cli.Command {
 			}
 			name := path.Base(strings.TrimRight(src.Location(), "/"))
 			location, err := artifact.Export(s.ctx, src, name, artifact.Local{Dir: c.String("to")})
+			if err != nil && location != "" {
+				err = fmt.Errorf("%w (what was written is marked failed: %s)", err, location)
+			}
 			if err != nil {
-				return cli.NewExitError(fmt.Sprintf("exporting %s: %v (nothing usable was left: %s is marked failed)", src.Location(), err, location), 1)
+				return cli.NewExitError(fmt.Sprintf("exporting %s: %v", src.Location(), err), 1)
 			}
 			fmt.Fprintf(s.streams.Out, "Exported %s to %s (plain, upstream's format; every tar checked against its checksums).\n", src.Location(), location)
 			return nil

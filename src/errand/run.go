@@ -247,8 +247,9 @@ func (r Runner) now() string { return r.Now().UTC().Format(time.TimeOnly) }
 // describe reads a good backup's size and recorded lock window.
 func describe(src artifact.Source) (int64, time.Duration) {
 	var size int64
-	for file := range src.Metadata().Files() {
-		size += src.Size(file)
+	meta := src.Metadata()
+	for file := range meta.Files() {
+		size += src.Size(meta.StoredName(file))
 	}
 	return size, src.Metadata().BackupActivity.LockWindow()
 }

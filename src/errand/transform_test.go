@@ -97,7 +97,7 @@ validate_after_backup: always
 		Expect(v.RunRestore(context.Background())).To(MatchError("1 of 2 deployments have no good newest backup: redis"))
 		lines := strings.Split(out.String(), "\n")
 		Expect(lines).To(ContainElement(MatchRegexp(`^cf\s+cf_20261202T080100Z\s+.*zstd\+age\s+GOOD$`)))
-		Expect(lines).To(ContainElement(MatchRegexp(`^redis\s+redis_20261202T080200Z\s+.*BAD: db-0-pg.tar: db-0-pg.tar.zst.age does not match the size and sha256`)))
+		Expect(lines).To(ContainElement(MatchRegexp(`^redis\s+redis_20261202T080200Z\s+.*BAD: db-0-pg.tar: db-0-pg.tar.zst.age does not match the size and CRC-64`)))
 	})
 
 	It("refuses keys it cannot use, without repeating a private one", func() {

@@ -7,7 +7,6 @@
 package transform
 
 import (
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -71,20 +70,12 @@ func (o Options) recipientNames() []string {
 	return names
 }
 
-// encoder is one file being encoded: what is written to it reaches dst
-// compressed, then encrypted, and is counted and hashed on both sides.
-type encoder struct {
-	plain   counter
-	stored  counter
-	storedH hash.Hash
-	closers []io.Closer // innermost transform first
-	o       Options
-}
-
-func newEncoder(dst io.Writer, o Options) (*encoder, error) {
-	e := &encoder{storedH: sha256.New(), o: o}
-	e.stored.w = io.MultiWriter(dst, e.storedH)
-	var w io.Writer = &e.stored
+// chain returns a writer that compresses, then encrypts, into dst, and
+// the function that flushes both (zstd's last frame, then age's last
+// chunk).
+func (o Options) chain(dst io.Writer) (io.Writer, func() error, error) {
+	w := dst
+	var closers []io.Closer // innermost first
 	if len(o.Recipients) > 0 {
 		rs := make([]age.Recipient, len(o.Recipients))
 		for i, r := range o.Recipients {
@@ -92,9 +83,9 @@ func newEncoder(dst io.Writer, o Options) (*encoder, error) {
 		}
 		aw, err := age.Encrypt(w, rs...)
 		if err != nil {
-			return nil, fmt.Errorf("encrypting: %w", err)
+			return nil, nil, fmt.Errorf("encrypting: %w", err)
 		}
-		w, e.closers = aw, append(e.closers, aw)
+		w, closers = aw, append(closers, aw)
 	}
 	if o.Compress {
 		level := o.Level
@@ -108,45 +99,58 @@ func newEncoder(dst io.Writer, o Options) (*encoder, error) {
 		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
 			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
 		if err != nil {
-			return nil, fmt.Errorf("compressing: %w", err)
+			return nil, nil, fmt.Errorf("compressing: %w", err)
 		}
-		w, e.closers = zw, append(e.closers, zw)
+		w, closers = zw, append(closers, zw)
 	}
-	e.plain.w = w
-	return e, nil
-}
-
-func (e *encoder) Write(p []byte) (int, error) { return e.plain.Write(p) }
-
-// Close flushes the transforms, outermost first (zstd's last frame, then
-// age's last chunk).
-func (e *encoder) Close() error {
-	for i := len(e.closers) - 1; i >= 0; i-- {
-		if err := e.closers[i].Close(); err != nil {
-			return err
+	flush := func() error {
+		for i := len(closers) - 1; i >= 0; i-- {
+			if err := closers[i].Close(); err != nil {
+				return err
+			}
 		}
+		return nil
 	}
-	return nil
+	return w, flush, nil
 }
 
-// encoding is the metadata's record of what was written, once closed.
-func (e *encoder) encoding() artifact.Encoding {
-	return artifact.Encoding{
-		Transforms: e.o.transforms(),
-		Recipients: e.o.recipientNames(),
-		Size:       e.stored.n,
-		SHA256:     hex.EncodeToString(e.storedH.Sum(nil)),
-		PlainSize:  e.plain.n,
+// encodeAll encodes src into dst and returns the plain bytes read.
+func (o Options) encodeAll(dst io.Writer, src io.Reader) (int64, error) {
+	w, flush, err := o.chain(dst)
+	if err != nil {
+		return 0, err
 	}
+	n, err := io.CopyBuffer(w, src, make([]byte, copyBuffer))
+	if err == nil {
+		err = flush()
+	}
+	return n, err
 }
 
-type counter struct {
-	w io.Writer
+// copyBuffer is the size of the writes between the stages.
+const copyBuffer = 256 << 10
+
+// digest counts and hashes the stored bytes as they pass.
+type digest struct {
+	h hash.Hash
 	n int64
 }
 
-func (c *counter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
+func newDigest() *digest { return &digest{h: artifact.NewStoredHash()} }
+
+func (d *digest) Write(p []byte) (int, error) {
+	d.h.Write(p)
+	d.n += int64(len(p))
+	return len(p), nil
+}
+
+// encoding is the metadata's record of a file encoded with o.
+func (o Options) encoding(plain int64, stored *digest) artifact.Encoding {
+	return artifact.Encoding{
+		Transforms: o.transforms(),
+		Recipients: o.recipientNames(),
+		Size:       stored.n,
+		CRC64NVME:  hex.EncodeToString(stored.h.Sum(nil)),
+		PlainSize:  plain,
+	}
 }

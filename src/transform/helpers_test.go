@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/pem"
 	"io"
@@ -115,7 +114,8 @@ func writeFile(path string, content []byte) {
 
 func stored(dir, backup, file string) string { return filepath.Join(dir, backup, file) }
 
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+func crcHex(b []byte) string {
+	h := artifact.NewStoredHash()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
 }

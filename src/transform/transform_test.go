@@ -175,7 +175,7 @@ var _ = Describe("transformed backups", func() {
 		Expect(back.Verify(ctx)).To(Succeed())
 	})
 
-	It("refuses to copy a stored file that does not match its recorded sha256", func() {
+	It("refuses to copy a stored file that does not match its recorded CRC-64", func() {
 		name := backup(encrypting(false), tars)
 		f := stored(dir, name, "db-1-pg.tar.age")
 		raw := must(os.ReadFile(f))
@@ -184,7 +184,7 @@ var _ = Describe("transformed backups", func() {
 		src, err := artifact.Local{Dir: dir}.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
 		location, err := artifact.Copy(ctx, src, name, artifact.Local{Dir: GinkgoT().TempDir()})
-		Expect(err).To(MatchError(ContainSubstring("db-1-pg.tar.age does not match the size and sha256 its metadata records")))
+		Expect(err).To(MatchError(ContainSubstring("db-1-pg.tar.age does not match the size and CRC-64 its metadata records")))
 		Expect(location).To(HaveSuffix(artifact.FailedSuffix))
 	})
 
@@ -235,15 +235,15 @@ var _ = Describe("transformed backups", func() {
 				f := stored(dir, name, "db-0-pg.tar.zst.age")
 				raw := must(os.ReadFile(f))
 				writeFile(f, raw[:len(raw)-20])
-			}, true, "does not match the size and sha256"),
-			Entry("a bit flipped, the metadata's sha256 updated to match", func(name string) {
+			}, true, "does not match the size and CRC-64"),
+			Entry("a bit flipped, the metadata's CRC-64 updated to match", func(name string) {
 				f := stored(dir, name, "db-0-pg.tar.zst.age")
 				raw := must(os.ReadFile(f))
 				raw[len(raw)/2] ^= 0x10
 				writeFile(f, raw)
 				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
 					e := m.Encodings["db-0-pg.tar"]
-					e.SHA256 = sha256Hex(raw)
+					e.CRC64NVME = crcHex(raw)
 					m.Encodings["db-0-pg.tar"] = e
 				})
 			}, false, "db-0-pg.tar.zst.age: decrypting"),
@@ -254,7 +254,7 @@ var _ = Describe("transformed backups", func() {
 				writeFile(f, raw)
 				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
 					e := m.Encodings["db-0-pg.tar"]
-					e.SHA256, e.Size = sha256Hex(raw), int64(len(raw))
+					e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw))
 					m.Encodings["db-0-pg.tar"] = e
 				})
 			}, false, "none of the identities given decrypts it"),
@@ -263,7 +263,7 @@ var _ = Describe("transformed backups", func() {
 				writeFile(stored(dir, name, "db-0-pg.tar.zst.age"), raw)
 				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
 					e := m.Encodings["db-0-pg.tar"]
-					e.SHA256, e.Size = sha256Hex(raw), int64(len(raw))
+					e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw))
 					m.Encodings["db-0-pg.tar"] = e
 				})
 			}, false, "decompressing (is it zstd, as the metadata says?)"),
@@ -272,7 +272,7 @@ var _ = Describe("transformed backups", func() {
 				writeFile(stored(dir, name, "db-0-pg.tar.zst.age"), raw)
 				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
 					e := m.Encodings["db-0-pg.tar"]
-					e.SHA256, e.Size = sha256Hex(raw), int64(len(raw))
+					e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw))
 					m.Encodings["db-0-pg.tar"] = e
 				})
 			}, false, "not a readable age file (is it encrypted, as the metadata says?)"),

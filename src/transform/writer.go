@@ -1,12 +1,14 @@
 package transform
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -70,30 +72,44 @@ type writer struct {
 }
 
 // WriteTar hashes the plain tar as upstream does, and stores it encoded.
+// Three goroutines share the work: hashing the plain tar (the caller's),
+// compressing and encrypting, and storing with the stored bytes' digest;
+// in one, a backup from one instance would be held to one core.
 func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, error) {
-	pr, pw := io.Pipe()
-	stored := make(chan error, 1)
+	encR, encW := io.Pipe()
+	stored := newDigest()
+	putDone := make(chan error, 1)
 	go func() {
-		_, err := w.Writer.Put(w.o.storedName(file), pr)
-		pr.CloseWithError(errors.Join(err, errStopped)) // unblocks the encoding
-		stored <- err
+		_, err := w.Writer.Put(w.o.storedName(file), io.TeeReader(encR, stored))
+		encR.CloseWithError(errors.Join(err, errStopped)) // unblocks the encoder
+		putDone <- err
 	}()
-	enc, err := newEncoder(pw, w.o)
-	var sums artifact.Checksums
+	plainR, plainW := io.Pipe()
+	var plain int64
+	encDone := make(chan error, 1)
+	go func() {
+		n, err := w.o.encodeAll(encW, plainR)
+		plain = n
+		plainR.CloseWithError(errors.Join(err, errStopped)) // unblocks the hashing
+		encW.CloseWithError(err)                            // the stored file ends here, or fails
+		encDone <- err
+	}()
+	bw := bufio.NewWriterSize(plainW, copyBuffer)
+	sums, err := artifact.SumTar(io.TeeReader(r, bw))
 	if err == nil {
-		sums, err = artifact.SumTar(io.TeeReader(r, enc))
+		err = bw.Flush()
 	}
-	if err == nil {
-		err = enc.Close()
-	}
-	pw.CloseWithError(err)
-	if putErr := <-stored; putErr != nil {
+	plainW.CloseWithError(err)
+	encErr, putErr := <-encDone, <-putDone
+	switch {
+	case putErr != nil:
 		return nil, 0, putErr
-	}
-	if err != nil {
+	case err != nil:
 		return nil, 0, fmt.Errorf("writing %s: %w", file, err)
+	case encErr != nil:
+		return nil, 0, fmt.Errorf("encoding %s: %w", file, encErr)
 	}
-	e := enc.encoding()
+	e := w.o.encoding(plain, stored)
 	w.mu.Lock()
 	w.encs[file] = e
 	w.mu.Unlock()
@@ -136,18 +152,13 @@ func (w *writer) record(file string) error {
 // whenever encryption is on, as it holds the deployment's credentials.
 func (w *writer) SaveManifest(manifest string) error {
 	var buf bytes.Buffer
-	enc, err := newEncoder(&buf, w.o)
-	if err == nil {
-		_, err = io.WriteString(enc, manifest)
-	}
-	if err == nil {
-		err = enc.Close()
-	}
+	stored := newDigest()
+	plain, err := w.o.encodeAll(io.MultiWriter(&buf, stored), strings.NewReader(manifest))
 	if err != nil {
 		return fmt.Errorf("encoding %s: %w", artifact.ManifestFile, err)
 	}
 	if _, err := w.Writer.Put(w.o.storedName(artifact.ManifestFile), &buf); err != nil {
 		return err
 	}
-	return w.Writer.RecordEncoding(artifact.ManifestFile, enc.encoding())
+	return w.Writer.RecordEncoding(artifact.ManifestFile, w.o.encoding(plain, stored))
 }

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -154,7 +153,7 @@ func Run(h Harness) {
 		Expect(n).To(BeEquivalentTo(len(stored)))
 		_, err = w.Put("../x", bytes.NewReader(stored))
 		Expect(err).To(HaveOccurred())
-		e := artifact.Encoding{Transforms: []string{artifact.Zstd}, Size: n, SHA256: sha256Hex(stored), PlainSize: int64(len(tarball))}
+		e := artifact.Encoding{Transforms: []string{artifact.Zstd}, Size: n, CRC64NVME: crcHex(stored), PlainSize: int64(len(tarball))}
 		Expect(w.RecordEncoding("db-0-pg.tar", e)).To(Succeed())
 		Expect(w.AddInstanceArtifact("db", 0, "pg", sums)).To(Succeed())
 		Expect(w.Finish(t0.Add(time.Minute), nil)).To(Succeed())
@@ -320,9 +319,10 @@ func MakeTar(files map[string][]byte) []byte {
 	return buf.Bytes()
 }
 
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+func crcHex(b []byte) string {
+	h := artifact.NewStoredHash()
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 func randomBytes(n int) []byte {
