@@ -70,6 +70,15 @@ func copyBackup(ctx context.Context, src Source, name string, dst Destination, a
 // copyStored copies the stored bytes of file unchanged, checking them
 // against e, and records e in the copy's metadata.
 func copyStored(ctx context.Context, src Source, w Writer, file string, e Encoding) error {
+	if err := readStored(ctx, src, file, e, w.Put); err != nil {
+		return err
+	}
+	return w.RecordEncoding(file, e)
+}
+
+// readStored streams file's stored bytes into put and checks them
+// against e's size and CRC-64.
+func readStored(ctx context.Context, src Source, file string, e Encoding, put func(string, io.Reader) (int64, error)) error {
 	name := e.StoredName(file)
 	r, err := src.Open(ctx, name)
 	if err != nil {
@@ -77,14 +86,11 @@ func copyStored(ctx context.Context, src Source, w Writer, file string, e Encodi
 	}
 	defer r.Close()
 	h := NewStoredHash()
-	n, err := w.Put(name, io.TeeReader(r, h))
+	n, err := put(name, io.TeeReader(contextReader{ctx, r}, h))
 	if err != nil {
-		return err
+		return fmt.Errorf("reading %s: %w", name, err)
 	}
-	if err := e.check(name, n, h); err != nil {
-		return err
-	}
-	return w.RecordEncoding(file, e)
+	return e.check(name, n, h)
 }
 
 func copyTar(ctx context.Context, src Source, w Writer, file string, want Checksums) error {

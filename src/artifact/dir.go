@@ -230,6 +230,9 @@ func (d *Dir) Finish(now time.Time, failure error) error {
 	defer d.mu.Unlock()
 	wasGood := failure == nil
 	d.meta.SetFinishTime(now)
+	if err := d.meta.Check(); err != nil && failure == nil {
+		failure = err
+	}
 	if err := d.save(); err != nil && failure == nil {
 		failure = err
 	}

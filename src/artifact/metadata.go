@@ -79,6 +79,10 @@ func ParseMetadata(raw []byte) (Metadata, error) {
 	return m, m.validate()
 }
 
+// Check refuses metadata that would not read back (ParseMetadata's
+// rules): a backup is marked good only with metadata that opens.
+func (m Metadata) Check() error { return m.validate() }
+
 func (m Metadata) validate() error {
 	seen := map[string]bool{}
 	check := func(file string, a ArtifactMetadata) error {

@@ -15,7 +15,7 @@ type ValidateOptions struct {
 	// AllowMissingChecksums passes a file the metadata lists without
 	// checksums (upstream's metadata never has them missing).
 	AllowMissingChecksums bool
-	// StoredOnly checks encrypted files by the size and sha256 of their
+	// StoredOnly checks encrypted files by the size and CRC-64 of their
 	// stored bytes alone, which needs no identity; their contents are
 	// then not checked.
 	StoredOnly bool
@@ -115,8 +115,9 @@ func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation
 	}
 	sort.Strings(v.Problems)
 	v.Files = checkFiles(ctx, src, meta, stored, opts)
+	v.PlainSize = v.Size // the metadata and the manifest count alike
 	for _, f := range v.Files {
-		v.PlainSize += f.PlainSize
+		v.PlainSize += f.PlainSize - f.Size
 	}
 	if problem := checkManifest(ctx, src, meta, stored, opts); problem != "" {
 		v.Problems = append(v.Problems, problem)
@@ -162,18 +163,9 @@ func checkFiles(ctx context.Context, src Source, meta Metadata, stored map[strin
 
 // checkStored reads file's stored bytes and compares them with e.
 func checkStored(ctx context.Context, src Source, file string, e Encoding) error {
-	name := e.StoredName(file)
-	r, err := src.Open(ctx, name)
-	if err != nil {
-		return err
-	}
-	defer r.Close()
-	h := NewStoredHash()
-	n, err := io.CopyBuffer(h, contextReader{ctx, r}, make([]byte, ioBufferSize))
-	if err != nil {
-		return fmt.Errorf("reading %s: %w", name, err)
-	}
-	return e.check(name, n, h)
+	return readStored(ctx, src, file, e, func(_ string, r io.Reader) (int64, error) {
+		return io.CopyBuffer(io.Discard, r, make([]byte, ioBufferSize))
+	})
 }
 
 // checkManifest checks an encoded manifest's stored bytes and, unless

@@ -112,15 +112,16 @@ func (b *Bench) sampleRatios(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		meta := src.Metadata()
 		var plain int64
-		for name, size := range files {
-			if e, ok := src.Metadata().Encodings[strings.TrimSuffix(name, ".zst.age")]; ok {
-				size = e.PlainSize
-				run.Compression = append(run.Compression, Ratio{File: strings.TrimSuffix(name, ".zst.age"), PlainMiB: mib(e.PlainSize), StoredMiB: mib(e.Size)})
+		for file := range meta.Files() {
+			e, ok := meta.Encodings[file]
+			if !ok {
+				plain += files[file]
+				continue
 			}
-			if name != artifact.MetadataFile {
-				plain += size
-			}
+			plain += e.PlainSize
+			run.Compression = append(run.Compression, Ratio{File: file, PlainMiB: mib(e.PlainSize), StoredMiB: mib(e.Size)})
 		}
 		run.MiBps = mib(plain) / run.Wall
 		sort.Slice(run.Compression, func(i, j int) bool { return run.Compression[i].File < run.Compression[j].File })

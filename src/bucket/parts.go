@@ -49,6 +49,14 @@ func (p *parts) get(ctx context.Context) ([]byte, error) {
 
 func (p *parts) put(b []byte) { p.free <- b }
 
+// endOfStream says whether io.ReadFull's err is the stream's end. Only
+// the bare values are: ReadFull returns a reader's own error as it is,
+// and a stream that failed with a wrapped "unexpected EOF" (a cut SSH
+// stream's tar) must abort the upload, not complete a truncated object.
+func endOfStream(err error) bool {
+	return err == io.EOF || err == io.ErrUnexpectedEOF //nolint:errorlint // identity, on purpose
+}
+
 // upload stores r as key: one PUT when it fits in a part, else a
 // multipart upload that is completed only when every part is confirmed,
 // and aborted when anything fails, so that a failed upload leaves no
@@ -59,7 +67,7 @@ func (d *Destination) upload(ctx context.Context, key string, r io.Reader) (int6
 		return 0, err
 	}
 	n, err := io.ReadFull(r, buf)
-	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if endOfStream(err) {
 		defer d.parts.put(buf)
 		_, err := d.core.PutObject(ctx, d.cfg.Bucket, key, bytes.NewReader(buf[:n]), int64(n), "", "", d.putOptions())
 		return int64(n), err
@@ -124,10 +132,10 @@ func (d *Destination) uploadParts(ctx context.Context, key, id string, r io.Read
 			}
 			n, err := io.ReadFull(r, buf)
 			switch {
-			case errors.Is(err, io.EOF):
+			case err == io.EOF: //nolint:errorlint // see endOfStream
 				d.parts.put(buf)
 				return nil
-			case errors.Is(err, io.ErrUnexpectedEOF):
+			case endOfStream(err):
 				buf = buf[:n]
 			case err != nil:
 				d.parts.put(buf)

@@ -44,7 +44,10 @@ func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, 
 	sums, err := artifact.SumTar(io.TeeReader(r, pw))
 	pw.CloseWithError(err) // the upload ends with the stream, or fails with it
 	res := <-uploaded
+	// A stream that failed first is the cause: the upload failed with it.
 	switch {
+	case err != nil && !errors.Is(err, errUploadStopped):
+		return nil, res.n, fmt.Errorf("writing %s: %w", file, err)
 	case res.err != nil:
 		return nil, res.n, res.err
 	case err != nil:
@@ -109,7 +112,11 @@ func (w *writer) Finish(now time.Time, failure error) error {
 	defer cancel()
 	w.mu.Lock()
 	w.meta.SetFinishTime(now)
-	raw, err := w.meta.Marshal()
+	err := w.meta.Check()
+	var raw []byte
+	if err == nil {
+		raw, err = w.meta.Marshal()
+	}
 	w.mu.Unlock()
 	var markErr error
 	if failure == nil {

@@ -29,11 +29,16 @@ func validateCommand(s session) cli.Command {
 		Flags: append([]cli.Flag{
 			cli.StringFlag{Name: "artifact-path, a", Usage: "The backup: a <deployment>_<timestamp> directory, or s3://bucket/prefix/<deployment>_<timestamp>"},
 			cli.BoolFlag{Name: "allow-missing-checksums", Usage: "Pass a tar the metadata lists without checksums"},
-			cli.BoolFlag{Name: "stored-only", Usage: "Check encrypted files by the sha256 of their stored bytes only, without an identity (their contents are not checked)"},
+			cli.BoolFlag{Name: "stored-only", Usage: "Check encrypted files by the size and CRC-64 of their stored bytes only, without an identity (their contents are not checked)"},
 			jsonFlag,
 			identityFlag,
 		}, bucketFlags...),
-		Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
+		Before: func(c *cli.Context) error {
+			if c.Bool("stored-only") && len(c.StringSlice("identity-file")) > 0 {
+				return cli.NewExitError("give --identity-file (check the contents) or --stored-only (check the stored bytes without it), not both", 1)
+			}
+			return requireFlags(c, "artifact-path")
+		},
 		Action: func(c *cli.Context) error {
 			src, err := validateSource(s.ctx, c)
 			if errors.Is(err, transform.ErrNeedsIdentity) {
@@ -66,7 +71,7 @@ func validateCommand(s session) cli.Command {
 }
 
 // validateSource opens the backup to validate; with --stored-only an
-// encrypted one needs no identity.
+// encrypted one needs no identity (a compressed one is still decoded).
 func validateSource(ctx context.Context, c *cli.Context) (artifact.Source, error) {
 	if !c.Bool("stored-only") {
 		return restoreSource(ctx, c)
@@ -75,8 +80,7 @@ func validateSource(ctx context.Context, c *cli.Context) (artifact.Source, error
 	if err != nil {
 		return nil, err
 	}
-	o, err := decodeOptions(c)
-	return transform.Decode(src, o.Identities), err
+	return transform.Decode(src, nil), nil
 }
 
 func printValidation(streams Streams, v artifact.Validation) {

@@ -52,21 +52,22 @@ func parseRecipient(line string) (Recipient, error) {
 	if strings.HasPrefix(line, "ssh-") {
 		r, err := agessh.ParseRecipient(line)
 		if err != nil {
-			return Recipient{}, fmt.Errorf("recipient %q is not an SSH public key age can encrypt to (ssh-ed25519 or ssh-rsa): %w", clip(line), err)
+			return Recipient{}, fmt.Errorf("a recipient starting %q is not an SSH public key age can encrypt to (ssh-ed25519 or ssh-rsa): %w", keyType(line), err)
 		}
 		pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
 		if err != nil {
-			return Recipient{}, fmt.Errorf("recipient %q: %w", clip(line), err)
+			return Recipient{}, fmt.Errorf("a recipient starting %q: %w", keyType(line), err)
 		}
 		return Recipient{r, pub.Type() + " " + ssh.FingerprintSHA256(pub)}, nil
 	}
-	if strings.HasPrefix(line, "AGE-SECRET-KEY-") || strings.Contains(line, "PRIVATE KEY") {
+	if upper := strings.ToUpper(line); strings.Contains(upper, "AGE-SECRET-KEY-") || strings.Contains(upper, "PRIVATE KEY") {
 		// Never echo it: it is a secret in the wrong place.
 		return Recipient{}, errors.New("a recipient is a private key: give the public key (age-keygen -y prints it); the backup machine must never hold the private key")
 	}
 	rs, err := age.ParseRecipients(strings.NewReader(line))
 	if err != nil || len(rs) != 1 {
-		return Recipient{}, fmt.Errorf("recipient %q is not an age public key (age1...) or an SSH public key", clip(line))
+		// Not quoted: a mistyped line may be a secret.
+		return Recipient{}, fmt.Errorf("a recipient of %d characters is not an age public key (age1...) or an SSH public key", len(line))
 	}
 	return Recipient{rs[0], line}, nil
 }
@@ -139,10 +140,11 @@ func readKeyFile(path string) ([]byte, error) {
 	return raw, nil
 }
 
-// clip shortens what is quoted back in an error.
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:77] + "..."
+// keyType is an SSH key line's first field, what an error may quote.
+func keyType(line string) string {
+	t, _, _ := strings.Cut(line, " ")
+	if len(t) > 40 {
+		t = t[:40]
 	}
-	return s
+	return t
 }

@@ -67,7 +67,31 @@ func (s *source) Open(ctx context.Context, file string) (io.ReadCloser, error) {
 		raw.Close()
 		return nil, err
 	}
-	return readCloser{r, func() error { closeDecoder(); return raw.Close() }}, nil
+	sized := &sizedReader{r: r, left: e.PlainSize, name: stored}
+	return readCloser{sized, func() error { closeDecoder(); return raw.Close() }}, nil
+}
+
+// sizedReader fails a decoded file that is longer or shorter than the
+// metadata's plain size: a decompression bomb stops at the size recorded.
+type sizedReader struct {
+	r    io.Reader
+	left int64
+	name string
+}
+
+func (s *sizedReader) Read(p []byte) (int, error) {
+	if int64(len(p)) > s.left+1 {
+		p = p[:s.left+1] // one byte more finds a longer file
+	}
+	n, err := s.r.Read(p)
+	s.left -= int64(n)
+	switch {
+	case s.left < 0:
+		return n, fmt.Errorf("%s decodes to more than the %d bytes its metadata records", s.name, s.left+int64(n))
+	case errors.Is(err, io.EOF) && s.left > 0:
+		return n, fmt.Errorf("%s decodes to %d bytes fewer than its metadata records", s.name, s.left)
+	}
+	return n, err
 }
 
 // decoder undoes e's transforms on r, in reverse order.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"filippo.io/age"
 	. "github.com/onsi/ginkgo/v2"
@@ -276,6 +277,13 @@ var _ = Describe("transformed backups", func() {
 					m.Encodings["db-0-pg.tar"] = e
 				})
 			}, false, "not a readable age file (is it encrypted, as the metadata says?)"),
+			Entry("a plain size the file does not decode to", func(name string) {
+				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
+					e := m.Encodings["db-0-pg.tar"]
+					e.PlainSize++
+					m.Encodings["db-0-pg.tar"] = e
+				})
+			}, false, "db-0-pg.tar.zst.age decodes to 1 bytes fewer than its metadata records"),
 			Entry("an unknown transform", func(name string) {
 				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
 					e := m.Encodings["db-0-pg.tar"]
@@ -291,7 +299,9 @@ var _ = Describe("transformed backups", func() {
 		Expect(err).To(MatchError(ContainSubstring("a recipient is a private key")))
 		Expect(err.Error()).NotTo(ContainSubstring(k.id.String()))
 		_, err = transform.ParseRecipients([]string{"age1nope"})
-		Expect(err).To(MatchError(ContainSubstring("is not an age public key")))
+		Expect(err).To(MatchError(ContainSubstring("a recipient of 8 characters is not an age public key")))
+		_, err = transform.ParseRecipients([]string{strings.ToLower(k.id.String())})
+		Expect(err).To(MatchError(ContainSubstring("a recipient is a private key")))
 		_, err = transform.ParseRecipients([]string{"# only a comment\n"})
 		Expect(err).To(MatchError(ContainSubstring("no recipients given")))
 		_, err = transform.ParseIdentity([]byte(k.id.Recipient().String() + "\n"))

@@ -101,13 +101,16 @@ func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, 
 	}
 	plainW.CloseWithError(err)
 	encErr, putErr := <-encDone, <-putDone
+	// The first stage to fail is the cause; the others fail with it.
 	switch {
+	case err != nil && !errors.Is(err, errStopped):
+		return nil, 0, fmt.Errorf("writing %s: %w", file, err)
+	case encErr != nil && !errors.Is(encErr, errStopped):
+		return nil, 0, fmt.Errorf("encoding %s: %w", file, encErr)
 	case putErr != nil:
 		return nil, 0, putErr
-	case err != nil:
-		return nil, 0, fmt.Errorf("writing %s: %w", file, err)
-	case encErr != nil:
-		return nil, 0, fmt.Errorf("encoding %s: %w", file, encErr)
+	case err != nil || encErr != nil:
+		return nil, 0, fmt.Errorf("writing %s: %w", file, errors.Join(err, encErr))
 	}
 	e := w.o.encoding(plain, stored)
 	w.mu.Lock()

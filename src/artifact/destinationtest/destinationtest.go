@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -153,6 +154,11 @@ func Run(h Harness) {
 		Expect(n).To(BeEquivalentTo(len(stored)))
 		_, err = w.Put("../x", bytes.NewReader(stored))
 		Expect(err).To(HaveOccurred())
+		// A stream cut short fails the Put (a bucket must not complete
+		// the object), even when its error wraps io.ErrUnexpectedEOF.
+		cut := io.MultiReader(bytes.NewReader(stored[:100]), iotestErrReader{fmt.Errorf("reading tar stream: %w", io.ErrUnexpectedEOF)})
+		_, err = w.Put("db-1-pg.tar.zst", cut)
+		Expect(err).To(MatchError(ContainSubstring("reading tar stream: unexpected EOF")))
 		e := artifact.Encoding{Transforms: []string{artifact.Zstd}, Size: n, CRC64NVME: crcHex(stored), PlainSize: int64(len(tarball))}
 		Expect(w.RecordEncoding("db-0-pg.tar", e)).To(Succeed())
 		Expect(w.AddInstanceArtifact("db", 0, "pg", sums)).To(Succeed())
