@@ -14,7 +14,7 @@ import (
 // keys are given: the machine taking backups never holds a private key.
 var encodeFlags = []cli.Flag{
 	cli.BoolFlag{Name: "compress", Usage: "Store each file compressed with zstd (<file>.zst)"},
-	cli.IntFlag{Name: "compress-level", Usage: "The zstd level with --compress: 1 (fastest) to 19 (smallest); default 3"},
+	cli.IntFlag{Name: "compress-level", Usage: "The zstd level: 1 (fastest) to 19 (smallest); default 3. Implies --compress"},
 	cli.StringSliceFlag{Name: "encrypt-to", Usage: "Encrypt each file, and the manifest, with age to this public key (age1... or an SSH public key; <file>.age); repeat for more recipients"},
 	cli.StringSliceFlag{Name: "encrypt-to-file", Usage: "Encrypt to every public key in this file, one per line (as age -R); repeatable"},
 }
@@ -26,7 +26,8 @@ var identityFlag = cli.StringSliceFlag{Name: "identity-file, i", EnvVar: "BBR_ID
 // encodeOptions reads the encode flags; recipients are parsed here, so a
 // wrong key fails before anything is contacted.
 func encodeOptions(c *cli.Context) (transform.Options, error) {
-	o := transform.Options{Compress: c.Bool("compress"), Level: c.Int("compress-level")}
+	// A level alone asks for compression at that level.
+	o := transform.Options{Compress: c.Bool("compress") || c.IsSet("compress-level"), Level: c.Int("compress-level")}
 	var err error
 	if keys, files := c.StringSlice("encrypt-to"), c.StringSlice("encrypt-to-file"); len(keys)+len(files) > 0 {
 		if len(keys) > 0 {
