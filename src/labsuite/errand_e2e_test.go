@@ -1,6 +1,7 @@
 package labsuite_test
 
 import (
+	"filippo.io/age"
 	"context"
 	"fmt"
 	"maps"
@@ -127,10 +128,11 @@ var _ = Describe("the backup and restore errands on a jumpbox", Ordered, func() 
 	})
 })
 
-var _ = Describe("the errands with manifests/ops/s3-destination.yml", Ordered, func() {
+var _ = Describe("the errands with manifests/ops/s3-destination.yml and encryption.yml", Ordered, func() {
 	var (
 		s3      *objectstore.Server
 		jumpbox string
+		key     *age.X25519Identity
 	)
 
 	BeforeAll(func() {
@@ -140,15 +142,18 @@ var _ = Describe("the errands with manifests/ops/s3-destination.yml", Ordered, f
 		s3 = startObjectStore()
 		root, err := filepath.Abs(filepath.Join("..", ".."))
 		Expect(err).NotTo(HaveOccurred())
+		key, err = age.GenerateX25519Identity()
+		Expect(err).NotTo(HaveOccurred())
 		vars := jumpboxVars(map[string]any{"keep_last": 1,
 			"s3_bucket": "backups", "s3_prefix": "foundation-1", "s3_endpoint": s3.Endpoint, "s3_region": "us-east-1",
 			"s3_access_key_id": s3.AccessKey, "s3_secret_access_key": s3.SecretKey,
+			"backup_encryption_recipients": []string{key.Recipient().String()}, "backup_encryption_identity": key.String(),
 		})
-		labUp("basic", "sample", writeSmallDeployment(), writeJumpboxDeployment(root, vars, "retention", "s3-destination"))
+		labUp("basic", "sample", writeSmallDeployment(), writeJumpboxDeployment(root, vars, "retention", "s3-destination", "encryption", "encryption-identity"))
 		jumpbox = instance("jumpbox", "jumpbox", 0).Root
 	})
 
-	It("backs up two deployments into the bucket with retention, using no disk, then restores one from it", func() {
+	It("backs up two deployments into the bucket encrypted, with retention, using no disk, then restores one from it", func() {
 		redis0 := instance("sample", "redis", 0)
 		redis(redis0, "SET errand-bucket-key kept")
 		Expect(os.WriteFile(filepath.Join(instance("small", "worker", 0).Root, "store", "data"), []byte("small data\n"), 0o644)).To(Succeed())
@@ -161,19 +166,23 @@ var _ = Describe("the errands with manifests/ops/s3-destination.yml", Ordered, f
 			Expect(r.out).To(MatchRegexp(`sample\s+ok\s+.*s3://backups/foundation-1/sample_`))
 			Expect(r.out).To(MatchRegexp(`small\s+ok\s+`))
 			Expect(r.out).NotTo(ContainSubstring(s3.SecretKey))
-			Expect(r.out).To(MatchRegexp(`Validated sample_\d{8}T\d{6}Z at s3://backups/foundation-1: every file is there`), "validate_after_backup: auto")
+			Expect(r.out).To(MatchRegexp(`Validated sample_\d{8}T\d{6}Z at s3://backups/foundation-1: every file is there and its stored bytes match`), "validate_after_backup: auto, with no identity")
+			Expect(r.out).NotTo(ContainSubstring("AGE-SECRET-KEY"))
 			if i == 1 {
 				Expect(r.out).To(ContainSubstring("Retention: removed sample_"))
 			}
 		}
 		Expect(backupsIn(s3, "foundation-1/")).To(ConsistOf(HavePrefix("sample_"), HavePrefix("small_")), "keep_last: 1")
+		for _, k := range objects(s3, "foundation-1/") {
+			Expect(k).To(Or(HaveSuffix("/metadata"), HaveSuffix(".tar.zst.age")), "every tar compressed and encrypted")
+		}
 		Expect(unfinishedUploads(s3)).To(BeEmpty())
 		local, _ := filepath.Glob(filepath.Join(jumpbox, "store", "bbr", "artifacts", "*", "*"))
 		Expect(local).To(BeEmpty(), "a bucket-only errand keeps nothing on the persistent disk")
 
 		redis(redis0, "FLUSHALL")
 		r := run(labBin, "run-errand", "--dir", labDir, "jumpbox", "restore").expectSuccess()
-		Expect(r.out).To(ContainSubstring("Restored sample from s3://backups/foundation-1/sample_"))
+		Expect(r.out).To(ContainSubstring("Restored sample from s3://backups/foundation-1/sample_"), "with the identity encryption-identity.yml gives")
 		Expect(redis(redis0, "GET errand-bucket-key")).To(Equal("kept"))
 		Expect(labUsers()).To(BeEmpty())
 		Expect(stagingLeft("sample")).To(BeEmpty())
