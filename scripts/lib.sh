@@ -25,7 +25,7 @@ as_root() {
 # install_packages installs the Debian packages the lab and the tests need,
 # only those that are missing (a fresh machine has none of them).
 install_packages() {
-  local want=(openssh-server sudo redis-server redis-tools postgresql openssl iproute2 util-linux procps curl ruby awscli age zstd)
+  local want=(openssh-server sudo redis-server redis-tools postgresql openssl iproute2 util-linux procps curl ruby awscli age zstd prometheus)
   local missing=()
   for p in "${want[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

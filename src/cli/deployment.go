@@ -16,6 +16,7 @@ import (
 	"github.com/bbr-release/bbr/src/bucket"
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/orchestrator"
+	"github.com/bbr-release/bbr/src/report"
 )
 
 const (
@@ -31,7 +32,7 @@ type body = func(c *cli.Context, o *orchestrator.Orchestrator, name string) erro
 
 func deploymentCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
-	dests := &destinations{} // --artifact-path, shared by every deployment of the run
+	backups := &backupRun{} // --artifact-path and the report, shared by every deployment of the run
 	// run runs b against --deployment, or with --all-deployments against
 	// every deployment when the subcommand supports it (all is not nil).
 	// The local checks run first, before the Director is contacted.
@@ -107,7 +108,7 @@ func deploymentCommand(s session) cli.Command {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
 						logDir: logDir(c), advise: orchestrator.CleanupAdvised}
 				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return backupTo(ctx, c, dests, o, orchestrator.BackupOptions{
+					return backupTo(ctx, s, c, backups, report.KindDeployment, o, orchestrator.BackupOptions{
 						Deployment:     name,
 						WithManifest:   c.Bool("with-manifest"),
 						UnsafeLockFree: c.Bool("unsafe-lock-free"),

@@ -40,7 +40,7 @@ var retentionFlags = []cli.Flag{
 // withBackupFlags adds the flags of every backup subcommand: the
 // bucket's, retention and the transforms.
 func withBackupFlags(flags ...cli.Flag) []cli.Flag {
-	return append(append(append(flags, bucketFlags...), retentionFlags...), encodeFlags...)
+	return append(append(append(append(flags, bucketFlags...), retentionFlags...), encodeFlags...), reportFlags...)
 }
 
 // withRestoreFlags adds the flags of every subcommand reading a backup.
@@ -73,6 +73,9 @@ func checkDestination(streams Streams, c *cli.Context) error {
 	if _, err := encodeOptions(c); err != nil {
 		return exitError(streams, err, "")
 	}
+	if err := checkReporting(streams, c); err != nil {
+		return err
+	}
 	if loc := artifactParent(c); bucket.IsURL(loc) {
 		cfg, err := bucketConfig(c, loc)
 		if err != nil {
@@ -88,6 +91,12 @@ func warnPlaintext(streams Streams, cfg bucket.Config) {
 	if cfg.Plaintext() {
 		fmt.Fprintf(streams.Err, "Warning: the S3 endpoint %s is plain http: backups cross the network unencrypted (and a --with-manifest manifest holds credentials); use https.\n", cfg.Endpoint)
 	}
+}
+
+// backupRun is what a backup command's deployments share.
+type backupRun struct {
+	dests   destinations
+	reports reporting
 }
 
 // destinations gives the one destination --artifact-path names, made on
@@ -130,15 +139,19 @@ func destination(ctx context.Context, c *cli.Context, loc string) (artifact.Dest
 	return bucket.New(ctx, cfg)
 }
 
-// backupTo backs up name to --artifact-path, then applies the retention
-// flags when the backup is good.
-func backupTo(ctx context.Context, c *cli.Context, ds *destinations, o *orchestrator.Orchestrator, opts orchestrator.BackupOptions) error {
-	dest, err := ds.get(ctx, c)
+// backupTo backs up name to --artifact-path, reports how it went, then
+// applies the retention flags when the backup is good.
+func backupTo(ctx context.Context, s session, c *cli.Context, run *backupRun, kind string, o *orchestrator.Orchestrator, opts orchestrator.BackupOptions) error {
+	start := time.Now()
+	dest, err := run.dests.get(ctx, c)
 	if err != nil {
+		run.reports.record(ctx, s, c, nil, kind, opts.Deployment, start, "", err)
 		return err
 	}
 	opts.Destination = dest
-	if _, err := o.Backup(ctx, opts); err != nil {
+	location, err := o.Backup(ctx, opts)
+	run.reports.record(ctx, s, c, dest, kind, opts.Deployment, start, location, err)
+	if err != nil {
 		return err
 	}
 	r := artifact.Retention{KeepLast: c.Int("keep-last"), MaxAge: c.Duration("max-age")}

@@ -19,13 +19,14 @@ import (
 
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/remote"
+	"github.com/bbr-release/bbr/src/report"
 )
 
 // directorCommand is `bbr director`: the BOSH Director VM itself, reached
 // over SSH with an operator's key, named bosh/0 in the artifact.
 func directorCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
-	dests := &destinations{} // --artifact-path, shared by every deployment of the run
+	backups := &backupRun{} // --artifact-path and the report
 	run := func(advice string, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
 			o, err := newDirectorOrchestrator(c.Parent(), s)
@@ -66,7 +67,7 @@ func directorCommand(s session) cli.Command {
 				Flags:   withBackupFlags(artifactPathFlag, skipSpaceCheckFlag),
 				Before:  func(c *cli.Context) error { return checkDestination(streams, c) },
 				Action: run(backupCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return backupTo(ctx, c, dests, o, orchestrator.BackupOptions{Deployment: name, SkipSpaceCheck: c.Bool("skip-space-check")})
+					return backupTo(ctx, s, c, backups, report.KindDirector, o, orchestrator.BackupOptions{Deployment: name, SkipSpaceCheck: c.Bool("skip-space-check")})
 				}),
 			},
 			{

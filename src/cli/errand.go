@@ -90,6 +90,7 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 		Deployments: dir.Deployments,
 		Out:         s.streams.Out,
 		Now:         time.Now,
+		Version:     s.version,
 	}, nil
 }
 

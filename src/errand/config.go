@@ -21,6 +21,7 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/bucket"
+	"github.com/bbr-release/bbr/src/report"
 	"github.com/bbr-release/bbr/src/transform"
 )
 
@@ -56,6 +57,14 @@ type Config struct {
 	// Encryption how encrypted ones are read (see package transform).
 	Compression Compression `yaml:"compression"`
 	Encryption  Encryption  `yaml:"encryption"`
+	// MetricsDirectory gets each deployment's Prometheus textfile
+	// (node_exporter's textfile collector); empty: none.
+	MetricsDirectory string `yaml:"metrics_directory"`
+	// Webhook is told of failed backups (and of good ones, OnSuccess).
+	Webhook struct {
+		URL       string `yaml:"url"`
+		OnSuccess bool   `yaml:"on_success"`
+	} `yaml:"webhook"`
 	// Mode is what the restore errand does: restore (the default), or
 	// validate the newest good backup of each of Validate.Deployments
 	// (every deployment with backups, when empty) without touching any
@@ -264,6 +273,14 @@ func (c Config) validate() error {
 	}
 	if _, err := c.Transform(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Webhook.URL != "" {
+		if err := report.CheckWebhookURL(c.Webhook.URL); err != nil {
+			errs = append(errs, fmt.Errorf("webhook.url: %w", err))
+		}
+	}
+	if d := c.MetricsDirectory; d != "" && (!strings.HasPrefix(d, "/") || slices.Contains(strings.Split(d, "/"), "..")) {
+		bad("metrics_directory %q must be an absolute path without \"..\"", d)
 	}
 	switch c.Mode {
 	case "", "restore", "validate":

@@ -32,6 +32,8 @@ type Runner struct {
 	Deployments func(ctx context.Context) ([]string, error)
 	Out         io.Writer
 	Now         func() time.Time
+	// Version is bbr's, for the run's report.
+	Version string
 
 	transform transform.Options // from Config, once it is checked
 }
@@ -46,6 +48,7 @@ type result struct {
 	size       int64
 	took       time.Duration
 	lockWindow time.Duration
+	src        artifact.Source // the good backup, as written
 }
 
 // RunBackup backs up every configured deployment, one after another,
@@ -76,14 +79,18 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	if r.transform, err = r.Config.Transform(); err != nil {
 		return err
 	}
+	rep := r.newReport()
 	var results []result
 	for _, d := range deployments {
-		if ctx.Err() != nil {
-			results = append(results, result{deployment: d, err: errors.New("not started: the errand was stopped")})
-			continue
+		start := r.Now()
+		res := result{deployment: d, err: errors.New("not started: the errand was stopped")}
+		if ctx.Err() == nil {
+			res = r.backupOne(ctx, store, bucket, d)
 		}
-		results = append(results, r.backupOne(ctx, store, bucket, d))
+		results = append(results, res)
+		rep.add(ctx, res, start, r.Now())
 	}
+	rep.finish()
 	r.summarise(results)
 	var failed []string
 	for _, res := range results {
@@ -140,6 +147,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 		return res
 	}
 	res.size, res.lockWindow = describe(src)
+	res.src = src
 	if dest != bucket && bucket != nil {
 		fmt.Fprintf(r.Out, "[%s] Copying %s to %s\n", r.now(), path.Base(res.path), bucket)
 		res.copied, res.err = artifact.Copy(ctx, src, path.Base(res.path), bucket)

@@ -136,7 +136,7 @@ var _ = Describe("the backup errand's edge cases", func() {
 		Expect(r.RunBackup(context.Background())).To(MatchError(`5 of 7 deployments failed: "../escaped", "..", ".hidden", "a/b", ""`))
 		Expect(parents).To(Equal([]string{filepath.Join(cfg.ArtifactDirectory, "cf"), filepath.Join(cfg.ArtifactDirectory, "redis")}))
 		Expect(names(filepath.Join(root, "store"))).To(Equal([]string{"artifacts"}), "nothing written beside the artifact directory")
-		Expect(names(cfg.ArtifactDirectory)).To(Equal([]string{"cf", "redis"}))
+		Expect(names(cfg.ArtifactDirectory)).To(Equal([]string{".reports", "cf", "redis"}), "the reports' folder cannot be a deployment's")
 		Expect(out.String()).To(MatchRegexp(`"\.\./escaped"\s+FAILED\s+-\s+0s\s+-\s+not backed up: the Director lists it, but it is not a BOSH deployment name`))
 	})
 

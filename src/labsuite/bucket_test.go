@@ -5,6 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -291,6 +294,60 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(all).To(HaveLen(1))
 		Expect(all[0].State).To(Equal(artifact.Good))
 		Expect(unfinishedUploads(s3)).To(BeEmpty())
+	})
+
+	It("reports every backup as JSON and Prometheus metrics, and posts the failure to a webhook", func() {
+		var posts []string
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, _ := io.ReadAll(r.Body)
+			posts = append(posts, string(raw))
+		}))
+		defer hook.Close()
+		metrics, reportFile := GinkgoT().TempDir(), filepath.Join(GinkgoT().TempDir(), "run.json")
+		env := append(bbrEnv("faulty"), append(s3Env(s3), "BBR_WEBHOOK_URL="+hook.URL+"/services/s3cret")...)
+		backup := func() result {
+			return runIn(workDir, env, bbrBin, "deployment", "backup", "--artifact-path", "s3://backups/reported",
+				"--report", reportFile, "--metrics-dir", metrics)
+		}
+		backup().expectSuccess()
+		var run struct {
+			OK          bool
+			Deployments []struct {
+				Name, Kind, Backup, Destination string
+				OK                              bool
+				Bytes                           int64
+				LockWindowSeconds               float64 `json:"lock_window_seconds"`
+				Files                           []struct{ Name, Instance, Job string }
+			}
+		}
+		raw, err := os.ReadFile(reportFile)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Unmarshal(raw, &run)).To(Succeed())
+		Expect(run.OK).To(BeTrue())
+		Expect(run.Deployments).To(HaveLen(1))
+		d := run.Deployments[0]
+		Expect(d.Backup).To(HavePrefix("s3://backups/reported/faulty_"))
+		Expect(d.LockWindowSeconds).To(BeNumerically(">", 0))
+		Expect(d.Files).To(ConsistOf(And(HaveField("Name", "worker-0-alpha.tar"), HaveField("Instance", "worker/0"), HaveField("Job", "alpha"))))
+		Expect(posts).To(BeEmpty(), "a good backup is not posted")
+
+		awaitNextSecond()
+		setFault(worker(), "alpha-backup", "x")
+		r := backup()
+		Expect(r.code).NotTo(Equal(0))
+		resetFaults("faulty")
+		Expect(posts).To(HaveLen(1))
+		Expect(posts[0]).To(ContainSubstring("the backup of deployment faulty FAILED"))
+		Expect(r.out + r.err).NotTo(ContainSubstring("s3cret"))
+		file := filepath.Join(metrics, "bbr_deployment_faulty.prom")
+		lint := exec.Command("promtool", "check", "metrics")
+		lint.Stdin = bytes.NewReader(must(os.ReadFile(file)))
+		out, err := lint.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", out)
+		prom := string(must(os.ReadFile(file)))
+		Expect(prom).To(ContainSubstring(`bbr_backup_last_attempt_success{deployment="faulty",kind="deployment"} 0`))
+		Expect(prom).To(ContainSubstring(`bbr_backup_failures_total{deployment="faulty",kind="deployment"} 1`))
+		Expect(prom).To(MatchRegexp(`bbr_backup_last_success_timestamp_seconds\{deployment="faulty",kind="deployment"\} \d`), "kept from the good backup")
 	})
 
 	It("streams backups compressed and encrypted to a public key, which only the identity restores, and age and zstd read", func() {

@@ -126,3 +126,8 @@ func awaitNextSecond() {
 	second := func() time.Time { return time.Now().Truncate(time.Second) }
 	EventuallyWithOffset(1, second).Should(BeTemporally(">", second()))
 }
+
+func must[T any](v T, err error) T {
+	ExpectWithOffset(1, err).NotTo(HaveOccurred())
+	return v
+}

@@ -1,0 +1,81 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path"
+	"sync"
+	"time"
+
+	"github.com/urfave/cli"
+
+	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/report"
+)
+
+// reportFlags record how a backup went, for machines. The webhook's URL
+// is a credential, so it comes only from the environment.
+var reportFlags = []cli.Flag{
+	cli.StringFlag{Name: "report", Usage: "Write a JSON report of the run to this file, rewritten as each deployment finishes"},
+	cli.StringFlag{Name: "metrics-dir", EnvVar: "BBR_METRICS_DIR", Usage: "Update each deployment's Prometheus metrics in this directory (node_exporter's textfile collector format)"},
+	cli.BoolFlag{Name: "notify-on-success", Usage: "Post successful backups to BBR_WEBHOOK_URL too (failures always are)"},
+}
+
+// webhookEnv names the Slack-compatible webhook failures are posted to.
+const webhookEnv = "BBR_WEBHOOK_URL"
+
+// checkReporting refuses, before anything is contacted, reporting that
+// cannot work.
+func checkReporting(streams Streams, c *cli.Context) error {
+	if u := os.Getenv(webhookEnv); u != "" {
+		if err := report.CheckWebhookURL(u); err != nil {
+			return exitError(streams, fmt.Errorf("%s: %w", webhookEnv, err), "")
+		}
+	}
+	return nil
+}
+
+// reporting is a command's report, metrics and webhook, shared by every
+// deployment of the run (--all-deployments).
+type reporting struct {
+	once sync.Once
+	rec  *report.Recorder
+	hook report.Webhook
+}
+
+func (r *reporting) get(c *cli.Context, version, command string) (*report.Recorder, report.Webhook) {
+	r.once.Do(func() {
+		if c.String("report") != "" || c.String("metrics-dir") != "" {
+			r.rec = report.NewRecorder(c.String("report"), c.String("metrics-dir"), command, version, time.Now())
+		}
+		r.hook = report.Webhook{URL: os.Getenv(webhookEnv), OnSuccess: c.Bool("notify-on-success"), Attempts: report.DefaultWebhookAttempts}
+	})
+	return r.rec, r.hook
+}
+
+// record reports one deployment's backup: the report, the metrics and
+// the webhook. What cannot be written is a warning: the backup is what
+// it is either way.
+func (r *reporting) record(ctx context.Context, s session, c *cli.Context, dest artifact.Destination, kind, name string, start time.Time, location string, err error) {
+	rec, hook := r.get(c, s.version, kind+" backup")
+	if rec == nil && hook.URL == "" {
+		return
+	}
+	d := report.Attempt(kind, name, start, time.Now(), err)
+	if dest != nil {
+		d.Destination = dest.String()
+		if location != "" {
+			d.Backup = location
+			if src, openErr := dest.Open(ctx, path.Base(location)); err == nil && openErr == nil {
+				d.Describe(src)
+			}
+		}
+	}
+	if werr := rec.Add(d); werr != nil {
+		fmt.Fprintf(s.streams.Err, "Warning: %v\n", werr)
+	}
+	if herr := hook.Notify(context.WithoutCancel(ctx), d); herr != nil {
+		fmt.Fprintf(s.streams.Err, "Warning: %v\n", herr)
+	}
+}

@@ -1,0 +1,84 @@
+package errand
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/bbr-release/bbr/src/report"
+)
+
+// ReportsDir is where the backup errand keeps its runs' JSON reports,
+// under artifact_directory: the leading dot keeps it from ever being
+// taken for a deployment's folder (no BOSH name starts with one).
+const ReportsDir = ".reports"
+
+// LastRun is the newest report's copy, for whoever reads just one.
+const LastRun = "last-run.json"
+
+// keepReports bounds the reports kept: a daily backup's last months.
+const keepReports = 100
+
+// runReport records the errand's run: a JSON report per run (rewritten
+// as each deployment finishes), the Prometheus textfile of each
+// deployment, and the webhook.
+type runReport struct {
+	r    Runner
+	rec  *report.Recorder
+	hook report.Webhook
+	dir  string
+}
+
+func (r Runner) newReport() *runReport {
+	now := r.Now()
+	dir := filepath.Join(r.Config.ArtifactDirectory, ReportsDir)
+	rr := &runReport{r: r, dir: dir, hook: report.Webhook{URL: r.Config.Webhook.URL, OnSuccess: r.Config.Webhook.OnSuccess, Attempts: report.DefaultWebhookAttempts}}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		fmt.Fprintf(r.Out, "[%s] Warning: no run report: %v\n", r.now(), err)
+		dir = ""
+	}
+	path := ""
+	if dir != "" {
+		path = filepath.Join(dir, "backup-"+now.UTC().Format("20060102T150405Z")+".json")
+	}
+	rr.rec = report.NewRecorder(path, r.Config.MetricsDirectory, "errand backup", r.Version, now)
+	return rr
+}
+
+// add records one deployment's result.
+func (rr *runReport) add(ctx context.Context, res result, start, end time.Time) {
+	d := report.Attempt(report.KindDeployment, res.deployment, start, end, res.err)
+	d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
+	if res.err == nil && res.src != nil {
+		d.Describe(res.src)
+		d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
+	}
+	if err := rr.rec.Add(d); err != nil {
+		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
+	}
+	if err := rr.hook.Notify(context.WithoutCancel(ctx), d); err != nil {
+		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
+	}
+}
+
+// finish copies the run's report to last-run.json and removes the oldest
+// reports beyond keepReports.
+func (rr *runReport) finish() {
+	if rr.dir == "" {
+		return
+	}
+	if err := report.WriteJSON(filepath.Join(rr.dir, LastRun), rr.rec.Run()); err != nil {
+		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
+	}
+	old, _ := filepath.Glob(filepath.Join(rr.dir, "backup-*.json"))
+	slices.Sort(old)
+	for len(old) > keepReports {
+		_ = os.Remove(old[0])
+		old = old[1:]
+	}
+	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), filepath.Join(rr.dir, LastRun))
+}

@@ -1,0 +1,122 @@
+package report
+
+import (
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bbr-release/bbr/src/artifact"
+)
+
+// Kinds of what a run backs up.
+const (
+	KindDeployment = "deployment"
+	KindDirector   = "director"
+)
+
+// Attempt is a deployment's record, from its start to now, with err.
+func Attempt(kind, name string, started, finished time.Time, err error) Deployment {
+	d := Deployment{Name: name, Kind: kind, OK: err == nil, Started: started, Finished: finished,
+		Seconds: finished.Sub(started).Seconds()}
+	if err != nil {
+		for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
+			if line = strings.TrimSpace(line); line != "" {
+				d.Errors = append(d.Errors, line)
+			}
+		}
+	}
+	return d
+}
+
+// Describe records the good backup src: its location, lock window, files
+// and sizes.
+func (d *Deployment) Describe(src artifact.Source) {
+	meta := src.Metadata()
+	d.Backup = src.Location()
+	d.LockWindowSeconds = meta.BackupActivity.LockWindow().Seconds()
+	add := func(file, instance, job string) {
+		f := File{Name: file, Instance: instance, Job: job, Bytes: src.Size(meta.StoredName(file))}
+		f.Plain = f.Bytes
+		if e, ok := meta.Encodings[file]; ok {
+			f.Plain = e.PlainSize
+		}
+		d.Files = append(d.Files, f)
+	}
+	for _, inst := range meta.Instances {
+		for _, a := range inst.Artifacts {
+			add(artifact.InstanceFileName(inst.Name, inst.Index, a.Name), inst.Name+"/"+inst.Index, a.Name)
+		}
+	}
+	for _, a := range meta.CustomArtifacts {
+		add(artifact.CustomFileName(a.Name), "", "")
+	}
+	slices.SortFunc(d.Files, func(a, b File) int { return strings.Compare(a.Name, b.Name) })
+	d.Bytes = 0
+	if files, err := src.Files(); err == nil {
+		for _, size := range files {
+			d.Bytes += size
+		}
+	}
+}
+
+// Recorder collects a run's deployments and rewrites the JSON report
+// after each one, so a run that is stopped leaves what it finished. Its
+// methods are safe for concurrent use (--all-deployments).
+type Recorder struct {
+	// Path is the JSON report (none when empty); MetricsDir the textfile
+	// directory (none when empty).
+	Path, MetricsDir string
+
+	mu  sync.Mutex
+	run Run
+}
+
+// NewRecorder starts a run's record.
+func NewRecorder(path, metricsDir, command, version string, now time.Time) *Recorder {
+	r := &Recorder{Path: path, MetricsDir: metricsDir}
+	r.run = Run{Command: command, Version: version, Started: now, Finished: now, OK: true, Deployments: []Deployment{}}
+	return r
+}
+
+// Add records d, rewrites the report and updates d's metrics.
+func (r *Recorder) Add(d Deployment) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.run.Deployments = append(r.run.Deployments, d)
+	r.run.OK = r.run.OK && d.OK
+	r.run.Finished = d.Finished
+	var errs []string
+	if r.Path != "" {
+		if err := WriteJSON(r.Path, r.run); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if r.MetricsDir != "" {
+		if err := WriteMetrics(r.MetricsDir, d); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return &WriteError{strings.Join(errs, "; ")}
+	}
+	return nil
+}
+
+// WriteError is a report or metrics file that could not be written: the
+// backup itself is not affected.
+type WriteError struct{ msg string }
+
+func (e *WriteError) Error() string { return "the run's report could not be written: " + e.msg }
+
+// Run returns a copy of the record so far.
+func (r *Recorder) Run() Run {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := r.run
+	out.Deployments = slices.Clone(r.run.Deployments)
+	return out
+}
