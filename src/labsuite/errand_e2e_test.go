@@ -1,8 +1,8 @@
 package labsuite_test
 
 import (
-	"filippo.io/age"
 	"context"
+	"filippo.io/age"
 	"fmt"
 	"maps"
 	"os"
