@@ -2,12 +2,12 @@ package labsuite_test
 
 import (
 	"context"
-	"filippo.io/age"
 	"fmt"
 	"maps"
 	"os"
 	"path/filepath"
 
+	"filippo.io/age"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	yaml "go.yaml.in/yaml/v2"
