@@ -52,11 +52,16 @@ func deploymentCommand(s session) cli.Command {
 					return b(c, o, name)
 				})
 			}
-			o, err := newDeploymentOrchestrator(parent, s, newLogger(parent, streams.Out))
+			out, meter, stopBars := s.terminal(c)
+			o, err := newDeploymentOrchestrator(parent, s, newLogger(parent, out))
 			if err != nil {
+				stopBars()
 				return exitError(streams, err, "")
 			}
-			return exitErrorAdvised(s, b(c, o, parent.String("deployment")), advice)
+			o.Meter = meter
+			err = b(c, o, parent.String("deployment"))
+			stopBars()
+			return exitErrorAdvised(s, err, advice)
 		}
 	}
 	return cli.Command{

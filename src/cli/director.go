@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
@@ -29,11 +30,16 @@ func directorCommand(s session) cli.Command {
 	backups := &backupRun{} // --artifact-path and the report
 	run := func(advice string, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
-			o, err := newDirectorOrchestrator(c.Parent(), s)
+			out, meter, stopBars := s.terminal(c)
+			o, err := newDirectorOrchestrator(c.Parent(), s, out)
 			if err != nil {
+				stopBars()
 				return exitError(streams, err, "")
 			}
-			return exitErrorAdvised(s, b(c, o, o.Standalone.Name), advice)
+			o.Meter = meter
+			err = b(c, o, o.Standalone.Name)
+			stopBars()
+			return exitErrorAdvised(s, err, advice)
 		}
 	}
 	return cli.Command{
@@ -119,8 +125,8 @@ func directorFlags() []cli.Flag {
 	}
 }
 
-func newDirectorOrchestrator(c *cli.Context, s session) (*orchestrator.Orchestrator, error) {
-	logger := newLogger(c, s.streams.Out)
+func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchestrator.Orchestrator, error) {
+	logger := newLogger(c, out)
 	raw, err := os.ReadFile(c.String("private-key-path"))
 	if err != nil {
 		return nil, fmt.Errorf("reading --private-key-path: %w", err)

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/creack/pty"
 	"github.com/minio/minio-go/v7"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -294,6 +295,31 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(all).To(HaveLen(1))
 		Expect(all[0].State).To(Equal(artifact.Good))
 		Expect(unfinishedUploads(s3)).To(BeEmpty())
+	})
+
+	It("draws progress bars on a terminal, with upstream's log lines above them and none lost", func() {
+		setFault(worker(), "alpha-large", "x")
+		defer resetFaults("faulty")
+		cmd := exec.Command(bbrBin, "deployment", "backup", "--artifact-path", GinkgoT().TempDir())
+		cmd.Env = append(append(os.Environ(), bbrEnv("faulty")...), "TERM=xterm")
+		tty, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
+		Expect(err).NotTo(HaveOccurred())
+		var screen bytes.Buffer
+		copied := make(chan struct{})
+		go func() {
+			_, _ = io.Copy(&screen, tty) // ends with EIO once bbr exits
+			close(copied)
+		}()
+		Expect(cmd.Wait()).To(Succeed())
+		<-copied
+		out := screen.String()
+		Expect(out).To(ContainSubstring("Backing up, 1 jobs"))
+		Expect(out).To(MatchRegexp(`worker/0 alpha\s+\S+\s+\d+(\.\d)? MiB\s+\d+(\.\d)? MiB/s`), "a spinner, the bytes and the rate")
+		Expect(out).To(ContainSubstring("\x1b["), "drawn with cursor movement")
+		for _, line := range []string{"Starting backup of faulty", "Copying backup for job alpha on worker/", "Finished validity checks", "Backup created of faulty"} {
+			Expect(out).To(ContainSubstring(line), "log lines are printed above the bars, none lost")
+		}
+		Expect(out).NotTo(ContainSubstring("INFO - Copying: "), "no periodic lines under the bars")
 	})
 
 	It("reports every backup as JSON and Prometheus metrics, and posts the failure to a webhook", func() {

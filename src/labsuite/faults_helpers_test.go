@@ -28,6 +28,7 @@ import (
 //	<job>-big                           the backup writes 4 MiB of random data
 //	<job>-<script>-hold                 the script waits (up to 60 s) while it
 //	                                    exists, after touching <job>-<script>-held
+//	<job>-large                         the backup writes a 512 MiB sparse file
 //	<job>-huge                          the backup writes an 8 GiB sparse file
 var faultScripts = []string{"pre-backup-lock", "backup", "post-backup-unlock",
 	"pre-restore-lock", "restore", "post-restore-unlock", "metadata"}
@@ -49,6 +50,7 @@ func faultScript(job, script string) string {
 	case "backup":
 		fmt.Fprintf(&b, "echo '%s data' > \"${BBR_ARTIFACT_DIRECTORY}data\"\n", job)
 		fmt.Fprintf(&b, "if [ -e %s-big ]; then head -c 4194304 /dev/urandom > \"${BBR_ARTIFACT_DIRECTORY}big\"; fi\n", faults)
+		fmt.Fprintf(&b, "if [ -e %s-large ]; then truncate -s 512M \"${BBR_ARTIFACT_DIRECTORY}large\"; fi\n", faults)
 		fmt.Fprintf(&b, "if [ -e %s-huge ]; then truncate -s 8G \"${BBR_ARTIFACT_DIRECTORY}huge\"; fi\n", faults)
 	case "restore":
 		fmt.Fprintf(&b, "cp \"${BBR_ARTIFACT_DIRECTORY}data\" %s/restored-%s\n", store, job)

@@ -203,7 +203,7 @@ func (o *Orchestrator) runBackupScripts(ctx context.Context, d *Deployment) erro
 func (o *Orchestrator) drain(ctx context.Context, d *Deployment, art artifact.Writer) error {
 	jobs := d.JobsWith(ScriptBackup)
 	progress := &copyProgress{jobs: len(jobs)}
-	defer o.reportProgress(progress)()
+	defer o.reportProgress("Backing up", progress)()
 	return forEach(jobs, o.Parallelism, func(j *Job) error {
 		err := o.drainJob(ctx, j, art, progress)
 		if err == nil {
@@ -243,8 +243,10 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art artifact.Writer
 		pw.CloseWithError(err)
 		streamErr <- err
 	}()
-	localSums, size, writeErr := art.WriteTar(file, progress.reader(pr))
+	counted, jobDone := progress.job(fmt.Sprintf("%s/%d %s", inst.Group, inst.Index, j.Name), 0, pr)
+	localSums, size, writeErr := art.WriteTar(file, counted)
 	pr.CloseWithError(writeErr) // unblocks the stream if writing failed
+	jobDone(writeErr)
 	if err := errors.Join(<-streamErr, writeErr); err != nil {
 		stopSums() // its result no longer matters
 		<-remoteSums

@@ -101,6 +101,8 @@ type Orchestrator struct {
 	// ProgressInterval is how often a backup's drain or a restore's upload
 	// reports the bytes copied and the rate; zero means never.
 	ProgressInterval time.Duration
+	// Meter, when set, shows the copies live instead (a terminal's bars).
+	Meter Meter
 	// Leftovers, when set, follows what the runs have not yet undone.
 	Leftovers *Leftovers
 	// Standalone, when set, is director mode: Director is then unused.

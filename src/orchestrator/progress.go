@@ -13,6 +13,23 @@ import (
 // DefaultProgressInterval is how often a long copy reports how far it got.
 const DefaultProgressInterval = 10 * time.Second
 
+// Meter shows copies live, as a terminal's progress bars do; without one
+// a long copy logs a line every ProgressInterval.
+type Meter interface {
+	// Phase starts a copy phase of jobs totalling total bytes (0: not
+	// known: a backup runs no du to learn it).
+	Phase(what string, jobs int, total int64) MeterPhase
+}
+
+// MeterPhase is one copy phase on a Meter.
+type MeterPhase interface {
+	// Job shows one job's copy of size bytes (0: not known) as r is
+	// read, until done is called with how it ended.
+	Job(name string, size int64, r io.Reader) (counted io.Reader, done func(err error))
+	// End ends the phase.
+	End()
+}
+
 // copyProgress counts one copy phase (the drain of a backup or the upload
 // of a restore) so that a long one can say how far it got. A copy shorter
 // than the interval prints nothing more than upstream's lines.
@@ -21,10 +38,18 @@ type copyProgress struct {
 	done  atomic.Int64
 	jobs  int
 	total int64 // 0 when unknown: a backup runs no du to learn it
+	meter MeterPhase
 }
 
-// reader counts what is read through r.
-func (p *copyProgress) reader(r io.Reader) io.Reader { return &countingReader{r: r, n: &p.bytes} }
+// job counts what is read through r, and shows it on the meter if there
+// is one; done ends the job's bar.
+func (p *copyProgress) job(name string, size int64, r io.Reader) (io.Reader, func(error)) {
+	r = &countingReader{r: r, n: &p.bytes}
+	if p.meter == nil {
+		return r, func(error) {}
+	}
+	return p.meter.Job(name, size, r)
+}
 
 type countingReader struct {
 	r io.Reader
@@ -48,9 +73,13 @@ func (p *copyProgress) line(elapsed time.Duration) string {
 	return fmt.Sprintf("Copying: %s so far at %s, %s", artifact.HumanSize(n), rate, jobs)
 }
 
-// reportProgress logs p's line every ProgressInterval until the returned
-// stop is called.
-func (o *Orchestrator) reportProgress(p *copyProgress) (stop func()) {
+// reportProgress shows p on the meter, or logs p's line every
+// ProgressInterval, until the returned stop is called.
+func (o *Orchestrator) reportProgress(what string, p *copyProgress) (stop func()) {
+	if o.Meter != nil {
+		p.meter = o.Meter.Phase(what, p.jobs, p.total)
+		return p.meter.End
+	}
 	if o.ProgressInterval <= 0 {
 		return func() {}
 	}

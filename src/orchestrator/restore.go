@@ -112,7 +112,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.S
 	files := meta.Files()
 	jobs := d.JobsWith(ScriptRestore)
 	progress := &copyProgress{jobs: len(jobs), total: uploadSize(art, jobs, meta)}
-	defer o.reportProgress(progress)()
+	defer o.reportProgress("Restoring", progress)()
 	return forEach(jobs, o.Parallelism, func(j *Job) error {
 		inst := j.Instance
 		file := restoreFile(j, meta)
@@ -127,7 +127,10 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.S
 		}
 		defer f.Close()
 		inst.stagingCreated.Store(true)
-		if err := streamVerified(ctx, j, file, progress.reader(bufio.NewReaderSize(f, 256<<10)), want); err != nil {
+		counted, jobDone := progress.job(fmt.Sprintf("%s/%d %s", inst.Group, inst.Index, j.Name), art.Size(file), bufio.NewReaderSize(f, 256<<10))
+		err = streamVerified(ctx, j, file, counted, want)
+		jobDone(err)
+		if err != nil {
 			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
 		}
 		got, err := inst.conn.Checksums(ctx, j.stagingName())
