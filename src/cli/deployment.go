@@ -56,6 +56,9 @@ func deploymentCommand(s session) cli.Command {
 			o, err := newDeploymentOrchestrator(parent, s, newLogger(parent, out))
 			if err != nil {
 				stopBars()
+				if c.Command.Name == "backup" { // no Director: still a failed backup to report
+					backups.reports.record(ctx, s, c, nil, report.KindDeployment, parent.String("deployment"), time.Now(), "", err)
+				}
 				return exitError(streams, err, "")
 			}
 			o.Meter = meter

@@ -32,6 +32,9 @@ func checkReporting(streams Streams, c *cli.Context) error {
 		if err := report.CheckWebhookURL(u); err != nil {
 			return exitError(streams, fmt.Errorf("%s: %w", webhookEnv, err), "")
 		}
+		if (report.Webhook{URL: u}).Plaintext() {
+			fmt.Fprintf(streams.Err, "Warning: %s is plain http: its secret crosses the network unencrypted; use https.\n", webhookEnv)
+		}
 	}
 	return nil
 }
@@ -67,7 +70,9 @@ func (r *reporting) record(ctx context.Context, s session, c *cli.Context, dest 
 		d.Destination = dest.String()
 		if location != "" {
 			d.Backup = location
-			if src, openErr := dest.Open(ctx, path.Base(location)); err == nil && openErr == nil {
+			// A backup can be good while the run failed after it (an
+			// unlock): only opening it says; a signal must not stop that.
+			if src, openErr := dest.Open(context.WithoutCancel(ctx), path.Base(location)); openErr == nil {
 				d.Describe(src)
 			}
 		}

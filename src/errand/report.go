@@ -37,6 +37,9 @@ func (r Runner) newReport() *runReport {
 	now := r.Now()
 	dir := filepath.Join(r.Config.ArtifactDirectory, ReportsDir)
 	rr := &runReport{r: r, dir: dir, hook: report.Webhook{URL: r.Config.Webhook.URL, OnSuccess: r.Config.Webhook.OnSuccess, Attempts: report.DefaultWebhookAttempts}}
+	if rr.hook.Plaintext() {
+		fmt.Fprintf(r.Out, "[%s] Warning: webhook.url is plain http: its secret crosses the network unencrypted; use https\n", r.now())
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		fmt.Fprintf(r.Out, "[%s] Warning: no run report: %v\n", r.now(), err)
 		dir = ""
@@ -52,17 +55,34 @@ func (r Runner) newReport() *runReport {
 // add records one deployment's result.
 func (rr *runReport) add(ctx context.Context, res result, start, end time.Time) {
 	d := report.Attempt(report.KindDeployment, res.deployment, start, end, res.err)
-	d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
-	if res.err == nil && res.src != nil {
+	if res.src != nil { // good, even if the run failed after it
 		d.Describe(res.src)
-		d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
 	}
+	d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
 	if err := rr.rec.Add(d); err != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
 	}
-	if err := rr.hook.Notify(context.WithoutCancel(ctx), d); err != nil {
+	if ctx.Err() != nil {
+		return // stopped: the summary says what was not done, and no post delays the exit
+	}
+	rr.notify(ctx, d)
+}
+
+func (rr *runReport) notify(ctx context.Context, d report.Deployment) {
+	if err := rr.hook.Notify(ctx, d); err != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
 	}
+}
+
+// fail records an error that stopped the run before any deployment (no
+// bucket, no list of deployments): in the report, and on the webhook.
+func (rr *runReport) fail(ctx context.Context, err error) {
+	now := rr.r.Now()
+	if werr := rr.rec.Fail(err, now); werr != nil {
+		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), werr)
+	}
+	rr.notify(ctx, report.Attempt(report.KindRun, "the backup errand's run", now, now, err))
+	rr.finish()
 }
 
 // finish copies the run's report to last-run.json and removes the oldest

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +66,28 @@ var _ = Describe("the backup errand's report, metrics and webhook", func() {
 		Expect(posted[0]).To(ContainSubstring(`"text":":rotating_light: bbr: the backup of deployment redis FAILED`))
 		Expect(out.String()).NotTo(ContainSubstring("s3cret"))
 		Expect(strings.Count(out.String(), "Warning")).To(Equal(0))
+	})
+
+	It("reports a run stopped before any deployment (no bucket) in the report and on the webhook", func() {
+		root := GinkgoT().TempDir()
+		var posted []string
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, _ := io.ReadAll(r.Body)
+			posted = append(posted, string(raw))
+		}))
+		defer hook.Close()
+		cfg, err := errand.ParseConfig([]byte(validConfig + "artifact_directory: " + root + "\nwebhook: {url: \"" + hook.URL + "\"}\n"))
+		Expect(err).NotTo(HaveOccurred())
+		r := errand.Runner{Config: cfg, Out: GinkgoWriter, Now: time.Now,
+			Bucket: func(context.Context) (artifact.Destination, error) { return nil, errors.New("s3://b: the endpoint does not answer") }}
+		Expect(r.RunBackup(context.Background())).To(MatchError(ContainSubstring("does not answer")))
+		var run report.Run
+		raw, err := os.ReadFile(filepath.Join(root, errand.ReportsDir, errand.LastRun))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(json.Unmarshal(raw, &run)).To(Succeed())
+		Expect(run.OK).To(BeFalse())
+		Expect(run.Errors).To(Equal([]string{"s3://b: the endpoint does not answer"}))
+		Expect(posted).To(ConsistOf(ContainSubstring("the backup of the backup errand's run FAILED after 0s: s3://b: the endpoint does not answer")))
 	})
 
 	It("refuses a webhook URL it cannot use without printing it", func() {

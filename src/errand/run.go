@@ -58,14 +58,20 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	if err := r.Config.CheckBackup(); err != nil {
 		return err
 	}
+	rep := r.newReport()
+	// What stops the run before any deployment is a failed backup too.
+	stopped := func(err error) error {
+		rep.fail(ctx, err)
+		return err
+	}
 	deployments := r.Config.Deployments
 	if r.Config.AllDeployments {
 		var err error
 		if deployments, err = r.Deployments(ctx); err != nil {
-			return fmt.Errorf("listing the Director's deployments: %w", err)
+			return stopped(fmt.Errorf("listing the Director's deployments: %w", err))
 		}
 		if len(deployments) == 0 {
-			return errors.New("the Director has no deployments to back up")
+			return stopped(errors.New("the Director has no deployments to back up"))
 		}
 	}
 	store := Store{Root: r.Config.ArtifactDirectory}
@@ -74,12 +80,11 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	// operator asked for.
 	bucket, err := r.bucket(ctx)
 	if err != nil {
-		return err
+		return stopped(err)
 	}
 	if r.transform, err = r.Config.Transform(); err != nil {
-		return err
+		return stopped(err)
 	}
-	rep := r.newReport()
 	var results []result
 	for _, d := range deployments {
 		start := r.Now()
@@ -140,6 +145,9 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 	res.took = r.Now().Sub(start)
 	src, openErr := openLocation(ctx, dest, res.path)
 	res.good = openErr == nil
+	if res.good {
+		res.src = src
+	}
 	if res.err != nil || !res.good {
 		if res.err == nil {
 			res.err = openErr
@@ -147,13 +155,13 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 		return res
 	}
 	res.size, res.lockWindow = describe(src)
-	res.src = src
 	if dest != bucket && bucket != nil {
 		fmt.Fprintf(r.Out, "[%s] Copying %s to %s\n", r.now(), path.Base(res.path), bucket)
 		res.copied, res.err = artifact.Copy(ctx, src, path.Base(res.path), bucket)
 		if res.err != nil {
 			res.err = fmt.Errorf("the backup is good on this instance (%s), but its copy to the bucket failed: %w", res.path, res.err)
-			return res // retention waits for a backup that is good everywhere
+			res.src = nil // not a success to report: the backup is still only on the platform
+			return res    // retention waits for a backup that is good everywhere
 		}
 	}
 	for _, d := range kept {
@@ -162,6 +170,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 		}
 		if res.err = r.validate(ctx, d, dest, src); res.err != nil {
 			res.good = res.good && d != dest
+			res.src = nil
 			return res
 		}
 	}

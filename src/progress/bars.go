@@ -7,6 +7,7 @@ package progress
 import (
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -16,68 +17,103 @@ import (
 )
 
 // Bars is an orchestrator.Meter on a terminal, and the io.Writer its
-// log lines go through.
+// log lines go through: to the running phase's bars, which print them
+// above themselves, or straight to the terminal between phases.
 type Bars struct {
-	p *mpb.Progress
+	out io.Writer
+	mu  sync.Mutex
+	p   *mpb.Progress // the running phase's; nil between phases
 }
 
 var _ orchestrator.Meter = (*Bars)(nil)
 
 // New draws on out, which must be a terminal.
-func New(out io.Writer) *Bars {
-	return &Bars{p: mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())}
-}
+func New(out io.Writer) *Bars { return &Bars{out: out} }
 
-// Write prints log lines above the bars.
+// Write prints log lines above the bars, or straight out between phases.
 func (b *Bars) Write(p []byte) (int, error) {
-	n, err := b.p.Write(p)
-	if err != nil { // after Stop: straight through, nothing is drawn any more
-		return len(p), nil
+	b.mu.Lock()
+	cur := b.p
+	b.mu.Unlock()
+	if cur != nil {
+		if n, err := cur.Write(p); err == nil {
+			return n, nil
+		}
 	}
-	return n, nil
+	return b.out.Write(p)
 }
 
-// Stop removes what is still drawn and waits for the last refresh.
-func (b *Bars) Stop() { b.p.Shutdown() }
+// Stop cancels a phase still drawn (the run stopped mid-copy).
+func (b *Bars) Stop() {
+	b.mu.Lock()
+	cur := b.p
+	b.p = nil
+	b.mu.Unlock()
+	if cur != nil {
+		cur.Shutdown()
+	}
+}
 
-// Phase starts a phase's total bar.
+// Phase starts drawing a phase: its total bar now, a bar per job as
+// each starts.
 func (b *Bars) Phase(what string, jobs int, total int64) orchestrator.MeterPhase {
-	ph := &phase{bars: b, total: total}
-	// A total of 0 is one mpb does not complete by itself: SetTotal does.
-	ph.bar = b.p.New(total, barStyle(total),
+	p := mpb.New(mpb.WithOutput(b.out), mpb.WithWidth(40), mpb.WithRefreshRate(150*time.Millisecond), mpb.WithAutoRefresh())
+	ph := &phase{bars: b, p: p}
+	// A total of 0 is one mpb does not complete by itself: End does.
+	ph.bar, _ = p.Add(total, barStyle(total).Build(),
 		mpb.PrependDecorators(decor.Name(fmt.Sprintf("%s, %d jobs", what, jobs), decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(counters(total)...),
-		mpb.BarPriority(1<<30), // the total stays below the jobs
+		mpb.BarPriority(1<<30), // below the jobs
 		mpb.BarRemoveOnComplete())
+	b.mu.Lock()
+	b.p = p
+	b.mu.Unlock()
 	return ph
 }
 
 type phase struct {
-	bars  *Bars
-	bar   *mpb.Bar
-	total int64
+	bars *Bars
+	p    *mpb.Progress
+	bar  *mpb.Bar
+	mu   sync.Mutex
+	jobs []*mpb.Bar
 }
 
-// Job adds a bar for one job's copy; the total bar counts it too.
+// Job adds a bar for one job's copy; the total bar counts it too. If the
+// bars cannot draw (the terminal went away), it only counts.
 func (ph *phase) Job(name string, size int64, r io.Reader) (io.Reader, func(error)) {
-	bar := ph.bars.p.New(size, barStyle(size),
+	bar, err := ph.p.Add(size, barStyle(size).Build(),
 		mpb.PrependDecorators(decor.Name(name, decor.WCSyncSpaceR)),
 		mpb.AppendDecorators(counters(size)...),
 		mpb.BarRemoveOnComplete())
-	counted := &reader{r: r, bars: []*mpb.Bar{bar, ph.bar}}
-	return counted, func(err error) {
-		if err != nil {
-			bar.Abort(true)
-			return
-		}
-		bar.SetTotal(-1, true) // complete, whatever the size said
+	if err != nil {
+		return r, func(error) {}
 	}
+	ph.mu.Lock()
+	ph.jobs = append(ph.jobs, bar)
+	ph.mu.Unlock()
+	return &reader{r: r, bars: []*mpb.Bar{bar, ph.bar}}, func(error) { bar.SetTotal(-1, true) }
 }
 
-// End completes the total bar.
+// End completes the bars and waits for the last drawing, which also
+// prints the log lines written since the one before.
 func (ph *phase) End() {
-	ph.bar.SetTotal(-1, true)
-	ph.bar.Wait()
+	ph.mu.Lock()
+	for _, job := range ph.jobs {
+		if !job.Completed() {
+			job.Abort(true) // a job the phase gave up on
+		}
+	}
+	ph.mu.Unlock()
+	if ph.bar != nil {
+		ph.bar.SetTotal(-1, true)
+	}
+	ph.bars.mu.Lock()
+	if ph.bars.p == ph.p {
+		ph.bars.p = nil
+	}
+	ph.bars.mu.Unlock()
+	ph.p.Wait()
 }
 
 // reader counts bytes on its bars as they are read.
@@ -89,7 +125,9 @@ type reader struct {
 func (c *reader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	for _, b := range c.bars {
-		b.IncrBy(n)
+		if b != nil {
+			b.IncrBy(n)
+		}
 	}
 	return n, err
 }

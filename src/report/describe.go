@@ -13,6 +13,8 @@ import (
 const (
 	KindDeployment = "deployment"
 	KindDirector   = "director"
+	// KindRun is a run that failed before any deployment.
+	KindRun = "run"
 )
 
 // Attempt is a deployment's record, from its start to now, with err.
@@ -32,6 +34,7 @@ func Attempt(kind, name string, started, finished time.Time, err error) Deployme
 // Describe records the good backup src: its location, lock window, files
 // and sizes.
 func (d *Deployment) Describe(src artifact.Source) {
+	d.Good = true
 	meta := src.Metadata()
 	d.Backup = src.Location()
 	d.LockWindowSeconds = meta.BackupActivity.LockWindow().Seconds()
@@ -102,6 +105,26 @@ func (r *Recorder) Add(d Deployment) error {
 	}
 	if len(errs) > 0 {
 		return &WriteError{strings.Join(errs, "; ")}
+	}
+	return nil
+}
+
+// Fail records an error of the run itself, before any deployment, and
+// rewrites the report.
+func (r *Recorder) Fail(err error, now time.Time) error {
+	if r == nil {
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.run.OK = false
+	r.run.Finished = now
+	r.run.Errors = append(r.run.Errors, Attempt("", "", now, now, err).Errors...)
+	if r.Path == "" {
+		return nil
+	}
+	if err := WriteJSON(r.Path, r.run); err != nil {
+		return &WriteError{err.Error()}
 	}
 	return nil
 }

@@ -1,6 +1,8 @@
 package report
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,9 +40,15 @@ var help = map[string]string{
 
 // MetricsFile is the textfile of a deployment's metrics in dir; the
 // name keeps only characters safe in a file name (a Director's IPv6
-// address has colons), the label keeps the name as it is.
+// address has colons), with a hash of the name when it had others, so
+// that two names never share a file; the label keeps the name as it is.
 func MetricsFile(dir, kind, deployment string) string {
-	return filepath.Join(dir, unsafeChars.ReplaceAllString(fmt.Sprintf("bbr_%s_%s", kind, deployment), "_")+".prom")
+	name := fmt.Sprintf("bbr_%s_%s", kind, deployment)
+	if safe := unsafeChars.ReplaceAllString(name, "_"); safe != name {
+		sum := sha256.Sum256([]byte(name))
+		name = safe + "_" + hex.EncodeToString(sum[:4])
+	}
+	return filepath.Join(dir, name+".prom")
 }
 
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
@@ -68,11 +76,13 @@ func WriteMetrics(dir string, d Deployment) error {
 	}
 	if d.OK {
 		values[MetricLastOK] = 1
+	} else {
+		values[MetricFailuresTotal]++
+	}
+	if d.Good { // a good backup, even if the run failed after it
 		values[MetricLastSuccess] = values[MetricLastAttempt]
 		values[MetricLockWindow] = d.LockWindowSeconds
 		values[MetricSize] = float64(d.Bytes)
-	} else {
-		values[MetricFailuresTotal]++
 	}
 	reg := prometheus.NewRegistry()
 	labels := prometheus.Labels{"deployment": d.Name, "kind": d.Kind}

@@ -20,14 +20,20 @@ type Run struct {
 	Finished    time.Time    `json:"finished"`
 	OK          bool         `json:"ok"`
 	Deployments []Deployment `json:"deployments"`
+	// Errors are the run's own, before any deployment (no Director, no
+	// bucket).
+	Errors []string `json:"errors,omitempty"`
 }
 
 // Deployment is what happened to one deployment (or the Director) in a run.
 type Deployment struct {
 	Name string `json:"name"`
 	// Kind is "deployment" or "director".
-	Kind     string    `json:"kind"`
+	Kind string `json:"kind"`
+	// OK is the run's result for it; Good says its backup is good, which
+	// it can be while the run failed after it (an unlock).
 	OK       bool      `json:"ok"`
+	Good     bool      `json:"backup_good"`
 	Started  time.Time `json:"started"`
 	Finished time.Time `json:"finished"`
 	// Seconds is Finished - Started; LockWindowSeconds is from the first

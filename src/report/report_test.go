@@ -126,6 +126,16 @@ var _ = Describe("the Prometheus textfile", func() {
 		Expect(v).To(HaveKeyWithValue("bbr_backup_last_attempt_timestamp_seconds", float64(t0.Add(time.Hour+2*time.Minute).Unix())))
 		entries, _ := os.ReadDir(dir)
 		Expect(entries).To(HaveLen(1), "written atomically: no temporary file left")
+
+		// A good backup whose run failed after it (an unlock): a success
+		// to BBRBackupTooOld, a failure to BBRBackupFailed.
+		unlockFailed := report.Attempt(report.KindDeployment, "cf", t0.Add(2*time.Hour), t0.Add(3*time.Hour), errors.New("unlock failed"))
+		unlockFailed.Describe(goodBackup(GinkgoT().TempDir()))
+		Expect(report.WriteMetrics(dir, unlockFailed)).To(Succeed())
+		v = values("cf")
+		Expect(v).To(HaveKeyWithValue("bbr_backup_last_attempt_success", 0.0))
+		Expect(v).To(HaveKeyWithValue("bbr_backup_failures_total", 3.0))
+		Expect(v).To(HaveKeyWithValue("bbr_backup_last_success_timestamp_seconds", float64(t0.Add(3*time.Hour).Unix())))
 	})
 
 	It("refuses to overwrite a textfile it cannot read, so the failure count is never reset silently", func() {
@@ -135,8 +145,14 @@ var _ = Describe("the Prometheus textfile", func() {
 	})
 
 	It("names a Director's file safely, keeping its name in the label", func() {
-		Expect(report.WriteMetrics(dir, report.Attempt(report.KindDirector, "fd00::6", t0, t0, nil))).To(Succeed())
-		raw := must(os.ReadFile(filepath.Join(dir, "bbr_director_fd00__6.prom")))
+		for _, name := range []string{"fd00::6", "fd00__6", "fd00:_6"} {
+			Expect(report.WriteMetrics(dir, report.Attempt(report.KindDirector, name, t0, t0, nil))).To(Succeed())
+		}
+		files, err := filepath.Glob(filepath.Join(dir, "bbr_director_fd00__6*.prom"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(files).To(HaveLen(3), "names that differ never share a file")
+		Expect(report.MetricsFile(dir, "director", "fd00__6")).To(HaveSuffix("/bbr_director_fd00__6.prom"))
+		raw := must(os.ReadFile(report.MetricsFile(dir, "director", "fd00::6")))
 		Expect(string(raw)).To(ContainSubstring(`deployment="fd00::6",kind="director"`))
 	})
 })

@@ -43,6 +43,13 @@ func CheckWebhookURL(raw string) error {
 	return nil
 }
 
+// Plaintext says whether posts cross the network unencrypted, with the
+// URL's secret in them.
+func (w Webhook) Plaintext() bool {
+	u, err := url.Parse(w.URL)
+	return err == nil && u.Scheme == "http" && u.Hostname() != "localhost" && u.Hostname() != "127.0.0.1" && u.Hostname() != "::1"
+}
+
 // message is the body: Slack reads "text"; the rest is for other tools.
 type message struct {
 	Text       string     `json:"text"`
@@ -118,6 +125,9 @@ func post(ctx context.Context, client *http.Client, target string, body []byte, 
 // text is the line a person reads in the channel.
 func text(d Deployment) string {
 	what := d.Kind + " " + d.Name
+	if d.Kind == KindRun {
+		what = d.Name
+	}
 	took := time.Duration(d.Seconds * float64(time.Second)).Round(time.Second)
 	if d.OK {
 		return fmt.Sprintf("bbr: backed up %s in %s (lock window %s): %s", what, took,
