@@ -79,7 +79,9 @@ var _ = Describe("the backup errand's report, metrics and webhook", func() {
 		cfg, err := errand.ParseConfig([]byte(validConfig + "artifact_directory: " + root + "\nwebhook: {url: \"" + hook.URL + "\"}\n"))
 		Expect(err).NotTo(HaveOccurred())
 		r := errand.Runner{Config: cfg, Out: GinkgoWriter, Now: time.Now,
-			Bucket: func(context.Context) (artifact.Destination, error) { return nil, errors.New("s3://b: the endpoint does not answer") }}
+			Bucket: func(context.Context) (artifact.Destination, error) {
+				return nil, errors.New("s3://b: the endpoint does not answer")
+			}}
 		Expect(r.RunBackup(context.Background())).To(MatchError(ContainSubstring("does not answer")))
 		var run report.Run
 		raw, err := os.ReadFile(filepath.Join(root, errand.ReportsDir, errand.LastRun))
