@@ -57,7 +57,7 @@ func deploymentCommand(s session) cli.Command {
 			if err != nil {
 				stopBars()
 				if c.Command.Name == "backup" { // no Director: still a failed backup to report
-					backups.reports.record(ctx, s, c, nil, report.KindDeployment, parent.String("deployment"), time.Now(), "", err)
+					backups.reports.record(ctx, s, c, nil, report.KindDeployment, parent.String("deployment"), time.Now(), "", err, nil)
 				}
 				return exitError(streams, err, "")
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/bucket"
 	"github.com/bbr-release/bbr/src/orchestrator"
+	"github.com/bbr-release/bbr/src/report"
 	"github.com/bbr-release/bbr/src/transform"
 )
 
@@ -145,12 +146,14 @@ func backupTo(ctx context.Context, s session, c *cli.Context, run *backupRun, ki
 	start := time.Now()
 	dest, err := run.dests.get(ctx, c)
 	if err != nil {
-		run.reports.record(ctx, s, c, nil, kind, opts.Deployment, start, "", err)
+		run.reports.record(ctx, s, c, nil, kind, opts.Deployment, start, "", err, nil)
 		return err
 	}
 	opts.Destination = dest
+	times := &report.CopyTimes{}
+	o.JobCopied = times.Record
 	location, err := o.Backup(ctx, opts)
-	run.reports.record(ctx, s, c, dest, kind, opts.Deployment, start, location, err)
+	run.reports.record(ctx, s, c, dest, kind, opts.Deployment, start, location, err, times.Take())
 	if err != nil {
 		return err
 	}

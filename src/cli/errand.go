@@ -12,6 +12,7 @@ import (
 	"github.com/bbr-release/bbr/src/director"
 	"github.com/bbr-release/bbr/src/errand"
 	"github.com/bbr-release/bbr/src/orchestrator"
+	"github.com/bbr-release/bbr/src/report"
 )
 
 // errandCommand is what the release's errand jobs run: `bbr errand backup
@@ -77,6 +78,8 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 		return errand.Runner{}, err
 	}
 	o := s.orchestrator(dir, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
+	times := &report.CopyTimes{}
+	o.JobCopied = times.Record
 	return errand.Runner{
 		Config: cfg,
 		Backup: func(ctx context.Context, deployment string, dest artifact.Destination) (string, error) {
@@ -91,6 +94,7 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 		Out:         s.streams.Out,
 		Now:         time.Now,
 		Version:     s.version,
+		CopyTimes:   times,
 	}, nil
 }
 

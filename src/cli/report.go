@@ -60,7 +60,7 @@ func (r *reporting) get(c *cli.Context, version, command string) (*report.Record
 // record reports one deployment's backup: the report, the metrics and
 // the webhook. What cannot be written is a warning: the backup is what
 // it is either way.
-func (r *reporting) record(ctx context.Context, s session, c *cli.Context, dest artifact.Destination, kind, name string, start time.Time, location string, err error) {
+func (r *reporting) record(ctx context.Context, s session, c *cli.Context, dest artifact.Destination, kind, name string, start time.Time, location string, err error, times map[string]time.Duration) {
 	rec, hook := r.get(c, s.version, kind+" backup")
 	if rec == nil && hook.URL == "" {
 		return
@@ -74,6 +74,7 @@ func (r *reporting) record(ctx context.Context, s session, c *cli.Context, dest 
 			// unlock): only opening it says; a signal must not stop that.
 			if src, openErr := dest.Open(context.WithoutCancel(ctx), path.Base(location)); openErr == nil {
 				d.Describe(src)
+				d.SetCopyTimes(times)
 			}
 		}
 	}

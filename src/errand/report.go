@@ -55,8 +55,13 @@ func (r Runner) newReport() *runReport {
 // add records one deployment's result.
 func (rr *runReport) add(ctx context.Context, res result, start, end time.Time) {
 	d := report.Attempt(report.KindDeployment, res.deployment, start, end, res.err)
+	var times map[string]time.Duration
+	if rr.r.CopyTimes != nil {
+		times = rr.r.CopyTimes.Take() // this deployment's, whatever became of it
+	}
 	if res.src != nil { // good, even if the run failed after it
 		d.Describe(res.src)
+		d.SetCopyTimes(times)
 	}
 	d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
 	if err := rr.rec.Add(d); err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
+	"github.com/bbr-release/bbr/src/report"
 	"github.com/bbr-release/bbr/src/transform"
 )
 
@@ -32,8 +33,10 @@ type Runner struct {
 	Deployments func(ctx context.Context) ([]string, error)
 	Out         io.Writer
 	Now         func() time.Time
-	// Version is bbr's, for the run's report.
-	Version string
+	// Version is bbr's, for the run's report; CopyTimes, when set, what
+	// the orchestrator told of each file's copy time.
+	Version   string
+	CopyTimes *report.CopyTimes
 
 	transform transform.Options // from Config, once it is checked
 }

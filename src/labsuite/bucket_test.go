@@ -343,7 +343,10 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 				OK                              bool
 				Bytes                           int64
 				LockWindowSeconds               float64 `json:"lock_window_seconds"`
-				Files                           []struct{ Name, Instance, Job string }
+				Files                           []struct {
+					Name, Instance, Job string
+					Seconds             float64 `json:"copy_seconds"`
+				}
 			}
 		}
 		raw, err := os.ReadFile(reportFile)
@@ -354,7 +357,8 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		d := run.Deployments[0]
 		Expect(d.Backup).To(HavePrefix("s3://backups/reported/faulty_"))
 		Expect(d.LockWindowSeconds).To(BeNumerically(">", 0))
-		Expect(d.Files).To(ConsistOf(And(HaveField("Name", "worker-0-alpha.tar"), HaveField("Instance", "worker/0"), HaveField("Job", "alpha"))))
+		Expect(d.Files).To(ConsistOf(And(HaveField("Name", "worker-0-alpha.tar"), HaveField("Instance", "worker/0"), HaveField("Job", "alpha"),
+			HaveField("Seconds", BeNumerically(">", 0)))))
 		Expect(posts).To(BeEmpty(), "a good backup is not posted")
 
 		awaitNextSecond()

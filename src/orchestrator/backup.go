@@ -223,6 +223,7 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art artifact.Writer
 		file = artifact.CustomFileName(j.CustomArtifactName())
 	}
 	o.Logger.Info("bbr", "Copying backup for job %s on %s/%s...", j.Name, inst.Group, inst.ID)
+	started := o.Now()
 
 	type result struct {
 		sums artifact.Checksums
@@ -272,6 +273,9 @@ func (o *Orchestrator) drainJob(ctx context.Context, j *Job, art artifact.Writer
 		}
 	} else if err := art.AddInstanceArtifact(inst.Group, inst.Index, j.Name, localSums); err != nil {
 		return err
+	}
+	if o.JobCopied != nil {
+		o.JobCopied(file, o.Now().Sub(started))
 	}
 	if err := inst.conn.RemoveStagingDir(ctx, j.stagingName()); err != nil {
 		return fmt.Errorf("removing %s on %s: %w", j.StagingDir(), inst.Name(), err)

@@ -103,6 +103,9 @@ type Orchestrator struct {
 	ProgressInterval time.Duration
 	// Meter, when set, shows the copies live instead (a terminal's bars).
 	Meter Meter
+	// JobCopied, when set, is told how long each job's backup took to
+	// copy and check, by the artifact file's name (for reports).
+	JobCopied func(file string, took time.Duration)
 	// Leftovers, when set, follows what the runs have not yet undone.
 	Leftovers *Leftovers
 	// Standalone, when set, is director mode: Director is then unused.

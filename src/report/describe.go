@@ -63,6 +63,39 @@ func (d *Deployment) Describe(src artifact.Source) {
 	}
 }
 
+// CopyTimes collects how long each file's copy took (the orchestrator's
+// JobCopied); safe for concurrent use.
+type CopyTimes struct {
+	mu sync.Mutex
+	m  map[string]time.Duration
+}
+
+// Record notes file's copy time.
+func (c *CopyTimes) Record(file string, took time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]time.Duration{}
+	}
+	c.m[file] = took
+}
+
+// Take returns what was recorded and starts afresh (the next deployment).
+func (c *CopyTimes) Take() map[string]time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := c.m
+	c.m = nil
+	return m
+}
+
+// SetCopyTimes records each file's copy time.
+func (d *Deployment) SetCopyTimes(times map[string]time.Duration) {
+	for i := range d.Files {
+		d.Files[i].Seconds = times[d.Files[i].Name].Seconds()
+	}
+}
+
 // Recorder collects a run's deployments and rewrites the JSON report
 // after each one, so a run that is stopped leaves what it finished. Its
 // methods are safe for concurrent use (--all-deployments).

@@ -57,6 +57,9 @@ type File struct {
 	Job      string `json:"job,omitempty"`
 	Bytes    int64  `json:"bytes"`       // stored
 	Plain    int64  `json:"plain_bytes"` // before compression and encryption
+	// Seconds is how long copying it off the instance and checking it
+	// took (0 when not known).
+	Seconds float64 `json:"copy_seconds"`
 }
 
 // WriteJSON writes r to path atomically (0644: a report holds no secret,

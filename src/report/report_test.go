@@ -55,6 +55,10 @@ var _ = Describe("the JSON report", func() {
 		rec := report.NewRecorder(path, "", "deployment backup", "1.2.3", t0)
 		good := report.Attempt(report.KindDeployment, "cf", t0, t0.Add(time.Minute), nil)
 		good.Describe(goodBackup(GinkgoT().TempDir()))
+		times := &report.CopyTimes{}
+		times.Record("db-1-pg.tar", 2500*time.Millisecond)
+		good.SetCopyTimes(times.Take())
+		Expect(times.Take()).To(BeEmpty(), "taken")
 		Expect(rec.Add(good)).To(Succeed())
 
 		var run report.Run
@@ -66,6 +70,8 @@ var _ = Describe("the JSON report", func() {
 		Expect(d.Files).To(HaveLen(2))
 		Expect(d.Files[0]).To(And(HaveField("Name", "db-0-pg.tar"), HaveField("Instance", "db/0"), HaveField("Job", "pg")))
 		Expect(d.Files[1].Bytes).To(BeNumerically(">", 4096))
+		Expect(d.Files[1].Seconds).To(Equal(2.5))
+		Expect(d.Files[0].Seconds).To(BeZero(), "not known")
 		Expect(d.Bytes).To(BeNumerically(">", d.Files[0].Bytes+d.Files[1].Bytes), "and the metadata")
 
 		bad := report.Attempt(report.KindDeployment, "redis", t0, t0.Add(2*time.Minute), errors.New("1 error occurred:\n\terror 1:\n\tredis/0 lock: exit 1"))
