@@ -177,8 +177,10 @@ var _ = Describe("the errands with manifests/ops/s3-destination.yml and encrypti
 			Expect(k).To(Or(HaveSuffix("/metadata"), HaveSuffix(".tar.zst.age")), "every tar compressed and encrypted")
 		}
 		Expect(unfinishedUploads(s3)).To(BeEmpty())
-		local, _ := filepath.Glob(filepath.Join(jumpbox, "store", "bbr", "artifacts", "*", "*"))
-		Expect(local).To(BeEmpty(), "a bucket-only errand keeps nothing on the persistent disk")
+		local, _ := filepath.Glob(filepath.Join(jumpbox, "store", "bbr", "artifacts", "[^.]*", "*"))
+		Expect(local).To(BeEmpty(), "a bucket-only errand keeps no backup on the persistent disk")
+		Expect(filepath.Join(jumpbox, "store", "bbr", "artifacts", ".reports", "last-run.json")).To(BeARegularFile(), "only its run reports")
+		Expect(filepath.Join(jumpbox, "store", "bbr", "metrics", "bbr_deployment_sample.prom")).To(BeARegularFile())
 
 		redis(redis0, "FLUSHALL")
 		r := run(labBin, "run-errand", "--dir", labDir, "jumpbox", "restore").expectSuccess()
