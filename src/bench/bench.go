@@ -123,14 +123,9 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 		if err := os.MkdirAll(artDir, 0o700); err != nil {
 			return err
 		}
-		run, err := b.measure(ctx, s, tool, round, bin, nil, "deployment", "-d", s.Deployment, "backup", "--artifact-path", artDir)
-		if err != nil {
+		if err := b.backup(ctx, s, tool, round, bin, nil, "--artifact-path", artDir); err != nil {
 			return err
 		}
-		if run.LockWindow, run.Scripts, err = lockWindow(dep); err != nil {
-			return err
-		}
-		b.record(run)
 		if s.Restore {
 			art, err := onlyEntry(artDir)
 			if err != nil {
@@ -174,6 +169,21 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 			b.record(run)
 		}
 	}
+	return nil
+}
+
+// backup measures a backup of s with args, and its lock window, and
+// records them.
+func (b *Bench) backup(ctx context.Context, s Scenario, tool string, round int, bin string, env []string, args ...string) error {
+	run, err := b.measure(ctx, s, tool, round, bin, env, append([]string{"deployment", "-d", s.Deployment, "backup"}, args...)...)
+	if err != nil {
+		return err
+	}
+	dep, _ := b.lab.Find(s.Deployment)
+	if run.LockWindow, run.Scripts, err = lockWindow(dep); err != nil {
+		return err
+	}
+	b.record(run)
 	return nil
 }
 

@@ -65,15 +65,9 @@ func (b *Bench) bucketRuns(ctx context.Context, s Scenario, round int, art strin
 	b.record(run)
 
 	prefix := fmt.Sprintf("s3://bench/round-%d", round)
-	run, err = b.measure(ctx, s, toolBucket, round, b.opts.BBR, b.s3Env, "deployment", "-d", s.Deployment, "backup", "--artifact-path", prefix)
-	if err != nil {
+	if err := b.backup(ctx, s, toolBucket, round, b.opts.BBR, b.s3Env, "--artifact-path", prefix); err != nil {
 		return err
 	}
-	dep, _ := b.lab.Find(s.Deployment)
-	if run.LockWindow, run.Scripts, err = lockWindow(dep); err != nil {
-		return err
-	}
-	b.record(run)
 	name, err := b.onlyBackup(ctx, fmt.Sprintf("round-%d/", round))
 	if err != nil {
 		return err
@@ -84,6 +78,7 @@ func (b *Bench) bucketRuns(ctx context.Context, s Scenario, round int, art strin
 	}
 	b.record(run)
 
+	dep, _ := b.lab.Find(s.Deployment)
 	run, err = b.s3Floor(ctx, s, dep.Instances[0].Root, round)
 	if err != nil {
 		return err

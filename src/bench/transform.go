@@ -46,16 +46,9 @@ func (b *Bench) transformRuns(ctx context.Context, s Scenario, round int) error 
 		return err
 	}
 	defer os.RemoveAll(artDir)
-	run, err := b.measure(ctx, s, toolZage, round, b.opts.BBR, nil,
-		append([]string{"deployment", "-d", s.Deployment, "backup", "--artifact-path", artDir}, b.zageFlags()...)...)
-	if err != nil {
+	if err := b.backup(ctx, s, toolZage, round, b.opts.BBR, nil, append([]string{"--artifact-path", artDir}, b.zageFlags()...)...); err != nil {
 		return err
 	}
-	dep, _ := b.lab.Find(s.Deployment)
-	if run.LockWindow, run.Scripts, err = lockWindow(dep); err != nil {
-		return err
-	}
-	b.record(run)
 	if !s.Restore {
 		return nil
 	}
@@ -65,7 +58,7 @@ func (b *Bench) transformRuns(ctx context.Context, s Scenario, round int) error 
 	}
 	restore := s
 	restore.Key = "s4"
-	run, err = b.measure(ctx, restore, toolZage, round, b.opts.BBR, nil,
+	run, err := b.measure(ctx, restore, toolZage, round, b.opts.BBR, nil,
 		"deployment", "-d", s.Deployment, "restore", "--artifact-path", art, "--identity-file", b.identity)
 	if err != nil {
 		return err
