@@ -23,10 +23,10 @@ type Destination struct {
 	Options Options
 }
 
-// Wrap decorates d; with no transform to apply and no identity to read
-// with, it is d itself, and new backups stay upstream's plain format.
+// Wrap decorates d; with no transform to apply it is d itself, and new
+// backups stay upstream's plain format.
 func Wrap(d artifact.Destination, o Options) artifact.Destination {
-	if !o.Writes() && len(o.Identities) == 0 {
+	if !o.Writes() {
 		return d
 	}
 	return &Destination{Destination: d, Options: o}
