@@ -297,6 +297,42 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(unfinishedUploads(s3)).To(BeEmpty())
 	})
 
+	It("runs the reference Concourse tasks as Concourse would: backup, restore from its output, cleanup after a failure, all deployments to the bucket", func() {
+		r, work := runTask("bbr-backup-deployment", nil, labParams("faulty"))
+		Expect(r.code).To(Equal(0), r.out)
+		backups, _ := filepath.Glob(filepath.Join(work, "backup", "faulty_*"))
+		Expect(backups).To(HaveLen(1), "the backup output holds the backup")
+		Expect(filepath.Join(work, "backup", "report.json")).To(BeARegularFile())
+
+		Expect(os.Remove(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Or(Succeed(), MatchError(os.ErrNotExist)))
+		r, _ = runTask("bbr-restore-deployment", map[string]string{"backup": filepath.Join(work, "backup")}, labParams("faulty"))
+		Expect(r.code).To(Equal(0), r.out)
+		Expect(os.ReadFile(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Equal([]byte("alpha data\n")))
+
+		setFault(worker(), "alpha-backup", "x")
+		r, _ = runTask("bbr-backup-deployment", nil, labParams("faulty"))
+		Expect(r.code).NotTo(Equal(0), "a failed backup fails the task, so on_failure runs")
+		resetFaults("faulty")
+		r, _ = runTask("bbr-cleanup", nil, labParams("faulty"))
+		Expect(r.code).To(Equal(0), r.out)
+		Expect(r.out).To(ContainSubstring("'faulty' cleaned up"))
+
+		params := labParams("")
+		delete(params, "BOSH_DEPLOYMENT")
+		for _, kv := range s3Env(s3) {
+			if k, v, _ := strings.Cut(kv, "="); k != "BBR_S3_ADDRESSING" {
+				params[k] = v
+			}
+		}
+		params["ARTIFACT_PATH"] = "s3://backups/concourse"
+		params["BBR_FLAGS"] = "--s3-addressing path --compress"
+		r, work = runTask("bbr-backup-all-deployments", nil, params)
+		Expect(r.code).To(Equal(0), r.out)
+		Expect(backupsIn(s3, "concourse/")).To(ConsistOf(HavePrefix("faulty_"), HavePrefix("sample_")))
+		Expect(string(must(os.ReadFile(filepath.Join(work, "backup", "report.json"))))).To(And(ContainSubstring(`"name": "faulty"`), ContainSubstring(`"name": "sample"`)))
+		Expect(r.out).NotTo(ContainSubstring(s3.SecretKey))
+	})
+
 	It("draws progress bars on a terminal, with upstream's log lines above them and none lost", func() {
 		setFault(worker(), "alpha-large", "x")
 		defer resetFaults("faulty")

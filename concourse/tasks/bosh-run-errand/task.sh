@@ -1,0 +1,5 @@
+#!/usr/bin/env bash
+# Concourse task: bosh run-errand; it fails when the errand fails.
+set -euo pipefail
+: "${BOSH_DEPLOYMENT:?set BOSH_DEPLOYMENT}"
+exec "${BOSH_CLI:-bosh}" -n run-errand "${ERRAND:-backup}"
