@@ -124,7 +124,7 @@ var _ = Describe("the reference pipelines", func() {
 					script := filepath.Join(root, t.Run.Path[len("bbr-tasks/"):])
 					info, err := os.Stat(script)
 					Expect(err).NotTo(HaveOccurred(), "task %s runs %s", file, t.Run.Path)
-					Expect(info.Mode().Perm() & 0o111).NotTo(BeZero(), "%s is executable", script)
+					Expect(info.Mode().Perm()&0o111).NotTo(BeZero(), "%s is executable", script)
 				}
 				Expect(tasks).To(BeNumerically(">", 0), "job %s runs a task", job.Name)
 			}

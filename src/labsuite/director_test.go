@@ -117,6 +117,21 @@ var _ = Describe("bbr director against a director-like VM", Ordered, func() {
 		Expect(os.ReadFile(filepath.Join(vm, "store", "blobstore", "ab", "blob-1"))).To(Equal([]byte("a compiled package")))
 	})
 
+	It("is backed up by the reference Concourse task, with the key in a file the task removes and the host key pinned", func() {
+		r, work := runTask("bbr-backup-director", nil, map[string]string{
+			"BOSH_DIRECTOR_HOST":        host,
+			"BOSH_DIRECTOR_PRIVATE_KEY": string(must(os.ReadFile(filepath.Join(keyDir, "id_ed25519")))),
+			"KNOWN_HOSTS":               string(must(os.ReadFile(filepath.Join(keyDir, "known_hosts")))),
+		})
+		Expect(r.code).To(Equal(0), r.out)
+		Expect(r.out).NotTo(ContainSubstring("not verified"), "the host key is pinned")
+		Expect(r.out).NotTo(ContainSubstring("PRIVATE KEY"))
+		backups, _ := filepath.Glob(filepath.Join(work, "backup", host+"_*"))
+		Expect(backups).To(HaveLen(1))
+		Expect(filepath.Join(backups[0], "bosh-0-director.tar")).To(BeARegularFile())
+		Expect(string(must(os.ReadFile(filepath.Join(work, "backup", "report.json"))))).To(ContainSubstring(`"kind": "director"`))
+	})
+
 	It("backs the Director up to a bucket and restores it from there", func() {
 		s3 := startObjectStore()
 		directorWith(s3Env(s3), pinned(), "backup", "--artifact-path", "s3://backups/director").expectSuccess()
