@@ -114,7 +114,7 @@ func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation
 		}
 	}
 	sort.Strings(v.Problems)
-	v.Files = checkFiles(ctx, src, meta, stored, opts)
+	v.Files = checkFiles(ctx, src, meta, named, stored, opts)
 	v.PlainSize = v.Size // the metadata and the manifest count alike
 	for _, f := range v.Files {
 		v.PlainSize += f.PlainSize - f.Size
@@ -125,9 +125,8 @@ func Validate(ctx context.Context, src Source, opts ValidateOptions) (Validation
 	return v, ctx.Err()
 }
 
-// checkFiles verifies the named tars, one per CPU at a time.
-func checkFiles(ctx context.Context, src Source, meta Metadata, stored map[string]int64, opts ValidateOptions) []FileCheck {
-	named := meta.Files()
+// checkFiles verifies the named tars (meta.Files()), one per CPU at a time.
+func checkFiles(ctx context.Context, src Source, meta Metadata, named map[string]Checksums, stored map[string]int64, opts ValidateOptions) []FileCheck {
 	names := sortedNames(named)
 	checks := make([]FileCheck, len(names))
 	eachInParallel(names, func(i int, name string) {
