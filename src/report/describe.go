@@ -19,16 +19,23 @@ const (
 
 // Attempt is a deployment's record, from its start to now, with err.
 func Attempt(kind, name string, started, finished time.Time, err error) Deployment {
-	d := Deployment{Name: name, Kind: kind, OK: err == nil, Started: started, Finished: finished,
-		Seconds: finished.Sub(started).Seconds()}
-	if err != nil {
-		for _, line := range strings.Split(strings.TrimSpace(err.Error()), "\n") {
-			if line = strings.TrimSpace(line); line != "" {
-				d.Errors = append(d.Errors, line)
-			}
+	return Deployment{Name: name, Kind: kind, OK: err == nil, Started: started, Finished: finished,
+		Seconds: finished.Sub(started).Seconds(), Errors: errorLines(err)}
+}
+
+// errorLines are err's non-empty lines, trimmed (bbr's error lists are
+// indented); none for nil.
+func errorLines(err error) []string {
+	if err == nil {
+		return nil
+	}
+	var lines []string
+	for _, line := range strings.Split(err.Error(), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			lines = append(lines, line)
 		}
 	}
-	return d
+	return lines
 }
 
 // Describe records the good backup src: its location, lock window, files
@@ -152,7 +159,7 @@ func (r *Recorder) Fail(err error, now time.Time) error {
 	defer r.mu.Unlock()
 	r.run.OK = false
 	r.run.Finished = now
-	r.run.Errors = append(r.run.Errors, Attempt("", "", now, now, err).Errors...)
+	r.run.Errors = append(r.run.Errors, errorLines(err)...)
 	if r.Path == "" {
 		return nil
 	}
