@@ -63,7 +63,7 @@ func decoded(ctx context.Context, c *cli.Context, src artifact.Source) (artifact
 		return nil, err
 	}
 	src = transform.Decode(src, o.Identities)
-	if err := transform.CheckIdentities(ctx, src, o.Identities); err != nil {
+	if err := transform.CheckIdentities(ctx, src); err != nil {
 		return nil, err
 	}
 	return src, nil

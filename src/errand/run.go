@@ -344,9 +344,8 @@ func (r Runner) RunRestore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ids := r.transform.Identities
-	src = transform.Decode(src, ids)
-	if err := transform.CheckIdentities(ctx, src, ids); err != nil {
+	src = transform.Decode(src, r.transform.Identities)
+	if err := transform.CheckIdentities(ctx, src); err != nil {
 		return fmt.Errorf("%s: %w (set encryption.identity on the restore job)", src.Location(), err)
 	}
 	fmt.Fprintf(r.Out, "[%s] Restoring %s from %s\n", r.now(), d, src.Location())

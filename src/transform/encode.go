@@ -34,7 +34,7 @@ type Options struct {
 // DefaultLevel is zstd's own default level.
 const DefaultLevel = 3
 
-// window is the zstd window bbr writes with (see newEncoder).
+// window is the zstd window bbr writes with (see chain).
 const window = 1 << 20
 
 // Validate refuses options that cannot work.

@@ -159,20 +159,22 @@ func (rc readCloser) Close() error { return rc.close() }
 // ErrNeedsIdentity is an encrypted backup read without an identity.
 var ErrNeedsIdentity = errors.New("the backup is encrypted")
 
-// CheckIdentities refuses an encrypted backup that ids cannot decrypt:
-// none given, or none that opens the first encrypted file's header. It
-// reads only that header, so a restore learns it before anything else.
-func CheckIdentities(ctx context.Context, src artifact.Source, ids []age.Identity) error {
+// CheckIdentities refuses an encrypted backup src (as Decode gave it)
+// cannot decrypt: no identity given, or none that opens the first
+// encrypted file's header. It reads only that header, so a restore
+// learns it before anything else.
+func CheckIdentities(ctx context.Context, src artifact.Source) error {
 	meta := src.Metadata()
 	files := slices.Sorted(maps.Keys(meta.Encodings))
 	i := slices.IndexFunc(files, func(f string) bool { return meta.Encodings[f].Encrypted() })
 	if i < 0 {
 		return nil
 	}
-	if len(ids) == 0 {
+	dec, ok := src.(*source)
+	if !ok || len(dec.ids) == 0 {
 		return fmt.Errorf("%w (to %s): give --identity-file with an identity that decrypts it", ErrNeedsIdentity, strings.Join(meta.Recipients(), ", "))
 	}
-	r, err := Decode(src, ids).Open(ctx, files[i])
+	r, err := dec.Open(ctx, files[i])
 	if err != nil {
 		return err
 	}
