@@ -241,55 +241,22 @@ var _ = Describe("transformed backups", func() {
 				f := stored(dir, name, "db-0-pg.tar.zst.age")
 				raw := must(os.ReadFile(f))
 				raw[len(raw)/2] ^= 0x10
-				writeFile(f, raw)
-				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
-					e := m.Encodings["db-0-pg.tar"]
-					e.CRC64NVME = crcHex(raw)
-					m.Encodings["db-0-pg.tar"] = e
-				})
+				replaceStored(dir, name, raw)
 			}, false, "db-0-pg.tar.zst.age: decrypting"),
 			Entry("encrypted to someone else", func(name string) {
-				other := newKey()
-				f := stored(dir, name, "db-0-pg.tar.zst.age")
-				raw := encode(tars["db-0-pg.tar"], true, other.id.Recipient())
-				writeFile(f, raw)
-				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
-					e := m.Encodings["db-0-pg.tar"]
-					e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw))
-					m.Encodings["db-0-pg.tar"] = e
-				})
+				replaceStored(dir, name, encode(tars["db-0-pg.tar"], true, newKey().id.Recipient()))
 			}, false, "none of the identities given decrypts it"),
 			Entry("claims zstd for a file that is not", func(name string) {
-				raw := encode(tars["db-0-pg.tar"], false, k.id.Recipient())
-				writeFile(stored(dir, name, "db-0-pg.tar.zst.age"), raw)
-				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
-					e := m.Encodings["db-0-pg.tar"]
-					e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw))
-					m.Encodings["db-0-pg.tar"] = e
-				})
+				replaceStored(dir, name, encode(tars["db-0-pg.tar"], false, k.id.Recipient()))
 			}, false, "decompressing (is it zstd, as the metadata says?)"),
 			Entry("claims age for a file that is not", func(name string) {
-				raw := encode(tars["db-0-pg.tar"], true)
-				writeFile(stored(dir, name, "db-0-pg.tar.zst.age"), raw)
-				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
-					e := m.Encodings["db-0-pg.tar"]
-					e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw))
-					m.Encodings["db-0-pg.tar"] = e
-				})
+				replaceStored(dir, name, encode(tars["db-0-pg.tar"], true))
 			}, false, "not a readable age file (is it encrypted, as the metadata says?)"),
 			Entry("a plain size the file does not decode to", func(name string) {
-				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
-					e := m.Encodings["db-0-pg.tar"]
-					e.PlainSize++
-					m.Encodings["db-0-pg.tar"] = e
-				})
+				rewriteEncoding(dir, name, func(e *artifact.Encoding) { e.PlainSize++ })
 			}, false, "db-0-pg.tar.zst.age decodes to 1 bytes fewer than its metadata records"),
 			Entry("an unknown transform", func(name string) {
-				rewriteMetadata(dir, name, func(m *artifact.Metadata) {
-					e := m.Encodings["db-0-pg.tar"]
-					e.Transforms = []string{"lz4", "age"}
-					m.Encodings["db-0-pg.tar"] = e
-				})
+				rewriteEncoding(dir, name, func(e *artifact.Encoding) { e.Transforms = []string{"lz4", "age"} })
 			}, true, `db-0-pg.tar was stored with the unknown transform "lz4"`),
 		)
 	})
@@ -316,11 +283,21 @@ var _ = Describe("transformed backups", func() {
 	})
 })
 
-func rewriteMetadata(dir, name string, change func(*artifact.Metadata)) {
+// replaceStored stores raw as db-0-pg.tar.zst.age and records its size
+// and CRC-64, so that only what raw is can fail a check.
+func replaceStored(dir, name string, raw []byte) {
+	writeFile(stored(dir, name, "db-0-pg.tar.zst.age"), raw)
+	rewriteEncoding(dir, name, func(e *artifact.Encoding) { e.CRC64NVME, e.Size = crcHex(raw), int64(len(raw)) })
+}
+
+// rewriteEncoding changes db-0-pg.tar's encoding in the metadata.
+func rewriteEncoding(dir, name string, change func(*artifact.Encoding)) {
 	path := filepath.Join(dir, name, artifact.MetadataFile)
 	m, err := artifact.ParseMetadata(must(os.ReadFile(path)))
 	Expect(err).NotTo(HaveOccurred())
-	change(&m)
+	e := m.Encodings["db-0-pg.tar"]
+	change(&e)
+	m.Encodings["db-0-pg.tar"] = e
 	raw, err := m.Marshal()
 	Expect(err).NotTo(HaveOccurred())
 	writeFile(path, raw)
