@@ -43,17 +43,4 @@ var _ = Describe("reading the command line", func() {
 		Expect(Run("1.0.0", []string{"bbr", "help"}, Streams{Out: &out, Err: &out})).To(Equal(0))
 		Expect(Run("1.0.0", []string{"bbr", "version"}, Streams{Out: &out, Err: &out})).To(Equal(0))
 	})
-
-	DescribeTable("director mode names the artifact after the host, and dials host:port",
-		func(host, name, addr string) {
-			Expect(directorName(host)).To(Equal(name))
-			Expect(directorAddress(host)).To(Equal(addr))
-		},
-		Entry("bare IP", "10.0.0.6", "10.0.0.6", "10.0.0.6:22"),
-		Entry("IP and port", "10.0.0.6:2222", "10.0.0.6", "10.0.0.6:2222"),
-		Entry("URL", "https://director.example.com:25555", "director.example.com", "director.example.com:25555"),
-		Entry("URL without port", "ssh://director.example.com", "director.example.com", "director.example.com:22"),
-		Entry("IPv6 literal", "[fd00::6]:22", "fd00::6", "[fd00::6]:22"),
-		Entry("bare IPv6", "fd00::6", "fd00::6", "[fd00::6]:22"),
-	)
 })

@@ -8,10 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli"
@@ -135,7 +133,7 @@ func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchest
 	if err != nil {
 		return nil, fmt.Errorf("--private-key-path %s is not a usable private key (an unencrypted PEM or OpenSSH key is needed): %w", c.String("private-key-path"), err)
 	}
-	addr := directorAddress(c.String("host"))
+	addr := remote.HostAddress(c.String("host"))
 	check, algorithms, err := directorHostKeyCheck(c.String("known-hosts"), addr, func(key ssh.PublicKey) {
 		logger.Warn("bbr", "the host key of %s (%s %s) is not verified: pass --known-hosts with a file that lists it to pin it",
 			addr, key.Type(), ssh.FingerprintSHA256(key))
@@ -155,35 +153,8 @@ func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchest
 		})
 	}
 	o := s.orchestrator(nil, logger, flagSettings(c))
-	o.Standalone = &orchestrator.Standalone{Name: directorName(c.String("host")), Dial: dial}
+	o.Standalone = &orchestrator.Standalone{Name: remote.HostName(c.String("host")), Dial: dial}
 	return o, nil
-}
-
-// directorName is upstream's artifact name for --host: the host name
-// without scheme or port (upstream mangles IPv6 literals; we keep them).
-func directorName(host string) string {
-	if u, err := url.Parse(host); err == nil && u.Scheme != "" && u.Hostname() != "" {
-		return u.Hostname()
-	}
-	if h, _, err := net.SplitHostPort(host); err == nil {
-		return h
-	}
-	return strings.Trim(host, "[]")
-}
-
-// directorAddress is host:port for --host, which may carry a scheme and
-// a port (22 when absent). Unlike upstream, IPv6 literals work.
-func directorAddress(host string) string {
-	if u, err := url.Parse(host); err == nil && u.Hostname() != "" && u.Scheme != "" {
-		if u.Port() != "" {
-			return net.JoinHostPort(u.Hostname(), u.Port())
-		}
-		return net.JoinHostPort(u.Hostname(), "22")
-	}
-	if _, _, err := net.SplitHostPort(host); err == nil {
-		return host
-	}
-	return net.JoinHostPort(strings.Trim(host, "[]"), "22")
 }
 
 // directorHostKeyCheck verifies the Director VM's host key against a

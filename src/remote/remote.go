@@ -101,7 +101,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	}
 	check, algorithms := cfg.HostKeyCallback, cfg.HostKeyAlgorithms
 	if cfg.HostKey != nil {
-		check, algorithms = pinnedHostKey(cfg.HostKey), HostKeyAlgorithms(cfg.HostKey)
+		check, algorithms = PinnedHostKeys("the Director reported", cfg.HostKey), HostKeyAlgorithms(cfg.HostKey)
 	}
 	if check == nil {
 		return nil, fmt.Errorf("connecting to %s: no host key to verify it against", addr)
@@ -149,18 +149,6 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 		go conn.keepAlive(cfg.KeepAliveInterval)
 	}
 	return conn, nil
-}
-
-// pinnedHostKey accepts exactly the given key and says clearly when the
-// instance presents another one.
-func pinnedHostKey(want ssh.PublicKey) ssh.HostKeyCallback {
-	return func(hostname string, _ net.Addr, got ssh.PublicKey) error {
-		if bytes.Equal(got.Marshal(), want.Marshal()) {
-			return nil
-		}
-		return fmt.Errorf("host key mismatch for %s: the instance presented %s %s but the Director reported %s %s; refusing to connect",
-			hostname, got.Type(), ssh.FingerprintSHA256(got), want.Type(), ssh.FingerprintSHA256(want))
-	}
 }
 
 // HostKeyAlgorithms are the algorithms that show the given keys, so the
