@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
@@ -13,6 +14,7 @@ import (
 	"github.com/bbr-release/bbr/src/errand"
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/report"
+	"github.com/bbr-release/bbr/src/schedule"
 )
 
 // errandCommand is what the release's errand jobs run: `bbr errand backup
@@ -48,6 +50,18 @@ func errandCommand(s session) cli.Command {
 		Subcommands: []cli.Command{
 			sub("backup", "Back up the configured deployments, then apply retention", errand.Config.CheckBackup, errand.Runner.RunBackup),
 			sub("restore", "Restore the configured deployment from its newest (or the named) backup", errand.Config.CheckRestore, errand.Runner.RunRestore),
+			{
+				Name:   "schedule",
+				Usage:  "Run the backup errand's config on a schedule until stopped (the scheduler job)",
+				Flags:  []cli.Flag{cli.StringFlag{Name: "config", Usage: "the scheduler config file the job template rendered"}},
+				Before: func(c *cli.Context) error { return requireFlags(c, "config") },
+				Action: func(c *cli.Context) error {
+					if err := runScheduler(s, c.String("config")); err != nil {
+						return exitError(s.streams, err, "")
+					}
+					return nil
+				},
+			},
 		},
 	}
 }
@@ -80,12 +94,17 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	o := s.orchestrator(dir, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
 	times := &report.CopyTimes{}
 	o.JobCopied = times.Record
+	backupDirector, err := errandDirectorBackup(s, cfg, logger, times)
+	if err != nil {
+		return errand.Runner{}, err
+	}
 	return errand.Runner{
 		Config: cfg,
 		Backup: func(ctx context.Context, deployment string, dest artifact.Destination) (string, error) {
 			return o.Backup(ctx, orchestrator.BackupOptions{Deployment: deployment, Destination: dest,
 				WithManifest: cfg.WithManifest, UnsafeLockFree: cfg.UnsafeLockFree})
 		},
+		BackupDirector: backupDirector,
 		Restore: func(ctx context.Context, deployment string, src artifact.Source) error {
 			return o.Restore(ctx, orchestrator.RestoreOptions{Deployment: deployment, Source: src})
 		},
@@ -98,6 +117,28 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	}, nil
 }
 
+// errandDirectorBackup backs up bosh_director's VM as `bbr director
+// backup` does, with its host keys pinned; nil when none is configured.
+func errandDirectorBackup(s session, cfg errand.Config, logger boshlog.Logger, times *report.CopyTimes) (func(context.Context, artifact.Destination) (string, error), error) {
+	if cfg.BoshDirector.Host == "" {
+		return nil, nil
+	}
+	ssh, err := cfg.BoshDirector.SSH()
+	if err != nil {
+		return nil, err
+	}
+	ssh.ConnectTimeout, ssh.KeepAliveInterval = 30*time.Second, 30*time.Second
+	o := s.orchestrator(nil, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
+	o.JobCopied = times.Record
+	name := cfg.BoshDirector.Name()
+	o.Standalone = &orchestrator.Standalone{Name: name, Dial: func(ctx context.Context) (orchestrator.InstanceConn, error) {
+		return dialInstance(ctx, ssh)
+	}}
+	return func(ctx context.Context, dest artifact.Destination) (string, error) {
+		return o.Backup(ctx, orchestrator.BackupOptions{Deployment: name, Destination: dest})
+	}, nil
+}
+
 // errandBucket connects to the config's bucket; nil when it has none.
 func errandBucket(cfg errand.Config) func(context.Context) (artifact.Destination, error) {
 	if cfg.S3 == nil {
@@ -106,4 +147,50 @@ func errandBucket(cfg errand.Config) func(context.Context) (artifact.Destination
 	return func(ctx context.Context) (artifact.Destination, error) {
 		return bucket.New(ctx, cfg.S3.Config())
 	}
+}
+
+// runScheduler runs the backup errand's config on the scheduler's
+// schedule until the session ends (monit stop's SIGTERM). A config that
+// cannot run fails at start, so monit shows the job failing; each run
+// then reads it anew, as a `bosh run-errand backup` would.
+func runScheduler(s session, path string) error {
+	cfg, err := schedule.LoadConfig(path)
+	if err != nil {
+		return err
+	}
+	backup, err := errand.LoadConfig(cfg.BackupConfig)
+	if err != nil {
+		return fmt.Errorf("the backup job's config %s: %w", cfg.BackupConfig, err)
+	}
+	if err := backup.CheckBackup(); err != nil {
+		return fmt.Errorf("the backup job's config %s: %w", cfg.BackupConfig, err)
+	}
+	sched, loc, err := cfg.Parse()
+	if err != nil {
+		return err
+	}
+	hook := report.Webhook{URL: backup.Webhook.URL, Attempts: report.DefaultWebhookAttempts}
+	sc := schedule.Scheduler{
+		What:     fmt.Sprintf("the backup job's config %s, on %q in %s", cfg.BackupConfig, cfg.Schedule, loc),
+		Schedule: sched,
+		Location: loc,
+		Run: func(ctx context.Context) error {
+			r, err := newErrandRunner(s, cfg.BackupConfig, errand.Config.CheckBackup)
+			if err != nil {
+				return err
+			}
+			return r.RunBackup(ctx)
+		},
+		LastStart: func() (time.Time, bool) { return errand.LastStart(backup.ArtifactDirectory) },
+		Missed: func(ctx context.Context, first time.Time, count int, why string) {
+			err := fmt.Errorf("%d scheduled run(s) from %s did not start: %s", count, first.UTC().Format(time.RFC3339), why)
+			if herr := hook.Notify(ctx, report.Attempt(report.KindRun, "the scheduled backup", first, first, err)); herr != nil {
+				fmt.Fprintf(s.streams.Out, "Warning: %v\n", herr)
+			}
+		},
+		Clock: schedule.WallClock{},
+		Out:   s.streams.Out,
+	}
+	sc.Loop(s.ctx)
+	return nil
 }

@@ -17,10 +17,12 @@ import (
 	"time"
 
 	yaml "go.yaml.in/yaml/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/bucket"
+	"github.com/bbr-release/bbr/src/remote"
 	"github.com/bbr-release/bbr/src/report"
 	"github.com/bbr-release/bbr/src/transform"
 )
@@ -74,7 +76,10 @@ type Config struct {
 		Deployments []string `yaml:"deployments"`
 	} `yaml:"validate"`
 	// Restore names what the restore errand restores.
-	Restore struct {
+	// BoshDirector is the Director VM the backup errand backs up too, as
+	// `bbr director backup` does; no host: not backed up.
+	BoshDirector BoshDirector `yaml:"bosh_director"`
+	Restore      struct {
 		Deployment string `yaml:"deployment"`
 		// Artifact is a backup's directory name; empty means the newest
 		// good backup of the deployment.
@@ -96,6 +101,59 @@ type Director struct {
 	ClientSecret string `yaml:"client_secret"`
 	Username     string `yaml:"username"`
 	Password     string `yaml:"password"`
+}
+
+// BoshDirector is the BOSH Director VM, reached over SSH. Its host key
+// must be pinned: the errand never trusts a key it is first shown.
+type BoshDirector struct {
+	// Host is the VM's address, with an optional port (22 when absent).
+	// Its host name names the backups (<host>_<timestamp>, upstream's).
+	Host       string `yaml:"host"`
+	SSHUser    string `yaml:"ssh_user"`
+	PrivateKey string `yaml:"private_key"`
+	// HostKeys are the VM's SSH host keys: public keys or known_hosts
+	// lines, one per line.
+	HostKeys string `yaml:"host_keys"`
+}
+
+// Name is the Director's name in backups and under artifact_directory.
+func (b BoshDirector) Name() string { return remote.HostName(b.Host) }
+
+// SSH is how to reach the VM: its address, user, key and pinned host keys.
+func (b BoshDirector) SSH() (remote.Config, error) {
+	signer, err := ssh.ParsePrivateKey([]byte(b.PrivateKey))
+	if err != nil {
+		// Never wrap err: it may quote the key.
+		return remote.Config{}, errors.New("bosh_director.private_key is not a usable private key (an unencrypted PEM or OpenSSH key is needed)")
+	}
+	keys, err := remote.ParseHostKeys(b.HostKeys)
+	if err != nil {
+		return remote.Config{}, fmt.Errorf("bosh_director.host_keys: %w (give the VM's public host keys, e.g. as ssh-keyscan prints them)", err)
+	}
+	return remote.Config{
+		Addr:              remote.HostAddress(b.Host),
+		User:              b.SSHUser,
+		Signer:            signer,
+		HostKeyCallback:   remote.PinnedHostKeys("bosh_director.host_keys lists", keys...),
+		HostKeyAlgorithms: remote.HostKeyAlgorithms(keys...),
+	}, nil
+}
+
+func (b BoshDirector) validate() error {
+	if b.Host == "" {
+		if b.PrivateKey != "" || b.HostKeys != "" {
+			return errors.New("bosh_director.private_key or host_keys is set but bosh_director.host is not: set the Director VM's host to back it up")
+		}
+		return nil
+	}
+	if !boshname.Valid(b.Name()) {
+		return fmt.Errorf("bosh_director.host %q: give a host name or an IPv4 address (with an optional :port); its name is the backups' folder", b.Host)
+	}
+	if b.SSHUser == "" {
+		return errors.New("bosh_director.ssh_user is required: the user bbr logs in to the Director VM as (bosh-deployment's bbr.yml creates bbr)")
+	}
+	_, err := b.SSH()
+	return err
 }
 
 // Compression stores each file of new backups with zstd.
@@ -224,6 +282,12 @@ func (c Config) validate() error {
 		bad("director.ca_cert holds a private key: give only the CA's certificate (-----BEGIN CERTIFICATE-----...), never its key")
 	} else if c.Director.CACert != "" && !strings.Contains(c.Director.CACert, "-----BEGIN CERTIFICATE-----") {
 		bad("director.ca_cert must be a PEM certificate")
+	}
+	if err := c.BoshDirector.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if name := c.BoshDirector.Name(); c.BoshDirector.Host != "" && slices.Contains(c.Deployments, name) {
+		bad("bosh_director.host %s is also in deployments: the Director's backups and that deployment's would share a folder", name)
 	}
 	if c.AllDeployments && len(c.Deployments) > 0 {
 		bad("give either deployments or all_deployments, not both")
@@ -389,8 +453,8 @@ func normalizeDirectorURL(raw string) (string, bool) {
 
 // CheckBackup says what is missing for the backup errand.
 func (c Config) CheckBackup() error {
-	if !c.AllDeployments && len(c.Deployments) == 0 {
-		return errors.New("nothing to back up: set deployments (a list) or all_deployments: true")
+	if !c.AllDeployments && len(c.Deployments) == 0 && c.BoshDirector.Host == "" {
+		return errors.New("nothing to back up: set deployments (a list), all_deployments: true, or bosh_director.host")
 	}
 	return nil
 }

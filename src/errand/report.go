@@ -2,6 +2,7 @@ package errand
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -54,7 +55,7 @@ func (r Runner) newReport() *runReport {
 
 // add records one deployment's result.
 func (rr *runReport) add(ctx context.Context, res result, start, end time.Time) {
-	d := report.Attempt(report.KindDeployment, res.deployment, start, end, res.err)
+	d := report.Attempt(res.kind, res.deployment, start, end, res.err)
 	var times map[string]time.Duration
 	if rr.r.CopyTimes != nil {
 		times = rr.r.CopyTimes.Take() // this deployment's, whatever became of it
@@ -106,4 +107,18 @@ func (rr *runReport) finish() {
 		old = old[1:]
 	}
 	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), filepath.Join(rr.dir, LastRun))
+}
+
+// LastStart is when the newest run recorded under artifactDirectory
+// started, when its report can be read.
+func LastStart(artifactDirectory string) (time.Time, bool) {
+	raw, err := os.ReadFile(filepath.Join(artifactDirectory, ReportsDir, LastRun))
+	if err != nil {
+		return time.Time{}, false
+	}
+	var run report.Run
+	if json.Unmarshal(raw, &run) != nil || run.Started.IsZero() {
+		return time.Time{}, false
+	}
+	return run.Started, true
 }

@@ -25,6 +25,9 @@ type Runner struct {
 	// Backup backs up one deployment to dest and returns the backup's
 	// location (also on failure, when one was started).
 	Backup func(ctx context.Context, deployment string, dest artifact.Destination) (string, error)
+	// BackupDirector backs up the BOSH Director VM (bosh_director) to
+	// dest, as Backup does a deployment.
+	BackupDirector func(ctx context.Context, dest artifact.Destination) (string, error)
 	// Restore restores one deployment from a backup.
 	Restore func(ctx context.Context, deployment string, src artifact.Source) error
 	// Bucket connects to the configured bucket; nil when there is none.
@@ -41,9 +44,31 @@ type Runner struct {
 	transform transform.Options // from Config, once it is checked
 }
 
-// result is one deployment's line in the summary.
+// target is what one backup is of: a deployment, or the Director VM.
+type target struct {
+	name   string // the deployment's, or the Director's host name
+	kind   string // report.KindDeployment or report.KindDirector
+	backup func(ctx context.Context, dest artifact.Destination) (string, error)
+}
+
+// targets are the deployments, then the Director when one is configured.
+func (r Runner) targets(deployments []string) []target {
+	var ts []target
+	for _, d := range deployments {
+		ts = append(ts, target{name: d, kind: report.KindDeployment, backup: func(ctx context.Context, dest artifact.Destination) (string, error) {
+			return r.Backup(ctx, d, dest)
+		}})
+	}
+	if r.Config.BoshDirector.Host != "" {
+		ts = append(ts, target{name: r.Config.BoshDirector.Name(), kind: report.KindDirector, backup: r.BackupDirector})
+	}
+	return ts
+}
+
+// result is one target's line in the summary.
 type result struct {
-	deployment string
+	deployment string // the target's name
+	kind       string
 	err        error
 	path       string
 	good       bool // the backup at path is good, whatever err says
@@ -89,11 +114,11 @@ func (r Runner) RunBackup(ctx context.Context) error {
 		return stopped(err)
 	}
 	var results []result
-	for _, d := range deployments {
+	for _, t := range r.targets(deployments) {
 		start := r.Now()
-		res := result{deployment: d, err: errors.New("not started: the errand was stopped")}
+		res := result{deployment: t.name, kind: t.kind, err: errors.New("not started: the errand was stopped")}
 		if ctx.Err() == nil {
-			res = r.backupOne(ctx, store, bucket, d)
+			res = r.backupOne(ctx, store, bucket, t)
 		}
 		results = append(results, res)
 		rep.add(ctx, res, start, r.Now())
@@ -119,17 +144,30 @@ func (r Runner) bucket(ctx context.Context) (artifact.Destination, error) {
 	return r.Bucket(ctx)
 }
 
-func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Destination, deployment string) result {
+func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Destination, t target) result {
+	deployment := t.name
 	if !boshname.Valid(deployment) {
 		// Only the Director's list (all_deployments) can get here: the
 		// config's names are checked when it is read. Such a name would
 		// be a path outside artifact_directory, so it is never used as
 		// one, and it is quoted wherever it is printed.
-		return result{deployment: strconv.Quote(deployment), err: errors.New("not backed up: the Director lists it, " +
+		return result{deployment: strconv.Quote(deployment), kind: t.kind, err: errors.New("not backed up: the Director lists it, " +
 			"but it is not a BOSH deployment name (letters, digits, '_', '+', '.', '-', not starting with '.' or '-'), so it cannot name a folder under artifact_directory")}
 	}
-	res := result{deployment: deployment}
-	fmt.Fprintf(r.Out, "[%s] Backing up %s\n", r.now(), deployment)
+	res := result{deployment: deployment, kind: t.kind}
+	// Never two backups of one target at once: the scheduler and a
+	// `bosh run-errand backup` may both start one.
+	unlock, err := store.Lock(deployment)
+	if err != nil {
+		res.err = err
+		return res
+	}
+	defer unlock()
+	if t.kind == report.KindDirector {
+		fmt.Fprintf(r.Out, "[%s] Backing up the BOSH Director %s\n", r.now(), deployment)
+	} else {
+		fmt.Fprintf(r.Out, "[%s] Backing up %s\n", r.now(), deployment)
+	}
 	// Where the backup is written (the bucket, streamed, unless a local
 	// copy is kept too), and every destination that keeps it.
 	var dest artifact.Destination = bucket
@@ -144,7 +182,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 	start := r.Now()
 	// Written through the transforms; read back, copied and pruned as
 	// stored: the errand holds no identity.
-	res.path, res.err = r.Backup(ctx, deployment, transform.Wrap(dest, r.transform))
+	res.path, res.err = t.backup(ctx, transform.Wrap(dest, r.transform))
 	res.took = r.Now().Sub(start)
 	src, openErr := openLocation(ctx, dest, res.path)
 	res.good = openErr == nil

@@ -68,6 +68,49 @@ var _ = Describe("the backup errand's edge cases", func() {
 		Expect(names(filepath.Join(root, "cf"))).To(HaveLen(3))
 	})
 
+	It("backs up the Director VM after the deployments, under its host's folder, reported as a director", func() {
+		cfg.BoshDirector = errand.BoshDirector{Host: "10.0.0.6:2222", SSHUser: "bbr"}
+		var order []string
+		r := runner(func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
+			order = append(order, dep)
+			return good(ctx, dep, dest)
+		})
+		r.BackupDirector = func(_ context.Context, dest artifact.Destination) (string, error) {
+			order = append(order, "director at "+dest.String())
+			clock = clock.Add(time.Minute)
+			return backupNamed(root, "10.0.0.6", clock, true), nil
+		}
+		Expect(r.RunBackup(context.Background())).To(Succeed())
+		Expect(order).To(Equal([]string{"cf", "director at " + filepath.Join(root, "10.0.0.6")}))
+		Expect(out.String()).To(ContainSubstring("Backing up the BOSH Director 10.0.0.6\n"))
+		Expect(out.String()).To(MatchRegexp(`10\.0\.0\.6\s+ok\s+`))
+		raw, err := os.ReadFile(filepath.Join(root, errand.ReportsDir, errand.LastRun))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(raw)).To(MatchRegexp(`"name": "10\.0\.0\.6",\s+"kind": "director"`))
+		Expect(names(filepath.Join(root, "10.0.0.6"))).To(Equal([]string{"10.0.0.6_20261125T080200Z"}))
+		started, ok := errand.LastStart(root)
+		Expect(ok).To(BeTrue())
+		Expect(started).To(Equal(time.Date(2026, 11, 25, 8, 0, 0, 0, time.UTC)), "what the scheduler reads back")
+		_, ok = errand.LastStart(filepath.Join(root, "none"))
+		Expect(ok).To(BeFalse())
+	})
+
+	It("never runs two backups of one deployment at once on the instance: the second is refused, the first goes on", func() {
+		var second error
+		r := runner(nil)
+		r.Backup = func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
+			var inner bytes.Buffer
+			other := r
+			other.Out = &inner
+			second = other.RunBackup(ctx) // as the scheduler would, while the errand runs
+			Expect(inner.String()).To(ContainSubstring("not started: another backup of cf is running on this instance"))
+			return good(ctx, dep, dest)
+		}
+		Expect(r.RunBackup(context.Background())).To(Succeed())
+		Expect(second).To(MatchError("1 of 1 deployments failed: cf"))
+		Expect(runner(good).RunBackup(context.Background())).To(Succeed(), "the lock is released when the backup ends")
+	})
+
 	It("says where the incomplete artifact of a failed run is", func() {
 		r := runner(func(_ context.Context, dep string, dest artifact.Destination) (string, error) {
 			return backupNamed(root, dep, clock, false), errors.New("drain failed\nsecond line")
@@ -136,7 +179,7 @@ var _ = Describe("the backup errand's edge cases", func() {
 		Expect(r.RunBackup(context.Background())).To(MatchError(`5 of 7 deployments failed: "../escaped", "..", ".hidden", "a/b", ""`))
 		Expect(parents).To(Equal([]string{filepath.Join(cfg.ArtifactDirectory, "cf"), filepath.Join(cfg.ArtifactDirectory, "redis")}))
 		Expect(names(filepath.Join(root, "store"))).To(Equal([]string{"artifacts"}), "nothing written beside the artifact directory")
-		Expect(names(cfg.ArtifactDirectory)).To(Equal([]string{".reports", "cf", "redis"}), "the reports' folder cannot be a deployment's")
+		Expect(names(cfg.ArtifactDirectory)).To(Equal([]string{".locks", ".reports", "cf", "redis"}), "the locks' and reports' folders cannot be a deployment's")
 		Expect(out.String()).To(MatchRegexp(`"\.\./escaped"\s+FAILED\s+-\s+0s\s+-\s+not backed up: the Director lists it, but it is not a BOSH deployment name`))
 	})
 

@@ -2,10 +2,12 @@ package errand
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/boshname"
@@ -29,6 +31,35 @@ func (s Store) Dir(deployment string) (string, error) {
 		return "", fmt.Errorf("creating the artifact folder of %s: %w", deployment, err)
 	}
 	return dir, nil
+}
+
+// locksDir holds a lock file per deployment under Root: like ReportsDir,
+// no deployment's folder can be called so.
+const locksDir = ".locks"
+
+// Lock takes the deployment's backup lock on this instance, or says that
+// another backup of it runs. The lock is an flock, so a killed run never
+// leaves it held.
+func (s Store) Lock(deployment string) (unlock func(), err error) {
+	if !boshname.Valid(deployment) {
+		return nil, fmt.Errorf("no lock for deployment %q: not a BOSH deployment name", deployment)
+	}
+	dir := filepath.Join(s.Root, locksDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, deployment), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the backup lock of %s: %w", deployment, err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("not started: another backup of %s is running on this instance (the scheduler's or a backup errand's); it goes on", deployment)
+		}
+		return nil, fmt.Errorf("locking the backup lock of %s: %w", deployment, err)
+	}
+	return func() { f.Close() }, nil // closing the file releases the lock
 }
 
 // Local is the deployment's folder as a destination (not created).

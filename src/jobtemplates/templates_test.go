@@ -2,8 +2,12 @@ package jobtemplates_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +19,11 @@ import (
 	. "github.com/onsi/gomega"
 	"github.com/onsi/gomega/gbytes"
 	yaml "go.yaml.in/yaml/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/errand"
 	"github.com/bbr-release/bbr/src/lab/jobrender"
+	"github.com/bbr-release/bbr/src/schedule"
 )
 
 var jobsDir = filepath.Join("..", "..", "jobs")
@@ -472,4 +478,95 @@ var _ = Describe("the backup job's monitoring properties", func() {
 		Expect(err).To(MatchError(ContainSubstring("webhook.url must be an http(s) URL")))
 		Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
 	})
+})
+
+var _ = Describe("the backup job's bosh_director properties", func() {
+	var privateKey, hostKey string
+
+	BeforeEach(func() {
+		pub, priv, err := ed25519.GenerateKey(rand.Reader)
+		Expect(err).NotTo(HaveOccurred())
+		block, err := ssh.MarshalPrivateKey(priv, "")
+		Expect(err).NotTo(HaveOccurred())
+		privateKey = string(pem.EncodeToMemory(block))
+		sshPub, err := ssh.NewPublicKey(pub)
+		Expect(err).NotTo(HaveOccurred())
+		hostKey = "10.0.0.6 " + string(ssh.MarshalAuthorizedKey(sshPub))
+	})
+
+	director := func(extra map[string]any) map[string]any {
+		d := map[string]any{"host": "10.0.0.6", "private_key": privateKey, "host_keys": hostKey}
+		maps.Copy(d, extra)
+		return map[string]any{"director": uaa(), "bosh_director": d}
+	}
+
+	It("renders the Director VM alone as something to back up, with the spec's ssh_user", func() {
+		r := mustRender("backup", director(nil))
+		Expect(r.cfg.BoshDirector.Host).To(Equal("10.0.0.6"))
+		Expect(r.cfg.BoshDirector.SSHUser).To(Equal("bbr"))
+		Expect(r.cfg.BoshDirector.PrivateKey).To(Equal(privateKey))
+		Expect(r.cfg.BoshDirector.Name()).To(Equal("10.0.0.6"))
+		Expect(r.cfg.CheckBackup()).To(Succeed())
+		cfg, err := r.cfg.BoshDirector.SSH()
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Addr).To(Equal("10.0.0.6:22"))
+	})
+
+	DescribeTable("fails at render time without what pins and reaches the VM, never quoting a key",
+		func(extra map[string]any, want string) {
+			_, err := render("backup", director(extra))
+			Expect(err).To(MatchError(ContainSubstring(want)))
+			Expect(err.Error()).NotTo(ContainSubstring("BEGIN OPENSSH"))
+		},
+		Entry("no host keys", map[string]any{"host_keys": ""}, "bosh_director.host_keys is required with bosh_director.host"),
+		Entry("a private key as host keys", map[string]any{"host_keys": "-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n"}, "bosh_director.host_keys holds a private key"),
+		Entry("no private key", map[string]any{"private_key": ""}, "bosh_director.private_key is required"),
+		Entry("no user", map[string]any{"ssh_user": ""}, "bosh_director.ssh_user is required"),
+	)
+
+	It("is refused by the errand when a host key line does not parse, and when the key is not usable", func() {
+		cfg := errand.Config{BoshDirector: errand.BoshDirector{Host: "10.0.0.6", SSHUser: "bbr", PrivateKey: privateKey, HostKeys: "not a key"}}
+		_, err := cfg.BoshDirector.SSH()
+		Expect(err).To(MatchError(ContainSubstring("bosh_director.host_keys: line 1 is neither a public key")))
+		cfg.BoshDirector.HostKeys, cfg.BoshDirector.PrivateKey = hostKey, "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----\n"
+		_, err = cfg.BoshDirector.SSH()
+		Expect(err).To(MatchError("bosh_director.private_key is not a usable private key (an unencrypted PEM or OpenSSH key is needed)"))
+	})
+})
+
+var _ = Describe("the scheduler job", func() {
+	renderScheduler := func(props map[string]any) (string, error) {
+		inst := jobrender.Instance{Deployment: "jumpbox", Group: "jumpbox", ID: "0b1c", AZ: "z1", IP: "10.0.0.5", Bootstrap: true}
+		dst := GinkgoT().TempDir()
+		return dst, jobrender.Render(filepath.Join(jobsDir, "scheduler"), dst, inst, props)
+	}
+
+	It("renders a config the scheduler accepts with the spec's defaults, a valid ctl and a monit process", func() {
+		dst, err := renderScheduler(nil)
+		Expect(err).NotTo(HaveOccurred())
+		cfg, err := schedule.LoadConfig(filepath.Join(dst, "config", "config.yml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg).To(Equal(schedule.Config{Schedule: "0 2 * * *", TimeZone: "UTC", BackupConfig: "/var/vcap/jobs/backup/config/config.yml"}))
+		Expect(exec.Command("bash", "-n", filepath.Join(dst, "bin", "ctl")).CombinedOutput()).To(BeEmpty(), "bin/ctl must be valid bash")
+		monit, err := os.ReadFile(filepath.Join(jobsDir, "scheduler", "monit"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(monit)).To(ContainSubstring("check process scheduler\n  with pidfile /var/vcap/sys/run/scheduler/scheduler.pid"))
+
+		dst, err = renderScheduler(map[string]any{"schedule": "@every 6h", "time_zone": "America/New_York"})
+		Expect(err).NotTo(HaveOccurred())
+		cfg, err = schedule.LoadConfig(filepath.Join(dst, "config", "config.yml"))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(cfg.Schedule).To(Equal("@every 6h"))
+		Expect(cfg.TimeZone).To(Equal("America/New_York"))
+	})
+
+	DescribeTable("fails at render time on a schedule or time zone it cannot read",
+		func(props map[string]any, want string) {
+			_, err := renderScheduler(props)
+			Expect(err).To(MatchError(ContainSubstring(want)))
+		},
+		Entry("six fields", map[string]any{"schedule": "0 0 2 * * *"}, `must have 5 fields`),
+		Entry("empty", map[string]any{"schedule": ""}, "schedule must be a cron expression"),
+		Entry("a path as time zone", map[string]any{"time_zone": "../../etc/passwd"}, "must be an IANA time zone name"),
+	)
 })

@@ -33,7 +33,7 @@ func writeJumpboxDeployment(root string, vars map[string]any, ops ...string) str
 	manifest := runIn("", nil, boshBin, args...).expectSuccess().out
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
 	Expect(os.WriteFile(filepath.Join(dir, "manifest.yml"), []byte(manifest), 0o644)).To(Succeed())
-	for _, job := range []string{"backup", "restore"} {
+	for _, job := range []string{"backup", "restore", "scheduler"} {
 		Expect(copyTree(filepath.Join(root, "jobs", job), filepath.Join(dir, "releases", "bbr", "jobs", job))).To(Succeed())
 	}
 	pkg := filepath.Join(dir, "releases", "bbr", "packages", "bbr", "bin")

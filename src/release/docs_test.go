@@ -32,7 +32,7 @@ var _ = Describe("the manifests' and docs/errand.md's instructions", func() {
 		Expect(err).NotTo(HaveOccurred())
 		ops, err := filepath.Glob(filepath.Join(repoRoot(), "manifests", "ops", "*.yml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(append(files, ops...)).To(HaveLen(8))
+		Expect(append(files, ops...)).To(HaveLen(10))
 		for _, f := range append(files, ops...) {
 			raw, err := os.ReadFile(f)
 			Expect(err).NotTo(HaveOccurred())

@@ -1,6 +1,9 @@
 package release
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,9 +14,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	yaml "go.yaml.in/yaml/v2"
+	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/errand"
 	"github.com/bbr-release/bbr/src/lab/jobrender"
+	"github.com/bbr-release/bbr/src/schedule"
 )
 
 // boshCLI is the real bosh CLI scripts/test builds into BBR_TEST_BIN.
@@ -75,6 +80,13 @@ var _ = Describe("manifests and ops-files", func() {
 			if slices.Contains(ops, "encryption-identity") {
 				vars["backup_encryption_identity"] = testKey.String()
 			}
+			if slices.Contains(ops, "schedule") {
+				vars["backup_schedule"], vars["backup_time_zone"] = "30 2 * * *", "Europe/Berlin"
+			}
+			if slices.Contains(ops, "backup-director") {
+				vars["bosh_director_host"], vars["bosh_director_ssh_user"] = "10.0.0.6", "bbr"
+				vars["bosh_director_ssh_key"], vars["bosh_director_host_keys"] = testSSHKey()
+			}
 			raw, err := yaml.Marshal(vars)
 			Expect(err).NotTo(HaveOccurred())
 			varsFile := filepath.Join(GinkgoT().TempDir(), "vars.yml")
@@ -110,11 +122,19 @@ var _ = Describe("manifests and ops-files", func() {
 					dst := GinkgoT().TempDir()
 					inst := jobrender.Instance{Deployment: "d", Group: g.Name, ID: "id", IP: "10.0.0.5", Bootstrap: true}
 					Expect(jobrender.Render(filepath.Join(root, "jobs", j.Name), dst, inst, j.Properties)).To(Succeed())
+					if j.Name == "scheduler" {
+						sc, err := schedule.LoadConfig(filepath.Join(dst, "config", "config.yml"))
+						Expect(err).NotTo(HaveOccurred())
+						Expect(sc).To(Equal(schedule.Config{Schedule: "30 2 * * *", TimeZone: "Europe/Berlin", BackupConfig: "/var/vcap/jobs/backup/config/config.yml"}))
+						configs[j.Name] = errand.Config{}
+						continue
+					}
 					cfg, err := errand.LoadConfig(filepath.Join(dst, "config", "config.yml"))
 					Expect(err).NotTo(HaveOccurred())
 					configs[j.Name] = cfg
 				}
 			}
+			Expect(configs).To(HaveLen(map[bool]int{true: 3, false: 2}[slices.Contains(ops, "schedule")]))
 			Expect(configs).To(HaveKey("backup"))
 			Expect(configs).To(HaveKey("restore"))
 			Expect(configs["restore"].CheckRestore()).To(Succeed())
@@ -151,6 +171,14 @@ var _ = Describe("manifests and ops-files", func() {
 				expectS3(b, r)
 				expectEncryption(b, r, true)
 			}),
+		Entry("colocated, on a schedule, with the Director VM", "src/release/testdata/jumpbox.yml",
+			[]string{"colocate-on-jumpbox", "schedule", "backup-director"}, func(b, r errand.Config) {
+				Expect(b.BoshDirector.Host).To(Equal("10.0.0.6"))
+				Expect(b.BoshDirector.SSHUser).To(Equal("bbr"))
+				_, err := b.BoshDirector.SSH()
+				Expect(err).NotTo(HaveOccurred())
+				Expect(r.BoshDirector.Host).To(BeEmpty(), "the restore errand never restores the Director")
+			}),
 	)
 })
 
@@ -185,4 +213,16 @@ func expectS3(b, r errand.Config) {
 			HaveField("SecretAccessKey", "s3-secret"), HaveField("PartSize", int64(16<<20)), HaveField("Concurrency", 4)))
 	}
 	Expect(b.KeepLocalCopy).To(BeFalse())
+}
+
+// testSSHKey is an SSH private key (PEM) and a known_hosts line, for the
+// Director VM's ops-file.
+func testSSHKey() (string, string) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	Expect(err).NotTo(HaveOccurred())
+	block, err := ssh.MarshalPrivateKey(priv, "")
+	Expect(err).NotTo(HaveOccurred())
+	sshPub, err := ssh.NewPublicKey(pub)
+	Expect(err).NotTo(HaveOccurred())
+	return string(pem.EncodeToMemory(block)), "10.0.0.6 " + string(ssh.MarshalAuthorizedKey(sshPub))
 }
