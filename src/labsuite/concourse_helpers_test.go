@@ -46,7 +46,8 @@ func runTask(name string, inputs map[string]string, params map[string]string) (r
 	for _, out := range t.Outputs {
 		Expect(os.Mkdir(filepath.Join(work, out.Name), 0o755)).To(Succeed())
 	}
-	env := []string{"PATH=" + os.Getenv("PATH"), "HOME=" + work}
+	// The task image has the bosh CLI on its PATH.
+	env := []string{"PATH=" + filepath.Dir(boshBin) + ":" + os.Getenv("PATH"), "HOME=" + work}
 	var declared []string
 	for k := range t.Params {
 		declared = append(declared, k)

@@ -13,6 +13,8 @@ import (
 	yaml "go.yaml.in/yaml/v2"
 
 	"github.com/bbr-release/bbr/src/artifact"
+	"github.com/bbr-release/bbr/src/lab/jobrender"
+	"github.com/bbr-release/bbr/src/lab/model"
 	"github.com/bbr-release/bbr/src/lab/objectstore"
 )
 
@@ -66,6 +68,25 @@ func jumpboxVars(extra map[string]any) map[string]any {
 	}
 	maps.Copy(vars, extra)
 	return vars
+}
+
+// renderJob renders the release's job on inst again with props, as a
+// redeploy with them would.
+func renderJob(root string, inst model.Instance, deployment, job string, props map[string]any) {
+	ri := jobrender.Instance{Deployment: deployment, Group: inst.Group, Index: inst.Index, ID: inst.ID, AZ: inst.AZ, IP: inst.IP, Bootstrap: inst.Bootstrap}
+	Expect(jobrender.Render(filepath.Join(root, "jobs", job), filepath.Join(inst.Root, "jobs", job), ri, props)).To(Succeed())
+}
+
+// renderedDirector is the director properties inst's backup job was
+// rendered with: the lab's, resolved.
+func renderedDirector(inst model.Instance) map[string]any {
+	var rendered struct {
+		Director map[string]any `yaml:"director"`
+	}
+	raw, err := os.ReadFile(filepath.Join(inst.Root, "jobs", "backup", "config", "config.yml"))
+	Expect(err).NotTo(HaveOccurred())
+	Expect(yaml.Unmarshal(raw, &rendered)).To(Succeed())
+	return rendered.Director
 }
 
 func copyTree(src, dst string) error {

@@ -13,11 +13,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
-	yaml "go.yaml.in/yaml/v2"
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/artifact"
-	"github.com/bbr-release/bbr/src/lab/jobrender"
 	"github.com/bbr-release/bbr/src/lab/model"
 	"github.com/bbr-release/bbr/src/report"
 )
@@ -59,12 +57,8 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		directorProperties   map[string]any // the backup job's, as rendered
 	)
 
-	// renderBackup renders the jumpbox's backup job again with these
-	// bosh_director properties, as a redeploy with them would.
 	renderBackup := func(boshDirector map[string]any) {
-		props := map[string]any{"director": directorProperties, "deployments": []any{"waiting"}, "bosh_director": boshDirector}
-		inst := jobrender.Instance{Deployment: "jumpbox", Group: jumpbox.Group, Index: jumpbox.Index, ID: jumpbox.ID, AZ: jumpbox.AZ, IP: jumpbox.IP, Bootstrap: true}
-		Expect(jobrender.Render(filepath.Join(root, "jobs", "backup"), filepath.Join(jumpbox.Root, "jobs", "backup"), inst, props)).To(Succeed())
+		renderJob(root, jumpbox, "jumpbox", "backup", map[string]any{"director": directorProperties, "deployments": []any{"waiting"}, "bosh_director": boshDirector})
 	}
 	lastRun := func() report.Run {
 		var run report.Run
@@ -109,13 +103,7 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		Expect(os.WriteFile(filepath.Join(vm.Root, "store", "director", "db"), []byte("director database"), 0o600)).To(Succeed())
 		keyDir = GinkgoT().TempDir()
 		run(labBin, "operator-key", "--dir", labDir, "bosh", "bosh/0", keyDir).expectSuccess()
-		var rendered struct {
-			Director map[string]any `yaml:"director"`
-		}
-		raw, err := os.ReadFile(filepath.Join(jumpbox.Root, "jobs", "backup", "config", "config.yml"))
-		Expect(err).NotTo(HaveOccurred())
-		Expect(yaml.Unmarshal(raw, &rendered)).To(Succeed())
-		directorProperties = rendered.Director
+		directorProperties = renderedDirector(jumpbox)
 		DeferCleanup(func() { ctl("stop") })
 	})
 

@@ -2,4 +2,4 @@
 # Concourse task: bosh run-errand; it fails when the errand fails.
 set -euo pipefail
 : "${BOSH_DEPLOYMENT:?set BOSH_DEPLOYMENT}"
-exec "${BOSH_CLI:-bosh}" -n run-errand "${ERRAND:-backup}"
+exec bosh -n run-errand "${ERRAND:-backup}"

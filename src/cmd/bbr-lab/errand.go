@@ -3,12 +3,11 @@ package main
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"slices"
-	"strconv"
 
 	"github.com/urfave/cli"
 
+	"github.com/bbr-release/bbr/src/lab/agent"
 	"github.com/bbr-release/bbr/src/lab/model"
 )
 
@@ -48,10 +47,8 @@ func runErrand(lab model.Lab, deployment, job string) error {
 		}
 		ran++
 		fmt.Printf("Running errand %s on %s/%d (%s)\n", job, inst.Group, inst.Index, inst.ID)
-		cmd := exec.Command("nsenter", "-t", strconv.Itoa(inst.SSHDPid), "-m", "-u", "--",
-			"/var/vcap/jobs/"+job+"/bin/run")
-		cmd.Dir = "/"
-		cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
+		cmd := agent.ErrandCommand(inst, job)
+		cmd.SysProcAttr = nil // in the terminal's process group: ^C reaches it
 		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 		if err := cmd.Run(); err != nil {
 			failed = append(failed, fmt.Sprintf("%s/%d: %v", inst.Group, inst.Index, err))

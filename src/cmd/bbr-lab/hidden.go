@@ -48,11 +48,13 @@ func directorServe(dir string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	a := agent.New(lab, os.Stderr)
 	srv := director.New(director.Config{
-		Lab:   lab,
-		Agent: agent.New(lab, os.Stderr),
-		Log:   os.Stderr,
-		TLS:   tlsConfig,
+		Lab:     lab,
+		Agent:   a,
+		Errands: a,
+		Log:     os.Stderr,
+		TLS:     tlsConfig,
 	})
 	fmt.Fprintf(os.Stderr, "director-serve: serving https://%s for %s\n", lab.Director.Address, dir)
 	if err := srv.ListenAndServe(ctx); err != nil && !errors.Is(err, context.Canceled) {

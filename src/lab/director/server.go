@@ -34,6 +34,8 @@ type Config struct {
 	Log io.Writer
 	// TLS serves both the Director and the UAA listeners.
 	TLS *tls.Config
+	// Errands runs errands on instances; nil: the Director has none.
+	Errands ErrandRunner
 	// RedirectAtOnce answers a request that starts a task with its
 	// redirect at once, as the real Director does, instead of waiting up
 	// to redirectWait for the task: for specs that watch a client poll.
@@ -56,6 +58,7 @@ type Server struct {
 	manifests map[string]manifestSummary
 	tasks     *taskList
 	tokens    *tokenIssuer
+	blobs     *blobstore
 	log       *requestLog
 	// started stands in for when the instances' "VMs" were created.
 	started time.Time
@@ -75,6 +78,7 @@ func New(cfg Config) *Server {
 		cfg:       cfg,
 		manifests: manifests,
 		tasks:     newTaskList(),
+		blobs:     &blobstore{blobs: map[string][]byte{}},
 		tokens:    newTokenIssuer("https://" + cfg.Lab.Director.UAAAddress + "/oauth/token"),
 		log:       &requestLog{w: cfg.Log},
 		started:   time.Now(),
@@ -93,6 +97,10 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /tasks", s.authed(s.listTasks))
 	mux.Handle("GET /tasks/{id}", s.authed(s.task))
 	mux.Handle("GET /tasks/{id}/output", s.authed(s.taskOutput))
+	mux.Handle("DELETE /task/{id}", s.authed(s.cancelTask))
+	mux.Handle("GET /deployments/{name}/errands", s.authed(s.listErrands))
+	mux.Handle("POST /deployments/{name}/errands/{errand}/runs", s.authed(s.runErrand))
+	mux.Handle("GET /resources/{id}", s.authed(s.resource))
 	return s.log.wrap("director", mux)
 }
 
@@ -172,6 +180,9 @@ const (
 	codeDeploymentNotFound = 70000
 	codeTaskNotFound       = 10001
 	codeValidation         = 40000
+	codeTaskCannotCancel   = 10002
+	codeErrandNotFound     = 140003
+	codeResourceNotFound   = 100
 )
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -18,6 +18,8 @@ const (
 	stateProcessing = "processing"
 	stateDone       = "done"
 	stateError      = "error"
+	stateCancelling = "cancelling"
+	stateCancelled  = "cancelled"
 )
 
 // taskTimeout bounds one task; the agent's work is local and quick.
@@ -41,6 +43,8 @@ type taskMeta struct {
 	deployment  string
 	user        string
 	contextID   string
+	// timeout bounds the task; zero: taskTimeout.
+	timeout time.Duration
 }
 
 // taskFunc is a task's work. It returns the task's short result text (the
@@ -50,9 +54,10 @@ type taskFunc func(ctx context.Context, t *task) (summary string, result []byte,
 
 // task is a Director task: an operation clients poll until it is done.
 type task struct {
-	id   int
-	meta taskMeta
-	done chan struct{}
+	id     int
+	meta   taskMeta
+	done   chan struct{}
+	cancel context.CancelFunc // DELETE /task/ID
 
 	mu        sync.Mutex
 	state     string
@@ -77,7 +82,12 @@ func newTaskList() *taskList { return &taskList{next: 1, tasks: map[int]*task{}}
 func (l *taskList) start(meta taskMeta, f taskFunc) *task {
 	now := time.Now()
 	l.mu.Lock()
-	t := &task{id: l.next, meta: meta, done: make(chan struct{}), state: stateQueued, updatedAt: now}
+	timeout := meta.timeout
+	if timeout == 0 {
+		timeout = taskTimeout
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	t := &task{id: l.next, meta: meta, done: make(chan struct{}), cancel: cancel, state: stateQueued, updatedAt: now}
 	l.tasks[t.id] = t
 	l.next++
 	l.running.Add(1)
@@ -86,9 +96,8 @@ func (l *taskList) start(meta taskMeta, f taskFunc) *task {
 	go func() {
 		defer l.running.Done()
 		defer close(t.done)
-		t.setProcessing()
-		ctx, cancel := context.WithTimeout(context.Background(), taskTimeout)
 		defer cancel()
+		t.setProcessing()
 		summary, result, err := f(ctx, t)
 		t.finish(summary, result, err)
 	}()
@@ -130,6 +139,9 @@ func (l *taskList) all() []*task {
 func (t *task) setProcessing() {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.state == stateCancelling {
+		return // cancelled while queued: its work sees a done context
+	}
 	t.state, t.startedAt, t.updatedAt = stateProcessing, time.Now(), time.Now()
 	t.logLocked("INFO", "Performing task %d: %s", t.id, t.meta.description)
 }
@@ -138,6 +150,13 @@ func (t *task) finish(summary string, result []byte, err error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.result, t.updatedAt = result, time.Now()
+	if t.state == stateCancelling {
+		// The Director reports no error for a cancelled task: its state
+		// says it (bosh-cli: "Task N cancelled").
+		t.state, t.summary = stateCancelled, "task cancelled"
+		t.logLocked("INFO", "Task %d cancelled", t.id)
+		return
+	}
 	if err != nil {
 		t.state, t.summary = stateError, err.Error()
 		t.logLocked("ERROR", "%s", err)
@@ -152,6 +171,49 @@ func (t *task) finish(summary string, result []byte, err error) {
 	}
 	t.state, t.summary = stateDone, summary
 	t.logLocked("INFO", "Task %d done", t.id)
+}
+
+// event adds a stage event to the task's event output, as the Director
+// reports progress (bosh-cli prints "Task N | 10:00:00 | Stage: task").
+func (t *task) event(stage, name string, index, total int, state string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	progress := 0
+	if state == "finished" || state == "failed" {
+		progress = 100
+	}
+	line, _ := json.Marshal(map[string]any{
+		"time": time.Now().Unix(), "stage": stage, "tags": []string{}, "total": total,
+		"task": name, "index": index, "state": state, "progress": progress,
+	})
+	t.events = append(append(t.events, line...), '\n')
+}
+
+// requestCancel is DELETE /task/ID: a queued or running task becomes
+// cancelling, and its work's context is cancelled.
+func (t *task) requestCancel() error {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.state != stateQueued && t.state != stateProcessing {
+		return fmt.Errorf("Cannot cancel task %d: invalid state (%s)", t.id, t.state)
+	}
+	t.state, t.updatedAt = stateCancelling, time.Now()
+	t.logLocked("INFO", "Cancelling task %d", t.id)
+	t.cancel()
+	return nil
+}
+
+// cancelTask is DELETE /task/ID (singular, as bosh-cli sends it).
+func (s *Server) cancelTask(w http.ResponseWriter, r *http.Request) {
+	t, ok := s.taskFor(w, r)
+	if !ok {
+		return
+	}
+	if err := t.requestCancel(); err != nil {
+		writeError(w, http.StatusBadRequest, codeTaskCannotCancel, err.Error())
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // logf adds a line to the task's debug output.
