@@ -34,6 +34,9 @@ type Config struct {
 	// the Director lists.
 	Deployments    []string `yaml:"deployments"`
 	AllDeployments bool     `yaml:"all_deployments"`
+	// OwnDeployment is the errand's own deployment (the template's
+	// spec.deployment): all_deployments leaves it out.
+	OwnDeployment string `yaml:"own_deployment"`
 	// ArtifactDirectory holds one folder per deployment with its backups.
 	ArtifactDirectory string `yaml:"artifact_directory"`
 	// KeepLast is how many good backups per deployment retention keeps;

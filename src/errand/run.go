@@ -98,6 +98,10 @@ func (r Runner) RunBackup(ctx context.Context) error {
 		if deployments, err = r.Deployments(ctx); err != nil {
 			return stopped(fmt.Errorf("listing the Director's deployments: %w", err))
 		}
+		if i := slices.Index(deployments, r.Config.OwnDeployment); i >= 0 && r.Config.OwnDeployment != "" {
+			fmt.Fprintf(r.Out, "[%s] Leaving out %s: it is this errand's own deployment\n", r.now(), r.Config.OwnDeployment)
+			deployments = slices.Delete(slices.Clone(deployments), i, i+1)
+		}
 		if len(deployments) == 0 {
 			return stopped(errors.New("the Director has no deployments to back up"))
 		}

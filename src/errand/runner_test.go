@@ -95,6 +95,19 @@ var _ = Describe("the backup errand's edge cases", func() {
 		Expect(ok).To(BeFalse())
 	})
 
+	It("leaves its own deployment out of all_deployments, saying so", func() {
+		cfg.Deployments, cfg.AllDeployments, cfg.OwnDeployment = nil, true, "jumpbox"
+		var backedUp []string
+		r := runner(func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
+			backedUp = append(backedUp, dep)
+			return good(ctx, dep, dest)
+		})
+		r.Deployments = func(context.Context) ([]string, error) { return []string{"cf", "jumpbox", "redis"}, nil }
+		Expect(r.RunBackup(context.Background())).To(Succeed())
+		Expect(backedUp).To(Equal([]string{"cf", "redis"}))
+		Expect(out.String()).To(ContainSubstring("Leaving out jumpbox: it is this errand's own deployment"))
+	})
+
 	It("never runs two backups of one deployment at once on the instance: the second is refused, the first goes on", func() {
 		var second error
 		r := runner(nil)

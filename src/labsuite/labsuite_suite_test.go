@@ -87,6 +87,6 @@ func runIn(dir string, env []string, bin string, args ...string) result {
 	cmd.Env = append(os.Environ(), env...)
 	session, err := gexec.Start(cmd, GinkgoWriter, GinkgoWriter)
 	ExpectWithOffset(2, err).NotTo(HaveOccurred())
-	EventuallyWithOffset(2, session, 5*time.Minute).Should(gexec.Exit())
+	EventuallyWithOffset(2, session, 15*time.Minute).Should(gexec.Exit()) // a first deploy compiles the release
 	return result{out: string(session.Out.Contents()), err: string(session.Err.Contents()), code: session.ExitCode()}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/urfave/cli"
@@ -18,6 +19,7 @@ import (
 	"github.com/bbr-release/bbr/src/lab/instance"
 	"github.com/bbr-release/bbr/src/lab/model"
 	"github.com/bbr-release/bbr/src/lab/pki"
+	"github.com/bbr-release/bbr/src/lab/releasestore"
 	"github.com/bbr-release/bbr/src/lab/sample"
 )
 
@@ -48,14 +50,23 @@ func directorServe(dir string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	self, err := selfPath()
+	if err != nil {
+		return err
+	}
 	a := agent.New(lab, os.Stderr)
+	deploys := &deployer{lab: lab, self: self, vars: labVars(lab.Director.Address, ca.CertPEM(), lab.Director.ClientSecret), log: os.Stderr}
 	srv := director.New(director.Config{
-		Lab:     lab,
-		Agent:   a,
-		Errands: a,
-		Log:     os.Stderr,
-		TLS:     tlsConfig,
+		Lab:      lab,
+		Agent:    a,
+		Errands:  a,
+		Releases: &releasestore.Store{Dir: filepath.Join(dir, directorStateDir), CompileCache: lab.CompileCache},
+		Deployer: deploys,
+		Save:     model.Save,
+		Log:      os.Stderr,
+		TLS:      tlsConfig,
 	})
+	deploys.deployed = srv.Deployments
 	fmt.Fprintf(os.Stderr, "director-serve: serving https://%s for %s\n", lab.Director.Address, dir)
 	if err := srv.ListenAndServe(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serving the Director API: %w", err)

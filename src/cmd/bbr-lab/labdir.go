@@ -18,6 +18,9 @@ const (
 	directorPid    = "director.pid"
 	directorLog    = "director.log"
 	deploymentsDir = "deployments"
+	// directorStateDir holds what the Director is given: uploaded
+	// releases, compiled packages, the deployments it lays out.
+	directorStateDir = "director"
 	// varVcapMarker records that up created the host's /var/vcap mount
 	// point, so that down removes it again.
 	varVcapMarker = "created-var-vcap"

@@ -28,6 +28,7 @@ type upOptions struct {
 	UAAAddress      string
 	Auth            string
 	Subnet          string
+	CompileCache    string
 	Deployments     []string
 }
 
@@ -54,6 +55,8 @@ EXIT STATUS
 			cli.StringFlag{Name: "uaa-address", Value: "127.0.0.1:8443", Usage: "host:port of the UAA token endpoint (--auth uaa)"},
 			cli.StringFlag{Name: "auth", Value: "basic", Usage: "Director authentication: basic or uaa"},
 			cli.StringFlag{Name: "subnet", Value: "127.77", Usage: "first two octets of the instances' addresses"},
+			cli.StringFlag{Name: "compile-cache", EnvVar: "BBR_LAB_COMPILE_CACHE",
+				Usage: "directory keeping the packages `bosh upload-release` releases compile to, across labs (one compilation per package version)"},
 		},
 		Action: func(c *cli.Context) error {
 			return runUp(upOptions{
@@ -62,6 +65,7 @@ EXIT STATUS
 				UAAAddress:      c.String("uaa-address"),
 				Auth:            c.String("auth"),
 				Subnet:          c.String("subnet"),
+				CompileCache:    c.String("compile-cache"),
 				Deployments:     c.Args(),
 			}, os.Stdout, os.Stderr)
 		},
@@ -94,8 +98,16 @@ func runUp(o upOptions, out, progress io.Writer) error {
 		_ = removeLabContents(dir)
 		return err
 	}
+	cache := o.CompileCache
+	if cache != "" {
+		if cache, err = filepath.Abs(cache); err != nil {
+			return err
+		}
+	}
 	lab := model.Lab{
-		Dir: dir,
+		Dir:          dir,
+		Subnet:       o.Subnet,
+		CompileCache: cache,
 		Director: model.Director{
 			Address:      o.DirectorAddress,
 			UAAAddress:   o.UAAAddress,
@@ -145,13 +157,18 @@ func prepareLab(o upOptions, dir, self string) ([]plannedDeployment, *pki.CA, st
 	if err != nil {
 		return nil, nil, "", err
 	}
-	labVariables(plans, map[string]string{
-		"((lab_director_url))":           "https://" + o.DirectorAddress,
-		"((lab_director_ca_cert))":       string(ca.CertPEM()),
+	labVariables(plans, labVars(o.DirectorAddress, ca.CertPEM(), secret))
+	return plans, ca, secret, ensureVarVcap(dir)
+}
+
+// labVars are the values of the ((lab_director_*)) variables.
+func labVars(directorAddress string, caPEM []byte, secret string) map[string]string {
+	return map[string]string{
+		"((lab_director_url))":           "https://" + directorAddress,
+		"((lab_director_ca_cert))":       string(caPEM),
 		"((lab_director_client))":        "admin",
 		"((lab_director_client_secret))": secret,
-	})
-	return plans, ca, secret, ensureVarVcap(dir)
+	}
 }
 
 // labVariables stands in for the Director's config server: a job property

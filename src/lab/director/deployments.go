@@ -14,9 +14,10 @@ type deploymentResp struct {
 // listDeployments is GET /deployments (the bosh CLI adds
 // ?exclude_configs=true, which changes nothing here: the lab has no configs).
 func (s *Server) listDeployments(w http.ResponseWriter, _ *http.Request) {
-	out := make([]deploymentResp, 0, len(s.cfg.Lab.Deployments))
-	for _, d := range s.cfg.Lab.Deployments {
-		m := s.manifests[d.Name]
+	deployments := s.listed()
+	out := make([]deploymentResp, 0, len(deployments))
+	for _, d := range deployments {
+		m := s.summary(d.Name)
 		out = append(out, deploymentResp{
 			Name: d.Name, CloudConfig: "none", Releases: m.releases, Stemcells: m.stemcells, Teams: []string{},
 		})

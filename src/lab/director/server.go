@@ -13,9 +13,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/bbr-release/bbr/src/lab/model"
+	"github.com/bbr-release/bbr/src/lab/releasestore"
 )
 
 // Agent does on an instance what a BOSH agent does for `bosh ssh`.
@@ -36,6 +39,13 @@ type Config struct {
 	TLS *tls.Config
 	// Errands runs errands on instances; nil: the Director has none.
 	Errands ErrandRunner
+	// Releases keeps uploaded releases and compiles their packages, and
+	// Deployer starts deployments' instances; nil: no upload-release or
+	// deploy.
+	Releases *releasestore.Store
+	Deployer Deployer
+	// Save is told of the lab after each deploy or delete (lab.json).
+	Save func(model.Lab) error
 	// RedirectAtOnce answers a request that starts a task with its
 	// redirect at once, as the real Director does, instead of waiting up
 	// to redirectWait for the task: for specs that watch a client poll.
@@ -54,18 +64,21 @@ const shutdownGrace = 10 * time.Second
 
 // Server is the Director API (and, in uaa mode, a UAA token endpoint).
 type Server struct {
-	cfg       Config
-	manifests map[string]manifestSummary
-	tasks     *taskList
-	tokens    *tokenIssuer
-	blobs     *blobstore
-	log       *requestLog
+	cfg Config
+	// mu guards deployments and manifests, which deploys change.
+	mu          sync.RWMutex
+	deployments []model.Deployment
+	manifests   map[string]manifestSummary
+	tasks       *taskList
+	tokens      *tokenIssuer
+	blobs       *blobstore
+	log         *requestLog
 	// started stands in for when the instances' "VMs" were created.
 	started time.Time
 }
 
 // New builds the server. The lab is read once: the server does not follow
-// later changes to lab.json.
+// later changes to lab.json, but keeps its own deploys (Config.Save).
 func New(cfg Config) *Server {
 	if cfg.Log == nil {
 		cfg.Log = io.Discard
@@ -75,13 +88,14 @@ func New(cfg Config) *Server {
 		manifests[d.Name] = summarize(d.Manifest)
 	}
 	return &Server{
-		cfg:       cfg,
-		manifests: manifests,
-		tasks:     newTaskList(),
-		blobs:     &blobstore{blobs: map[string][]byte{}},
-		tokens:    newTokenIssuer("https://" + cfg.Lab.Director.UAAAddress + "/oauth/token"),
-		log:       &requestLog{w: cfg.Log},
-		started:   time.Now(),
+		cfg:         cfg,
+		deployments: slices.Clone(cfg.Lab.Deployments),
+		manifests:   manifests,
+		tasks:       newTaskList(),
+		blobs:       &blobstore{blobs: map[string][]byte{}},
+		tokens:      newTokenIssuer("https://" + cfg.Lab.Director.UAAAddress + "/oauth/token"),
+		log:         &requestLog{w: cfg.Log},
+		started:     time.Now(),
 	}
 }
 
@@ -101,6 +115,13 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle("GET /deployments/{name}/errands", s.authed(s.listErrands))
 	mux.Handle("POST /deployments/{name}/errands/{errand}/runs", s.authed(s.runErrand))
 	mux.Handle("GET /resources/{id}", s.authed(s.resource))
+	mux.Handle("GET /releases", s.authed(s.listReleases))
+	mux.Handle("POST /releases", s.authed(s.uploadRelease))
+	mux.Handle("POST /packages/matches", s.authed(s.matchPackages))
+	mux.Handle("GET /configs", s.authed(s.listConfigs))
+	mux.Handle("POST /deployments/{name}/diff", s.authed(s.diff))
+	mux.Handle("POST /deployments", s.authed(s.deploy))
+	mux.Handle("DELETE /deployments/{name}", s.authed(s.deleteDeployment))
 	return s.log.wrap("director", mux)
 }
 
@@ -201,9 +222,62 @@ func writeError(w http.ResponseWriter, status, code int, msg string) {
 // findDeployment answers 404 as the Director does when {name} is unknown.
 func (s *Server) findDeployment(w http.ResponseWriter, r *http.Request) (model.Deployment, bool) {
 	name := r.PathValue("name")
-	d, ok := s.cfg.Lab.Find(name)
+	d, ok := s.deployment(name)
 	if !ok {
 		writeError(w, http.StatusNotFound, codeDeploymentNotFound, fmt.Sprintf("Deployment '%s' doesn't exist", name))
 	}
 	return d, ok
+}
+
+// deployment is the named deployment, as last deployed.
+func (s *Server) deployment(name string) (model.Deployment, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	i := slices.IndexFunc(s.deployments, func(d model.Deployment) bool { return d.Name == name })
+	if i < 0 {
+		return model.Deployment{}, false
+	}
+	return s.deployments[i], true
+}
+
+// Deployments are the deployments, in the order they were first deployed.
+func (s *Server) Deployments() []model.Deployment { return s.listed() }
+
+// listed are the deployments, in the order they were first deployed.
+func (s *Server) listed() []model.Deployment {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return slices.Clone(s.deployments)
+}
+
+// summary is what the named deployment's manifest says.
+func (s *Server) summary(name string) manifestSummary {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.manifests[name]
+}
+
+// setDeployment records d (deployed or updated), or removes the
+// deployment called name when d is nil, and saves the lab.
+func (s *Server) setDeployment(name string, d *model.Deployment) error {
+	s.mu.Lock()
+	i := slices.IndexFunc(s.deployments, func(x model.Deployment) bool { return x.Name == name })
+	switch {
+	case d == nil && i >= 0:
+		s.deployments = slices.Delete(s.deployments, i, i+1)
+		delete(s.manifests, name)
+	case d != nil && i >= 0:
+		s.deployments[i] = *d
+		s.manifests[name] = summarize(d.Manifest)
+	case d != nil:
+		s.deployments = append(s.deployments, *d)
+		s.manifests[name] = summarize(d.Manifest)
+	}
+	lab := s.cfg.Lab
+	lab.Deployments = slices.Clone(s.deployments)
+	s.mu.Unlock()
+	if s.cfg.Save == nil {
+		return nil
+	}
+	return s.cfg.Save(lab)
 }

@@ -166,7 +166,7 @@ func (s *Server) targeted(d model.Deployment, target sshTarget) ([]model.Instanc
 		if target.Job == "" {
 			return nil, fmt.Errorf("Deployment '%s' has no instances", d.Name)
 		}
-		if _, inManifest := s.manifests[d.Name].vmTypes[target.Job]; inManifest {
+		if _, inManifest := s.summary(d.Name).vmTypes[target.Job]; inManifest {
 			return nil, fmt.Errorf("Instance group '%s' has no instances in deployment '%s'", target.Job, d.Name)
 		}
 		return nil, fmt.Errorf("Instance group '%s' doesn't exist in deployment '%s'", target.Job, d.Name)

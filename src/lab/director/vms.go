@@ -116,7 +116,7 @@ func (s *Server) listVMs(w http.ResponseWriter, r *http.Request, instances bool)
 }
 
 func (s *Server) vmInfo(deployment string, inst model.Instance, instances bool) vmInfo {
-	m := s.manifests[deployment]
+	m := s.summary(deployment)
 	stemcell := stemcellInfo{Name: "bosh-lab-ubuntu-jammy-go_agent", Version: resolvedStemcellVersion, APIVersion: 3}
 	if len(m.stemcells) > 0 {
 		stemcell.Name, stemcell.Version = m.stemcells[0].Name, m.stemcells[0].Version

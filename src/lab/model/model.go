@@ -19,6 +19,11 @@ type Lab struct {
 	Dir         string       `json:"dir"`
 	Director    Director     `json:"director"`
 	Deployments []Deployment `json:"deployments"`
+	// Subnet is the first two octets of the instances' addresses.
+	Subnet string `json:"subnet"`
+	// CompileCache keeps compiled release packages across labs; empty:
+	// none.
+	CompileCache string `json:"compile_cache,omitempty"`
 }
 
 // Director holds how the lab's Director API is reached and authenticated.
