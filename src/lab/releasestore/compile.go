@@ -114,6 +114,9 @@ func (s *Store) compileOne(ctx context.Context, m Manifest, p Item, log func(str
 			return copyDir(cached, dst)
 		}
 	}
+	if info, err := os.Stat("/var/vcap"); err != nil || !info.IsDir() {
+		return fmt.Errorf("compiling package '%s' needs the mount point /var/vcap, which bbr-lab up makes", p.Name)
+	}
 	log(fmt.Sprintf("Compiling packages: %s/%s", p.Name, p.Fingerprint))
 	work, err := os.MkdirTemp(s.mkdir("tmp"), "compile-")
 	if err != nil {
