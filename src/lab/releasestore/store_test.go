@@ -58,7 +58,7 @@ func release(version string, edit func(m *releasestore.Manifest), baseTgz ...[]b
 		base = baseTgz[0]
 	}
 	greeter := tgz(map[string]string{
-		"./packaging": "set -e\ntest \"$PWD\" = \"$BOSH_COMPILE_TARGET\"\ncat source.txt /var/vcap/packages/base/base.txt > \"$BOSH_INSTALL_TARGET/greeter.txt\"\n",
+		"./packaging":  "set -e\ntest \"$PWD\" = \"$BOSH_COMPILE_TARGET\"\ncat source.txt /var/vcap/packages/base/base.txt > \"$BOSH_INSTALL_TARGET/greeter.txt\"\n",
 		"./source.txt": "greeter source\n",
 	})
 	m := releasestore.Manifest{Name: "tools", Version: version, CommitHash: "abc123",
