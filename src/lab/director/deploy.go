@@ -138,19 +138,20 @@ func (s *Server) uploadRelease(w http.ResponseWriter, r *http.Request) {
 	meta.timeout = deployTimeout
 	t := s.tasks.start(meta, func(ctx context.Context, t *task) (string, []byte, error) {
 		defer os.Remove(f.Name())
-		t.event("Extracting release", "Extracting release", 1, 1, "started")
-		in, err := os.Open(f.Name())
+		var m releasestore.Manifest
+		err := t.step("Extracting release", "Extracting release", 1, 1, func() error {
+			in, err := os.Open(f.Name())
+			if err != nil {
+				return err
+			}
+			defer in.Close()
+			m, err = s.cfg.Releases.Upload(in)
+			return err
+		})
 		if err != nil {
 			return "", nil, err
 		}
-		defer in.Close()
-		m, err := s.cfg.Releases.Upload(in)
-		if err != nil {
-			t.event("Extracting release", "Extracting release", 1, 1, "failed")
-			return "", nil, err
-		}
-		t.event("Extracting release", "Extracting release", 1, 1, "finished")
-		t.event("Release has been created", m.Name+"/"+m.Version, 1, 1, "finished")
+		_ = t.step("Release has been created", m.Name+"/"+m.Version, 1, 1, func() error { return nil })
 		return fmt.Sprintf("Created release '%s/%s'", m.Name, m.Version), nil, nil
 	})
 	s.redirectToTask(w, r, t)
@@ -257,8 +258,8 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 	t.event("Preparing deployment", "Preparing deployment", 1, 1, "finished")
 	dir := filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, fmt.Sprintf("task-%d", t.id))
 	for name, rm := range releases {
-		err := s.cfg.Releases.Compile(ctx, rm, jobs[name], func(line string) {
-			t.event("Compiling packages", strings.TrimPrefix(line, "Compiling packages: "), 1, 1, "finished")
+		err := s.cfg.Releases.Compile(ctx, rm, jobs[name], func(label string, work func() error) error {
+			return t.step("Compiling packages", label, 1, 1, work)
 		})
 		if err == nil {
 			err = s.cfg.Releases.Layout(rm, jobs[name], filepath.Join(dir, "releases", name))
@@ -279,7 +280,7 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 		return "", nil, err
 	}
 	for i, inst := range d.Instances {
-		t.event("Updating instance", fmt.Sprintf("%s: %s/%s (%d)", inst.Group, inst.Group, inst.ID, inst.Index), i+1, len(d.Instances), "finished")
+		_ = t.step("Updating instance", fmt.Sprintf("%s: %s/%s (%d)", inst.Group, inst.Group, inst.ID, inst.Index), i+1, len(d.Instances), func() error { return nil })
 	}
 	if err := s.setDeployment(m.Name, &d); err != nil {
 		return "", nil, err
@@ -302,10 +303,7 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := s.taskMeta(r, "delete deployment "+d.Name, d.Name)
 	t := s.tasks.start(meta, func(ctx context.Context, t *task) (string, []byte, error) {
-		for i, inst := range d.Instances {
-			t.event("Deleting instances", fmt.Sprintf("%s/%s (%d)", inst.Group, inst.ID, inst.Index), i+1, len(d.Instances), "started")
-		}
-		if err := s.cfg.Deployer.Delete(ctx, d); err != nil {
+		if err := t.step("Deleting instances", d.Name, 1, 1, func() error { return s.cfg.Deployer.Delete(ctx, d) }); err != nil {
 			return "", nil, err
 		}
 		if err := s.setDeployment(d.Name, nil); err != nil {

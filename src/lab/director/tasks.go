@@ -189,6 +189,18 @@ func (t *task) event(stage, name string, index, total int, state string) {
 	t.events = append(append(t.events, line...), '\n')
 }
 
+// step runs work as one task of stage, between its started and its
+// finished (or failed) events, as the bosh CLI times them.
+func (t *task) step(stage, name string, index, total int, work func() error) error {
+	t.event(stage, name, index, total, "started")
+	if err := work(); err != nil {
+		t.event(stage, name, index, total, "failed")
+		return err
+	}
+	t.event(stage, name, index, total, "finished")
+	return nil
+}
+
 // requestCancel is DELETE /task/ID: a queued or running task becomes
 // cancelling, and its work's context is cancelled.
 func (t *task) requestCancel() error {

@@ -40,9 +40,14 @@ cd "$BOSH_COMPILE_TARGET"
 exec bash -x packaging
 `
 
+// Step runs one step of work under a label ("bbr/<fingerprint>"), so
+// that the caller can report it (the Director's task events).
+type Step func(label string, work func() error) error
+
 // Compile compiles the packages jobs of m need, with their dependencies,
-// in dependency order, once per fingerprint. log gets a line per package.
-func (s *Store) Compile(ctx context.Context, m Manifest, jobs []string, log func(string)) error {
+// in dependency order, once per fingerprint: each package's compilation
+// (or copy from the cache) is a step.
+func (s *Store) Compile(ctx context.Context, m Manifest, jobs []string, step Step) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var needed []string
@@ -58,7 +63,7 @@ func (s *Store) Compile(ctx context.Context, m Manifest, jobs []string, log func
 		return err
 	}
 	for _, p := range order {
-		if err := s.compileOne(ctx, m, p, log); err != nil {
+		if err := s.compileOne(ctx, m, p, step); err != nil {
 			return err
 		}
 	}
@@ -102,22 +107,27 @@ func (s *Store) Compiled(p Item) string {
 	return filepath.Join(s.Dir, "compiled", p.Name, p.Fingerprint)
 }
 
-func (s *Store) compileOne(ctx context.Context, m Manifest, p Item, log func(string)) error {
+func (s *Store) compileOne(ctx context.Context, m Manifest, p Item, step Step) error {
 	dst := s.Compiled(p)
 	if _, err := os.Stat(dst); err == nil {
 		return nil
 	}
+	label := p.Name + "/" + p.Fingerprint
 	if s.CompileCache != "" {
 		cached := filepath.Join(s.CompileCache, p.Name, p.Fingerprint)
 		if _, err := os.Stat(cached); err == nil {
-			log(fmt.Sprintf("Compiling packages: %s/%s (cached)", p.Name, p.Fingerprint))
-			return copyDir(cached, dst)
+			return step(label+" (cached)", func() error { return copyDir(cached, dst) })
 		}
 	}
 	if info, err := os.Stat("/var/vcap"); err != nil || !info.IsDir() {
 		return fmt.Errorf("compiling package '%s' needs the mount point /var/vcap, which bbr-lab up makes", p.Name)
 	}
-	log(fmt.Sprintf("Compiling packages: %s/%s", p.Name, p.Fingerprint))
+	return step(label, func() error { return s.compile(ctx, m, p, dst) })
+}
+
+// compile runs p's packaging script and keeps what it installed at dst
+// (and in the cache).
+func (s *Store) compile(ctx context.Context, m Manifest, p Item, dst string) error {
 	work, err := os.MkdirTemp(s.mkdir("tmp"), "compile-")
 	if err != nil {
 		return err

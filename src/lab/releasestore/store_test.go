@@ -133,8 +133,8 @@ var _ = Describe("the release store", func() {
 			m, err := upload(release("1", nil))
 			Expect(err).NotTo(HaveOccurred())
 			var log []string
-			Expect(store.Compile(context.Background(), m, []string{"hello"}, func(l string) { log = append(log, l) })).To(Succeed())
-			Expect(log).To(Equal([]string{"Compiling packages: base/b1", "Compiling packages: greeter/g1"}))
+			Expect(store.Compile(context.Background(), m, []string{"hello"}, func(l string, work func() error) error { log = append(log, l); return work() })).To(Succeed())
+			Expect(log).To(Equal([]string{"base/b1", "greeter/g1"}))
 			out := filepath.Join(GinkgoT().TempDir(), "layout")
 			Expect(store.Layout(m, []string{"hello"}, out)).To(Succeed())
 			Expect(os.ReadFile(filepath.Join(out, "packages", "greeter", "greeter.txt"))).To(Equal([]byte("greeter source\nbase for base\n")))
@@ -142,7 +142,7 @@ var _ = Describe("the release store", func() {
 			Expect(filepath.Join(out, "jobs", "hello", "spec")).To(BeARegularFile())
 			Expect(filepath.Join(out, "jobs", "hello", "templates", "run.erb")).To(BeARegularFile())
 			log = nil
-			Expect(store.Compile(context.Background(), m, []string{"hello"}, func(l string) { log = append(log, l) })).To(Succeed())
+			Expect(store.Compile(context.Background(), m, []string{"hello"}, func(l string, work func() error) error { log = append(log, l); return work() })).To(Succeed())
 			Expect(log).To(BeEmpty(), "compiled already")
 		})
 
@@ -151,14 +151,14 @@ var _ = Describe("the release store", func() {
 			store.CompileCache = cache
 			m, err := upload(release("1", nil))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(store.Compile(context.Background(), m, []string{"hello"}, func(string) {})).To(Succeed())
+			Expect(store.Compile(context.Background(), m, []string{"hello"}, func(_ string, work func() error) error { return work() })).To(Succeed())
 
 			other := &releasestore.Store{Dir: GinkgoT().TempDir(), CompileCache: cache}
 			_, err = other.Upload(bytes.NewReader(release("1", nil)))
 			Expect(err).NotTo(HaveOccurred())
 			var log []string
-			Expect(other.Compile(context.Background(), m, []string{"hello"}, func(l string) { log = append(log, l) })).To(Succeed())
-			Expect(log).To(Equal([]string{"Compiling packages: base/b1 (cached)", "Compiling packages: greeter/g1 (cached)"}))
+			Expect(other.Compile(context.Background(), m, []string{"hello"}, func(l string, work func() error) error { log = append(log, l); return work() })).To(Succeed())
+			Expect(log).To(Equal([]string{"base/b1 (cached)", "greeter/g1 (cached)"}))
 
 		})
 
@@ -167,7 +167,7 @@ var _ = Describe("the release store", func() {
 			Expect(err).To(HaveOccurred(), "greeter depends on base, which is gone")
 			m, err = upload(releaseWith(map[string]string{"./packaging": "echo missing a tool >&2\nexit 7\n"}))
 			Expect(err).NotTo(HaveOccurred())
-			err = store.Compile(context.Background(), m, []string{"hello"}, func(string) {})
+			err = store.Compile(context.Background(), m, []string{"hello"}, func(_ string, work func() error) error { return work() })
 			Expect(err).To(MatchError(ContainSubstring("Compiling package 'base': exit status 7:")))
 			Expect(err).To(MatchError(ContainSubstring("missing a tool")))
 		})
