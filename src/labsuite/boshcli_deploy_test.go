@@ -212,6 +212,17 @@ var _ = Describe("the operator's path with the real bosh CLI: upload-release, de
 		Expect(bosh("-d", "bbr", "errands").expectSuccess().out).NotTo(ContainSubstring("scheduler"), "a job without bin/run is no errand")
 	})
 
+	It("fails a deploy whose manifest leaves a variable the config server does not have, changing nothing", func() {
+		before := jumpbox()
+		path := varsFile(nil)
+		raw := string(must(os.ReadFile(path)))
+		Expect(os.WriteFile(path, []byte(strings.ReplaceAll(raw, "bbr_client_secret:", "unused_secret:")), 0o600)).To(Succeed())
+		r := bosh("-d", "bbr", "deploy", filepath.Join(root, "manifests", "bbr.yml"), "--vars-file", path)
+		Expect(r.code).To(Equal(1))
+		Expect(r.out + r.err).To(ContainSubstring("Failed to find variable '/bbr-lab/bbr/bbr_client_secret' from config server"))
+		Expect(jumpbox()).To(Equal(before), "the running instance is left as it was")
+	})
+
 	It("deletes the deployment: gone from the Director and the lab, its instance stopped", func() {
 		inst := jumpbox()
 		bosh("-d", "bbr", "delete-deployment").expectSuccess()

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -42,6 +43,10 @@ func (d deployer) Deploy(ctx context.Context, dir string, previous *model.Deploy
 		return model.Deployment{}, fmt.Errorf("the manifest names deployment %s, not %s", plan.Name, previous.Name)
 	}
 	labVariables([]plannedDeployment{plan}, d.vars)
+	if name, ok := unresolvedVariable(plan); ok {
+		// The Director asks its config server for every variable left.
+		return model.Deployment{}, fmt.Errorf("Failed to find variable '/bbr-lab/%s/%s' from config server: the lab's config server knows only the ((lab_director_*)) variables", plan.Name, name)
+	}
 	if previous != nil {
 		for i := range plan.Specs {
 			inst := &plan.Specs[i].Instance
@@ -107,4 +112,47 @@ func (d deployer) ordinal(previous *model.Deployment) int {
 		}
 	}
 	return next
+}
+
+var variableRE = regexp.MustCompile(`\(\(\s*!?([A-Za-z0-9_./:-]+)\s*\)\)`)
+
+// unresolvedVariable finds a ((variable)) left in the plan's job
+// properties once the lab's own are resolved.
+func unresolvedVariable(plan plannedDeployment) (string, bool) {
+	var find func(v any) (string, bool)
+	find = func(v any) (string, bool) {
+		switch t := v.(type) {
+		case string:
+			if m := variableRE.FindStringSubmatch(t); m != nil {
+				return m[1], true
+			}
+		case map[string]any:
+			for _, e := range t {
+				if n, ok := find(e); ok {
+					return n, true
+				}
+			}
+		case map[any]any:
+			for _, e := range t {
+				if n, ok := find(e); ok {
+					return n, true
+				}
+			}
+		case []any:
+			for _, e := range t {
+				if n, ok := find(e); ok {
+					return n, true
+				}
+			}
+		}
+		return "", false
+	}
+	for _, spec := range plan.Specs {
+		for _, job := range spec.Jobs {
+			if n, ok := find(job.Properties); ok {
+				return n, true
+			}
+		}
+	}
+	return "", false
 }
