@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
-	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -46,11 +45,6 @@ var _ = Describe("the errands through the real bosh CLI", Ordered, func() {
 	bosh := func(args ...string) result {
 		return runIn(work, bbrEnv("jumpbox"), boshBin, append([]string{"-n"}, args...)...)
 	}
-	waitingLines := func(what string) int {
-		raw, _ := os.ReadFile(filepath.Join(instance("waiting", "worker", 0).Root, "sys", "log", "waiting", "bbr.log"))
-		return strings.Count("\n"+string(raw), "\n"+what+"\n")
-	}
-
 	BeforeAll(func() {
 		if boshBin == "" {
 			Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")

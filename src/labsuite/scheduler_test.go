@@ -34,6 +34,13 @@ func writeWaitingDeployment() string {
 	})
 }
 
+// waitingLines counts the lines of the waiting deployment's log that are
+// exactly what ("locked", "unlocked").
+func waitingLines(what string) int {
+	raw, _ := os.ReadFile(filepath.Join(instance("waiting", "worker", 0).Root, "sys", "log", "waiting", "bbr.log"))
+	return strings.Count("\n"+string(raw), "\n"+what+"\n")
+}
+
 // inInstance runs a command in the instance's mount namespace as root, as
 // the agent or monit would.
 func inInstance(inst model.Instance, args ...string) result {
@@ -70,10 +77,6 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 	}
 	schedulerLog := func() string {
 		raw, _ := os.ReadFile(filepath.Join(jumpbox.Root, "sys", "log", "scheduler", "scheduler.log"))
-		return string(raw)
-	}
-	waitingLog := func() string {
-		raw, _ := os.ReadFile(filepath.Join(waiting.Root, "sys", "log", "waiting", "bbr.log"))
 		return string(raw)
 	}
 	goOn := func(yes bool) {
@@ -151,13 +154,12 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 
 	It("stops cleanly on monit stop in the middle of a scheduled backup: unlocked, nothing staged, no user left", func() {
 		goOn(false)
-		lines := func(what string) int { return strings.Count("\n"+waitingLog(), "\n"+what+"\n") }
-		locks, unlocks := lines("locked"), lines("unlocked")
+		locks, unlocks := waitingLines("locked"), waitingLines("unlocked")
 		Expect(ctl("start").code).To(Equal(0))
-		Eventually(func() int { return lines("locked") }, "60s", "100ms").Should(Equal(locks+1), "the scheduled backup is in its backup step")
+		Eventually(func() int { return waitingLines("locked") }, "60s", "100ms").Should(Equal(locks+1), "the scheduled backup is in its backup step")
 		r := ctl("stop")
 		Expect(r.code).To(Equal(0), r.out)
-		Expect(lines("unlocked")).To(Equal(unlocks+1), "unlocked before the scheduler exited")
+		Expect(waitingLines("unlocked")).To(Equal(unlocks+1), "unlocked before the scheduler exited")
 		Expect(filepath.Join(jumpbox.Root, "sys", "run", "scheduler", "scheduler.pid")).NotTo(BeAnExistingFile())
 		Expect(schedulerLog()).To(MatchRegexp(`\] scheduler: started: the backup job's config /var/vcap/jobs/backup/config/config.yml, on "@every 1s" in Europe/Berlin\n`))
 		Expect(schedulerLog()).To(HaveSuffix("scheduler: stopped\n"))

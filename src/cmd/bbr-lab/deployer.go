@@ -118,41 +118,12 @@ var variableRE = regexp.MustCompile(`\(\(\s*!?([A-Za-z0-9_./:-]+)\s*\)\)`)
 
 // unresolvedVariable finds a ((variable)) left in the plan's job
 // properties once the lab's own are resolved.
-func unresolvedVariable(plan plannedDeployment) (string, bool) {
-	var find func(v any) (string, bool)
-	find = func(v any) (string, bool) {
-		switch t := v.(type) {
-		case string:
-			if m := variableRE.FindStringSubmatch(t); m != nil {
-				return m[1], true
-			}
-		case map[string]any:
-			for _, e := range t {
-				if n, ok := find(e); ok {
-					return n, true
-				}
-			}
-		case map[any]any:
-			for _, e := range t {
-				if n, ok := find(e); ok {
-					return n, true
-				}
-			}
-		case []any:
-			for _, e := range t {
-				if n, ok := find(e); ok {
-					return n, true
-				}
-			}
+func unresolvedVariable(plan plannedDeployment) (name string, found bool) {
+	eachProperty([]plannedDeployment{plan}, func(v string) string {
+		if m := variableRE.FindStringSubmatch(v); m != nil && !found {
+			name, found = m[1], true
 		}
-		return "", false
-	}
-	for _, spec := range plan.Specs {
-		for _, job := range spec.Jobs {
-			if n, ok := find(job.Properties); ok {
-				return n, true
-			}
-		}
-	}
-	return "", false
+		return v
+	})
+	return name, found
 }

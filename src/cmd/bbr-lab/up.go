@@ -177,24 +177,33 @@ func labVars(directorAddress string, caPEM []byte, secret string) map[string]str
 // a deployment in the lab (a jumpbox with bbr's errands) points at the
 // lab's own Director.
 func labVariables(plans []plannedDeployment, vars map[string]string) {
-	var resolve func(v any) any
-	resolve = func(v any) any {
+	eachProperty(plans, func(v string) string {
+		if val, ok := vars[v]; ok {
+			return val
+		}
+		return v
+	})
+}
+
+// eachProperty replaces every string in the plans' job properties, at
+// any depth, with what f makes of it.
+func eachProperty(plans []plannedDeployment, f func(string) string) {
+	var walk func(v any) any
+	walk = func(v any) any {
 		switch t := v.(type) {
 		case string:
-			if val, ok := vars[t]; ok {
-				return val
-			}
+			return f(t)
 		case map[string]any:
 			for k, e := range t {
-				t[k] = resolve(e)
+				t[k] = walk(e)
 			}
 		case map[any]any:
 			for k, e := range t {
-				t[k] = resolve(e)
+				t[k] = walk(e)
 			}
 		case []any:
 			for i, e := range t {
-				t[i] = resolve(e)
+				t[i] = walk(e)
 			}
 		}
 		return v
@@ -202,7 +211,7 @@ func labVariables(plans []plannedDeployment, vars map[string]string) {
 	for _, p := range plans {
 		for _, spec := range p.Specs {
 			for _, job := range spec.Jobs {
-				resolve(job.Properties)
+				walk(job.Properties)
 			}
 		}
 	}
