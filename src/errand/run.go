@@ -102,7 +102,7 @@ func (r Runner) RunBackup(ctx context.Context) error {
 			fmt.Fprintf(r.Out, "[%s] Leaving out %s: it is this errand's own deployment\n", r.now(), r.Config.OwnDeployment)
 			deployments = slices.Delete(slices.Clone(deployments), i, i+1)
 		}
-		if len(deployments) == 0 {
+		if len(deployments) == 0 && r.Config.BoshDirector.Host == "" {
 			return stopped(errors.New("the Director has no deployments to back up"))
 		}
 	}
@@ -386,6 +386,11 @@ func (r Runner) RunRestore(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	unlock, err := Store{Root: r.Config.ArtifactDirectory}.Lock(d)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	src = transform.Decode(src, r.transform.Identities)
 	if err := transform.CheckIdentities(ctx, src); err != nil {
 		return fmt.Errorf("%s: %w (set encryption.identity on the restore job)", src.Location(), err)

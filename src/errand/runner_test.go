@@ -116,7 +116,7 @@ var _ = Describe("the backup errand's edge cases", func() {
 			other := r
 			other.Out = &inner
 			second = other.RunBackup(ctx) // as the scheduler would, while the errand runs
-			Expect(inner.String()).To(ContainSubstring("not started: another backup of cf is running on this instance"))
+			Expect(inner.String()).To(ContainSubstring("not started: another backup or restore of cf is running on this instance"))
 			return good(ctx, dep, dest)
 		}
 		Expect(r.RunBackup(context.Background())).To(Succeed())

@@ -37,8 +37,8 @@ func (s Store) Dir(deployment string) (string, error) {
 // no deployment's folder can be called so.
 const locksDir = ".locks"
 
-// Lock takes the deployment's backup lock on this instance, or says that
-// another backup of it runs. The lock is an flock, so a killed run never
+// Lock takes the deployment's lock on this instance, or says that another
+// backup or restore of it runs. The lock is an flock, so a killed run never
 // leaves it held.
 func (s Store) Lock(deployment string) (unlock func(), err error) {
 	if !boshname.Valid(deployment) {
@@ -55,7 +55,7 @@ func (s Store) Lock(deployment string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("not started: another backup of %s is running on this instance (the scheduler's or a backup errand's); it goes on", deployment)
+			return nil, fmt.Errorf("not started: another backup or restore of %s is running on this instance (the scheduler's or an errand's); it goes on", deployment)
 		}
 		return nil, fmt.Errorf("locking the backup lock of %s: %w", deployment, err)
 	}

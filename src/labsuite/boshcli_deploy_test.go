@@ -6,6 +6,8 @@ import (
 	"compress/gzip"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -32,6 +34,31 @@ func testDirectorKey() (string, string) {
 	sshPub, err := ssh.NewPublicKey(pub)
 	Expect(err).NotTo(HaveOccurred())
 	return string(pem.EncodeToMemory(block)), string(ssh.MarshalAuthorizedKey(sshPub))
+}
+
+// osConfRelease is a stand-in for os-conf: a release with its user_add job
+// (no templates), for jumpbox-deployment's manifest.
+func osConfRelease() string {
+	pack := func(files map[string]string) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		tw := tar.NewWriter(zw)
+		for name, body := range files {
+			Expect(tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(body)), Typeflag: tar.TypeReg})).To(Succeed())
+			_, err := tw.Write([]byte(body))
+			Expect(err).NotTo(HaveOccurred())
+		}
+		Expect(tw.Close()).To(Succeed())
+		Expect(zw.Close()).To(Succeed())
+		return buf.Bytes()
+	}
+	job := pack(map[string]string{"./job.MF": "name: user_add\ntemplates: {}\npackages: []\nproperties:\n  users: {description: users to add}\n", "./monit": ""})
+	sum := sha256.Sum256(job)
+	manifest := fmt.Sprintf("name: os-conf\nversion: \"22.2.1\"\ncommit_hash: 0000000\nuncommitted_changes: false\n"+
+		"jobs:\n- {name: user_add, version: u1, fingerprint: u1, sha1: \"sha256:%s\"}\npackages: []\n", hex.EncodeToString(sum[:]))
+	path := filepath.Join(GinkgoT().TempDir(), "os-conf.tgz")
+	Expect(os.WriteFile(path, pack(map[string]string{"./release.MF": manifest, "./jobs/user_add.tgz": string(job)}), 0o644)).To(Succeed())
+	return path
 }
 
 // tamperRelease copies the release tarball with release.MF giving the
@@ -275,5 +302,18 @@ instance_groups:
 		Expect(r.code).To(Equal(1))
 		Expect(r.out).To(ContainSubstring("restore.deployment is required"))
 		bosh("-d", "p-bbr-0123456789abcdef", "delete-deployment").expectSuccess()
+	})
+
+	It("deploys jumpbox-deployment's jumpbox with the errands colocated, and runs them", func() {
+		bosh("upload-release", osConfRelease()).expectSuccess()
+		r := bosh("-d", "jumpbox", "deploy", filepath.Join(root, "src", "release", "testdata", "jumpbox.yml"),
+			"-o", filepath.Join(root, "manifests", "ops", "colocate-on-jumpbox.yml"), "--vars-file", varsFile(nil)).expectSuccess()
+		Expect(r.out).To(ContainSubstring("Updating instance: jumpbox"))
+		errands := bosh("-d", "jumpbox", "errands").expectSuccess().out
+		Expect(errands).To(MatchRegexp(`(?m)^backup\s*$`))
+		Expect(errands).NotTo(ContainSubstring("user_add"))
+		r = bosh("-d", "jumpbox", "run-errand", "backup").expectSuccess()
+		Expect(r.out).To(MatchRegexp(`sample\s+ok\s+`))
+		bosh("-d", "jumpbox", "delete-deployment").expectSuccess()
 	})
 })

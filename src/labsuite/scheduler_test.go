@@ -155,6 +155,7 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 	It("stops cleanly on monit stop in the middle of a scheduled backup: unlocked, nothing staged, no user left", func() {
 		goOn(false)
 		locks, unlocks := waitingLines("locked"), waitingLines("unlocked")
+		earlier := lastRun().Started
 		Expect(ctl("start").code).To(Equal(0))
 		Eventually(func() int { return waitingLines("locked") }, "60s", "100ms").Should(Equal(locks+1), "the scheduled backup is in its backup step")
 		r := ctl("stop")
@@ -163,6 +164,7 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		Expect(filepath.Join(jumpbox.Root, "sys", "run", "scheduler", "scheduler.pid")).NotTo(BeAnExistingFile())
 		Expect(schedulerLog()).To(MatchRegexp(`\] scheduler: started: the backup job's config /var/vcap/jobs/backup/config/config.yml, on "@every 1s" in Europe/Berlin\n`))
 		Expect(schedulerLog()).To(HaveSuffix("scheduler: stopped\n"))
+		Expect(lastRun().Started).To(BeTemporally(">", earlier), "the stopped run's own report")
 		Expect(lastRun().OK).To(BeFalse(), "the stopped run is reported as failed")
 	})
 
@@ -174,6 +176,6 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		Expect(ctl("stop").code).To(Equal(0))
 		run := lastRun()
 		Expect(run.Deployments).To(ConsistOf(HaveField("Name", "waiting"), HaveField("Name", vm.IP)))
-		Expect(schedulerLog()).To(MatchRegexp(`the run scheduled at \S+ \S+ CET succeeded`))
+		Expect(schedulerLog()).To(MatchRegexp(`the run scheduled at \S+ \S+ CES?T succeeded`))
 	})
 })

@@ -68,7 +68,11 @@ func parseHostKeyLine(line string) (ssh.PublicKey, error) {
 	if key, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line)); err == nil {
 		return key, nil
 	}
-	_, _, key, _, _, err := ssh.ParseKnownHosts([]byte(line))
+	marker, _, key, _, _, err := ssh.ParseKnownHosts([]byte(line))
+	if err == nil && marker != "" {
+		// @revoked and @cert-authority lines are no key to pin.
+		return nil, fmt.Errorf("a %s line", marker)
+	}
 	return key, err
 }
 

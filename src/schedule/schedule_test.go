@@ -81,6 +81,7 @@ var _ = Describe("the scheduler", func() {
 			Expect(ran[i].In(berlin).Format("2006-01-02 15:04")).To(Equal(time.Date(2026, 10, day, 2, 30, 0, 0, berlin).Format("2006-01-02 15:04")))
 		}
 		Expect(ran[0].UTC().Hour()).To(Equal(0), "02:30 CEST")
+		Expect(ran[1].UTC().Hour()).To(Equal(0), "02:30 CEST, the first of the day's two 02:30s")
 		Expect(ran[2].UTC().Hour()).To(Equal(1), "02:30 CET")
 		Expect(out.String()).To(ContainSubstring("scheduler: next run at 2026-10-24 02:30:00 CEST"))
 		Expect(out.String()).To(ContainSubstring("scheduler: the run scheduled at 2026-10-26 02:30:00 CET succeeded"))
@@ -94,13 +95,25 @@ var _ = Describe("the scheduler", func() {
 		sched, _, err := schedule.Config{Schedule: "30 2 * * *", TimeZone: "Europe/Berlin"}.Parse()
 		Expect(err).NotTo(HaveOccurred())
 		next := sched.Next(time.Date(2026, 3, 28, 12, 0, 0, 0, berlin)) // 29 March: 02:00 CET is 03:00 CEST
-		Expect(next.Sub(time.Date(2026, 3, 29, 3, 0, 0, 0, berlin))).To(BeNumerically("<=", time.Hour))
-		Expect(next.After(time.Date(2026, 3, 29, 0, 0, 0, 0, berlin))).To(BeTrue(), next.String())
+		Expect(next).To(BeTemporally("==", time.Date(2026, 3, 29, 1, 30, 0, 0, time.UTC)), "03:30 CEST: half an hour past the jump")
 		Expect(sched.Next(next).In(berlin).Format("2006-01-02 15:04")).To(Equal("2026-03-30 02:30"))
 		every, _, err := schedule.Config{Schedule: "@every 90m", TimeZone: "Europe/Berlin"}.Parse()
 		Expect(err).NotTo(HaveOccurred())
 		from := time.Date(2026, 3, 29, 1, 0, 0, 0, berlin)
 		Expect(every.Next(from).Sub(from)).To(Equal(90*time.Minute), "@every is a real duration")
+	})
+
+	It("runs an hourly schedule once per wall clock hour when autumn repeats one", func() {
+		sched, _, err := schedule.Config{Schedule: "0 * * * *", TimeZone: "Europe/Berlin"}.Parse()
+		Expect(err).NotTo(HaveOccurred())
+		var runs []string
+		for t := time.Date(2026, 10, 24, 23, 30, 0, 0, time.UTC); len(runs) < 4; { // 01:30 CEST
+			t = sched.Next(t)
+			runs = append(runs, t.UTC().Format("15:04"))
+		}
+		// 02:00 CEST is 00:00 UTC; the repeated 02:00 (CET, 01:00 UTC) is
+		// the same wall clock and is not run again; 03:00 CET is 02:00 UTC.
+		Expect(runs).To(Equal([]string{"00:00", "02:00", "03:00", "04:00"}))
 	})
 
 	It("never starts a run while one goes on: the times it overran are missed, logged and reported, and the next starts on time", func() {

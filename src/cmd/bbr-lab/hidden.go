@@ -66,7 +66,7 @@ func directorServe(dir string) error {
 		Log:      os.Stderr,
 		TLS:      tlsConfig,
 	})
-	deploys.deployed = srv.Deployments
+	deploys.deployed, a.Deployments = srv.Deployments, srv.Deployments
 	fmt.Fprintf(os.Stderr, "director-serve: serving https://%s for %s\n", lab.Director.Address, dir)
 	if err := srv.ListenAndServe(ctx); err != nil && !errors.Is(err, context.Canceled) {
 		return fmt.Errorf("serving the Director API: %w", err)

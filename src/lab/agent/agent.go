@@ -26,6 +26,9 @@ type Agent struct {
 	mu  sync.Mutex
 	lab model.Lab
 	log io.Writer
+	// Deployments, when set, are the Director's current deployments
+	// (deploys add some); otherwise the lab's at start.
+	Deployments func() []model.Deployment
 }
 
 // New returns an agent for the instances of lab. log receives one line
@@ -141,7 +144,11 @@ func removeFromInstance(inst model.Instance, user string) error {
 // hasInstances tells whether user still has a key on any instance of the
 // lab; the key files are the record, so this survives agent restarts.
 func (a *Agent) hasInstances(user string) bool {
-	for _, d := range a.lab.Deployments {
+	deployments := a.lab.Deployments
+	if a.Deployments != nil {
+		deployments = a.Deployments()
+	}
+	for _, d := range deployments {
 		for _, inst := range d.Instances {
 			if inst.Root == "" {
 				continue

@@ -35,6 +35,8 @@ func ErrandCommand(inst model.Instance, job string) *exec.Cmd {
 	cmd.Dir = "/"
 	cmd.Env = []string{"PATH=/usr/sbin:/usr/bin:/sbin:/bin", "HOME=/root", "LANG=C.UTF-8"}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// A child left holding the output must not hold the result forever.
+	cmd.WaitDelay = ErrandStopGrace + 5*time.Second
 	return cmd
 }
 

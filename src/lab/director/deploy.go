@@ -227,6 +227,17 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 // runDeploy compiles what the manifest's jobs need, lays the deployment
 // out as a lab deployment directory and has the Deployer start it.
 func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw []byte) (string, []byte, error) {
+	s.deploying.Lock()
+	defer s.deploying.Unlock()
+	dir := filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, fmt.Sprintf("task-%d", t.id))
+	summary, err := s.deployIn(ctx, t, m, raw, dir)
+	if err != nil {
+		_ = os.RemoveAll(dir)
+	}
+	return summary, nil, err
+}
+
+func (s *Server) deployIn(ctx context.Context, t *task, m deployManifest, raw []byte, dir string) (string, error) {
 	t.event("Preparing deployment", "Preparing deployment", 1, 1, "started")
 	releases := map[string]releasestore.Manifest{}
 	jobs := map[string][]string{}
@@ -240,7 +251,7 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 		}
 		if err != nil {
 			t.event("Preparing deployment", "Preparing deployment", 1, 1, "failed")
-			return "", nil, err
+			return "", err
 		}
 		releases[rel.Name] = rm
 	}
@@ -248,7 +259,7 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 		for _, j := range g.Jobs {
 			if _, ok := releases[j.Release]; !ok {
 				t.event("Preparing deployment", "Preparing deployment", 1, 1, "failed")
-				return "", nil, fmt.Errorf("Instance group '%s' references an unknown release '%s'", g.Name, j.Release)
+				return "", fmt.Errorf("Instance group '%s' references an unknown release '%s'", g.Name, j.Release)
 			}
 			if !slices.Contains(jobs[j.Release], j.Name) {
 				jobs[j.Release] = append(jobs[j.Release], j.Name)
@@ -256,7 +267,6 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 		}
 	}
 	t.event("Preparing deployment", "Preparing deployment", 1, 1, "finished")
-	dir := filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, fmt.Sprintf("task-%d", t.id))
 	for name, rm := range releases {
 		err := s.cfg.Releases.Compile(ctx, rm, jobs[name], func(label string, work func() error) error {
 			return t.step("Compiling packages", label, 1, 1, work)
@@ -265,11 +275,11 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 			err = s.cfg.Releases.Layout(rm, jobs[name], filepath.Join(dir, "releases", name))
 		}
 		if err != nil {
-			return "", nil, err
+			return "", err
 		}
 	}
 	if err := os.WriteFile(filepath.Join(dir, "manifest.yml"), raw, 0o644); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	var previous *model.Deployment
 	if d, ok := s.deployment(m.Name); ok {
@@ -277,13 +287,13 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 	}
 	d, err := s.cfg.Deployer.Deploy(ctx, dir, previous)
 	if err != nil {
-		return "", nil, err
+		return "", err
 	}
 	for i, inst := range d.Instances {
 		_ = t.step("Updating instance", fmt.Sprintf("%s: %s/%s (%d)", inst.Group, inst.Group, inst.ID, inst.Index), i+1, len(d.Instances), func() error { return nil })
 	}
 	if err := s.setDeployment(m.Name, &d); err != nil {
-		return "", nil, err
+		return "", err
 	}
 	// Earlier layouts served the instances this one replaced.
 	old, _ := filepath.Glob(filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, "task-*"))
@@ -292,7 +302,7 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 			_ = os.RemoveAll(o)
 		}
 	}
-	return "/deployments/" + m.Name, nil, nil
+	return "/deployments/" + m.Name, nil
 }
 
 // deleteDeployment is DELETE /deployments/NAME.
@@ -303,6 +313,12 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := s.taskMeta(r, "delete deployment "+d.Name, d.Name)
 	t := s.tasks.start(meta, func(ctx context.Context, t *task) (string, []byte, error) {
+		s.deploying.Lock()
+		defer s.deploying.Unlock()
+		d, ok := s.deployment(d.Name) // as the deploys before this one left it
+		if !ok {
+			return "", nil, fmt.Errorf("Deployment '%s' doesn't exist", d.Name)
+		}
 		if err := t.step("Deleting instances", d.Name, 1, 1, func() error { return s.cfg.Deployer.Delete(ctx, d) }); err != nil {
 			return "", nil, err
 		}

@@ -12,7 +12,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -225,7 +224,7 @@ func (s *Server) resource(w http.ResponseWriter, r *http.Request) {
 	s.blobs.mu.Lock()
 	data, ok := s.blobs.blobs[id]
 	s.blobs.mu.Unlock()
-	if !ok || strings.ContainsAny(id, "/.") {
+	if !ok {
 		writeError(w, http.StatusNotFound, codeResourceNotFound, fmt.Sprintf("Resource '%s' not found", id))
 		return
 	}

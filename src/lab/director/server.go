@@ -69,6 +69,10 @@ type Server struct {
 	mu          sync.RWMutex
 	deployments []model.Deployment
 	manifests   map[string]manifestSummary
+	saving      sync.Mutex // one lab.json save at a time
+	// deploying serialises deploys and deletes: they choose addresses
+	// from, and replace, what the others start.
+	deploying sync.Mutex
 	tasks       *taskList
 	tokens      *tokenIssuer
 	blobs       *blobstore
@@ -260,6 +264,9 @@ func (s *Server) summary(name string) manifestSummary {
 // setDeployment records d (deployed or updated), or removes the
 // deployment called name when d is nil, and saves the lab.
 func (s *Server) setDeployment(name string, d *model.Deployment) error {
+	// Saved in the order changed: the newest lab.json is the newest state.
+	s.saving.Lock()
+	defer s.saving.Unlock()
 	s.mu.Lock()
 	i := slices.IndexFunc(s.deployments, func(x model.Deployment) bool { return x.Name == name })
 	switch {

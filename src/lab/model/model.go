@@ -98,11 +98,22 @@ func Save(lab Lab) error {
 	if err != nil {
 		return fmt.Errorf("encoding lab description: %w", err)
 	}
-	tmp := filepath.Join(lab.Dir, FileName+".tmp")
-	if err := os.WriteFile(tmp, raw, 0o600); err != nil {
+	f, err := os.CreateTemp(lab.Dir, FileName+".*.tmp") // 0600
+	if err != nil {
 		return fmt.Errorf("writing lab description: %w", err)
 	}
-	return os.Rename(tmp, filepath.Join(lab.Dir, FileName))
+	_, err = f.Write(raw)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), filepath.Join(lab.Dir, FileName))
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+		return fmt.Errorf("writing lab description: %w", err)
+	}
+	return nil
 }
 
 // Find returns the deployment with the given name.

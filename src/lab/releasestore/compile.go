@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
+	"time"
 
 	yaml "go.yaml.in/yaml/v2"
 )
@@ -116,7 +118,7 @@ func (s *Store) compileOne(ctx context.Context, m Manifest, p Item, step Step) e
 	if s.CompileCache != "" {
 		cached := filepath.Join(s.CompileCache, p.Name, p.Fingerprint)
 		if _, err := os.Stat(cached); err == nil {
-			return step(label+" (cached)", func() error { return copyDir(cached, dst) })
+			return step(label+" (cached)", func() error { return copyInto(cached, dst) })
 		}
 	}
 	if info, err := os.Stat("/var/vcap"); err != nil || !info.IsDir() {
@@ -157,6 +159,10 @@ func (s *Store) compile(ctx context.Context, m Manifest, p Item, dst string) err
 		"BOSH_PACKAGE_NAME=" + p.Name,
 		"BOSH_PACKAGE_VERSION=" + p.Version,
 	}
+	// A cancelled deploy stops the whole packaging script, children too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Run(); err != nil {
@@ -169,11 +175,27 @@ func (s *Store) compile(ctx context.Context, m Manifest, p Item, dst string) err
 		return err
 	}
 	if s.CompileCache != "" {
-		cached := filepath.Join(s.CompileCache, p.Name, p.Fingerprint)
-		_ = copyDir(dst, cached+".tmp")
-		_ = os.Rename(cached+".tmp", cached)
+		// Another lab may fill the same entry: the first rename wins.
+		_ = copyInto(dst, filepath.Join(s.CompileCache, p.Name, p.Fingerprint))
 	}
 	return nil
+}
+
+// copyInto copies src's tree to dst through a temporary directory beside
+// it, so that dst is whole or absent.
+func copyInto(src, dst string) error {
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	if err := copyDir(src, filepath.Join(tmp, "c")); err != nil {
+		return err
+	}
+	return os.Rename(filepath.Join(tmp, "c"), dst)
 }
 
 func lastLines(s string, n int) string {

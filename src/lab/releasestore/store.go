@@ -152,6 +152,9 @@ func (s *Store) keep(kind string, it Item, file string) error {
 		}
 		return nil
 	}
+	if _, err := os.Stat(dst); err == nil {
+		return nil // kept already: the fingerprint names its contents
+	}
 	s.mkdir(kind, it.Name)
 	return os.Rename(file, dst)
 }
