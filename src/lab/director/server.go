@@ -73,10 +73,10 @@ type Server struct {
 	// deploying serialises deploys and deletes: they choose addresses
 	// from, and replace, what the others start.
 	deploying sync.Mutex
-	tasks       *taskList
-	tokens      *tokenIssuer
-	blobs       *blobstore
-	log         *requestLog
+	tasks     *taskList
+	tokens    *tokenIssuer
+	blobs     *blobstore
+	log       *requestLog
 	// started stands in for when the instances' "VMs" were created.
 	started time.Time
 }
