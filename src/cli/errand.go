@@ -169,7 +169,6 @@ func runScheduler(s session, path string) error {
 	if err != nil {
 		return err
 	}
-	hook := report.Webhook{URL: backup.Webhook.URL, Attempts: report.DefaultWebhookAttempts}
 	sc := schedule.Scheduler{
 		What:     fmt.Sprintf("the backup job's config %s, on %q in %s", cfg.BackupConfig, cfg.Schedule, loc),
 		Schedule: sched,
@@ -182,12 +181,7 @@ func runScheduler(s session, path string) error {
 			return r.RunBackup(ctx)
 		},
 		LastStart: func() (time.Time, bool) { return errand.LastStart(backup.ArtifactDirectory) },
-		Missed: func(ctx context.Context, first time.Time, count int, why string) {
-			err := fmt.Errorf("%d scheduled run(s) from %s did not start: %s", count, first.UTC().Format(time.RFC3339), why)
-			if herr := hook.Notify(ctx, report.Attempt(report.KindRun, "the scheduled backup", first, first, err)); herr != nil {
-				fmt.Fprintf(s.streams.Out, "Warning: %v\n", herr)
-			}
-		},
+		Missed:   errand.MissedRuns(backup, s.streams.Out),
 		Clock: schedule.WallClock{},
 		Out:   s.streams.Out,
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -121,4 +122,17 @@ func LastStart(artifactDirectory string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return run.Started, true
+}
+
+// MissedRuns tells the webhook (the scheduler's) of scheduled runs that
+// did not start, as a failed run: a backup that did not happen is one
+// the operator must hear of. Warnings go to out.
+func MissedRuns(cfg Config, out io.Writer) func(ctx context.Context, first time.Time, count int, why string) {
+	hook := report.Webhook{URL: cfg.Webhook.URL, Attempts: report.DefaultWebhookAttempts}
+	return func(ctx context.Context, first time.Time, count int, why string) {
+		err := fmt.Errorf("%d scheduled run(s) from %s did not start: %s", count, first.UTC().Format(time.RFC3339), why)
+		if herr := hook.Notify(ctx, report.Attempt(report.KindRun, "the scheduled backup", first, first, err)); herr != nil {
+			fmt.Fprintf(out, "Warning: %v\n", herr)
+		}
+	}
 }

@@ -97,4 +97,33 @@ var _ = Describe("the backup errand's report, metrics and webhook", func() {
 		Expect(err).To(MatchError(And(ContainSubstring("webhook.url: the webhook URL must be an http(s) URL"), ContainSubstring(`metrics_directory "relative" must be an absolute path`))))
 		Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
 	})
+
+	It("posts scheduled runs that did not start to the webhook as a failure, and warns when it cannot", func() {
+		var posted []string
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, _ := io.ReadAll(r.Body)
+			posted = append(posted, string(raw))
+		}))
+		defer hook.Close()
+		cfg, err := errand.ParseConfig([]byte(validConfig + "webhook: {url: \"" + hook.URL + "/hooks/s3cret\"}\n"))
+		Expect(err).NotTo(HaveOccurred())
+		var out bytes.Buffer
+		first := time.Date(2026, 12, 2, 2, 0, 0, 0, time.UTC)
+		errand.MissedRuns(cfg, &out)(context.Background(), first, 3, "the run scheduled at 2026-12-01 02:00:00 UTC was still going")
+		Expect(posted).To(HaveLen(1))
+		var msg struct {
+			Text string            `json:"text"`
+			BBR  report.Deployment `json:"bbr"`
+		}
+		Expect(json.Unmarshal([]byte(posted[0]), &msg)).To(Succeed())
+		Expect(msg.Text).To(ContainSubstring("FAILED"))
+		Expect(msg.Text).To(ContainSubstring("3 scheduled run(s) from 2026-12-02T02:00:00Z did not start: the run scheduled at 2026-12-01 02:00:00 UTC was still going"))
+		Expect(msg.BBR.Kind).To(Equal(report.KindRun))
+		Expect(out.String()).To(BeEmpty())
+
+		hook.Close()
+		errand.MissedRuns(cfg, &out)(context.Background(), first, 1, "down")
+		Expect(out.String()).To(ContainSubstring("Warning: notifying the webhook at 127.0.0.1"))
+		Expect(out.String()).NotTo(ContainSubstring("s3cret"))
+	})
 })
