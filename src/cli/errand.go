@@ -181,9 +181,9 @@ func runScheduler(s session, path string) error {
 			return r.RunBackup(ctx)
 		},
 		LastStart: func() (time.Time, bool) { return errand.LastStart(backup.ArtifactDirectory) },
-		Missed:   errand.MissedRuns(backup, s.streams.Out),
-		Clock: schedule.WallClock{},
-		Out:   s.streams.Out,
+		Missed:    errand.MissedRuns(backup, s.streams.Out),
+		Clock:     schedule.WallClock{},
+		Out:       s.streams.Out,
 	}
 	sc.Loop(s.ctx)
 	return nil
