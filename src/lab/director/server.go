@@ -206,7 +206,6 @@ const (
 	codeTaskNotFound       = 10001
 	codeValidation         = 40000
 	codeTaskCannotCancel   = 10002
-	codeErrandNotFound     = 140003
 	codeResourceNotFound   = 100
 )
 
