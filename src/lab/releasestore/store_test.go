@@ -159,6 +159,9 @@ var _ = Describe("the release store", func() {
 			var log []string
 			Expect(other.Compile(context.Background(), m, []string{"hello"}, func(l string, work func() error) error { log = append(log, l); return work() })).To(Succeed())
 			Expect(log).To(Equal([]string{"base/b1 (cached)", "greeter/g1 (cached)"}))
+			out := filepath.Join(GinkgoT().TempDir(), "layout")
+			Expect(other.Layout(m, []string{"hello"}, out)).To(Succeed())
+			Expect(os.ReadFile(filepath.Join(out, "packages", "greeter", "greeter.txt"))).To(Equal([]byte("greeter source\nbase for base\n")))
 
 		})
 
