@@ -250,6 +250,15 @@ var _ = Describe("the operator's path with the real bosh CLI: upload-release, de
 		Expect(jumpbox()).To(Equal(before), "the running instance is left as it was")
 	})
 
+	It("fails a redeploy whose templates refuse a property, before it stops the running instance", func() {
+		before := jumpbox()
+		r := deploy(map[string]any{"keep_last": -1}, "retention")
+		Expect(r.code).To(Equal(1))
+		Expect(r.out + r.err).To(ContainSubstring("keep_last must be a whole number, 0 or more (got -1)"))
+		Expect(jumpbox()).To(Equal(before))
+		run(labBin, "status", "--dir", labDir).expectSuccess() // its sshd still up
+	})
+
 	It("deletes the deployment: gone from the Director and the lab, its instance stopped", func() {
 		inst := jumpbox()
 		bosh("-d", "bbr", "delete-deployment").expectSuccess()

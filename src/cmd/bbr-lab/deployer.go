@@ -13,6 +13,7 @@ import (
 	"strings"
 
 	"github.com/bbr-release/bbr/src/lab/instance"
+	"github.com/bbr-release/bbr/src/lab/jobrender"
 	"github.com/bbr-release/bbr/src/lab/model"
 )
 
@@ -46,6 +47,11 @@ func (d deployer) Deploy(ctx context.Context, dir string, previous *model.Deploy
 	if name, ok := unresolvedVariable(plan); ok {
 		// The Director asks its config server for every variable left.
 		return model.Deployment{}, fmt.Errorf("Failed to find variable '/bbr-lab/%s/%s' from config server: the lab's config server knows only the ((lab_director_*)) variables", plan.Name, name)
+	}
+	// As the Director renders every template before it touches a VM: a
+	// template that raises fails the deploy with the old instances up.
+	if err := renderAll(plan); err != nil {
+		return model.Deployment{}, err
 	}
 	if previous != nil {
 		for i := range plan.Specs {
@@ -126,4 +132,27 @@ func unresolvedVariable(plan plannedDeployment) (name string, found bool) {
 		return v
 	})
 	return name, found
+}
+
+// renderAll renders every release job of the plan into a scratch
+// directory, to find a template error before anything stops.
+func renderAll(plan plannedDeployment) error {
+	tmp, err := os.MkdirTemp("", "bbr-lab-render-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	for i, spec := range plan.Specs {
+		inst := jobrender.Instance{Deployment: plan.Name, Group: spec.Instance.Group, Index: spec.Instance.Index,
+			ID: spec.Instance.ID, AZ: spec.Instance.AZ, IP: spec.Instance.IP, Bootstrap: spec.Instance.Bootstrap}
+		for name, job := range spec.Jobs {
+			if _, err := os.Stat(filepath.Join(job.Source, "spec")); err != nil {
+				continue // a lab job: nothing to render
+			}
+			if err := jobrender.Render(job.Source, filepath.Join(tmp, strconv.Itoa(i), name), inst, job.Properties); err != nil {
+				return fmt.Errorf("Rendering templates of job '%s' on %s/%d: %w", name, inst.Group, inst.Index, err)
+			}
+		}
+	}
+	return nil
 }
