@@ -227,6 +227,11 @@ func (s *Server) deploy(w http.ResponseWriter, r *http.Request) {
 // runDeploy compiles what the manifest's jobs need, lays the deployment
 // out as a lab deployment directory and has the Deployer start it.
 func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw []byte) (string, []byte, error) {
+	unlock, err := s.lockDeployment(m.Name)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
 	s.deploying.Lock()
 	defer s.deploying.Unlock()
 	dir := filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, fmt.Sprintf("task-%d", t.id))
@@ -313,6 +318,11 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 	}
 	meta := s.taskMeta(r, "delete deployment "+d.Name, d.Name)
 	t := s.tasks.start(meta, func(ctx context.Context, t *task) (string, []byte, error) {
+		unlock, err := s.lockDeployment(d.Name)
+		if err != nil {
+			return "", nil, err
+		}
+		defer unlock()
 		s.deploying.Lock()
 		defer s.deploying.Unlock()
 		d, ok := s.deployment(d.Name) // as the deploys before this one left it

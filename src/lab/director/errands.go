@@ -159,6 +159,11 @@ func (s *Server) runErrandTask(ctx context.Context, t *task, d model.Deployment,
 	if s.cfg.Errands == nil {
 		return "", nil, errors.New("this Director runs no errands")
 	}
+	unlock, err := s.lockDeployment(d.Name)
+	if err != nil {
+		return "", nil, err
+	}
+	defer unlock()
 	t.event("Preparing deployment", "Preparing deployment", 1, 1, "started")
 	targets, err := errandTargets(d, name, req)
 	if err != nil {

@@ -116,6 +116,28 @@ var _ = Describe("errands, seen by bosh-cli", func() {
 		Expect(errands.Ran()).To(Equal([]string{"id-r1:smoke-tests"}))
 	})
 
+	It("holds the deployment's lock while an errand runs, as the Director does: another task on it fails", func() {
+		errands.block = true
+		done := make(chan error, 1)
+		go func() {
+			_, err := dep.RunErrand("smoke-tests", false, false, nil)
+			done <- err
+		}()
+		Eventually(errands.Ran).Should(HaveLen(2))
+		_, err := dep.RunErrand("smoke-tests", false, false, nil)
+		Expect(err).To(MatchError(ContainSubstring("state is 'error'")))
+		Expect(reporter.Output()).To(ContainSubstring("Failed to acquire lock for lock:deployment:sample"))
+		Expect(errands.Ran()).To(HaveLen(2), "the second run started nothing")
+		running, err := dir.CurrentTasks(boshdir.TasksFilter{})
+		Expect(err).NotTo(HaveOccurred())
+		Expect(running).To(HaveLen(1))
+		Expect(running[0].Cancel()).To(Succeed())
+		Eventually(done, "10s").Should(Receive(HaveOccurred()))
+		errands.block = false
+		_, err = dep.RunErrand("smoke-tests", false, false, nil)
+		Expect(err).NotTo(HaveOccurred(), "the lock is released with the task")
+	})
+
 	It("cancels a running errand: its context ends, and the task is cancelled", func() {
 		errands.block = true
 		done := make(chan error, 1)

@@ -73,6 +73,9 @@ type Server struct {
 	// deploying serialises deploys and deletes: they choose addresses
 	// from, and replace, what the others start.
 	deploying sync.Mutex
+	// locked are the deployments a deploy, delete or errand task holds,
+	// as the Director's deployment locks (guarded by mu).
+	locked map[string]bool
 	tasks     *taskList
 	tokens    *tokenIssuer
 	blobs     *blobstore
@@ -95,6 +98,7 @@ func New(cfg Config) *Server {
 		cfg:         cfg,
 		deployments: slices.Clone(cfg.Lab.Deployments),
 		manifests:   manifests,
+		locked:      map[string]bool{},
 		tasks:       newTaskList(),
 		blobs:       &blobstore{blobs: map[string][]byte{}},
 		tokens:      newTokenIssuer("https://" + cfg.Lab.Director.UAAAddress + "/oauth/token"),
@@ -286,4 +290,20 @@ func (s *Server) setDeployment(name string, d *model.Deployment) error {
 		return nil
 	}
 	return s.cfg.Save(lab)
+}
+
+// lockDeployment takes the deployment's lock for a task, or fails as the
+// Director does when another task holds it.
+func (s *Server) lockDeployment(name string) (unlock func(), err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.locked[name] {
+		return nil, fmt.Errorf("Failed to acquire lock for lock:deployment:%s: another task holds it", name)
+	}
+	s.locked[name] = true
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.locked, name)
+	}, nil
 }
