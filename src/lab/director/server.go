@@ -76,10 +76,10 @@ type Server struct {
 	// locked are the deployments a deploy, delete or errand task holds,
 	// as the Director's deployment locks (guarded by mu).
 	locked map[string]bool
-	tasks     *taskList
-	tokens    *tokenIssuer
-	blobs     *blobstore
-	log       *requestLog
+	tasks  *taskList
+	tokens *tokenIssuer
+	blobs  *blobstore
+	log    *requestLog
 	// started stands in for when the instances' "VMs" were created.
 	started time.Time
 }
