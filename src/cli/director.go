@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"time"
 
+	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	"github.com/urfave/cli"
 	"golang.org/x/crypto/ssh"
 	"golang.org/x/crypto/ssh/knownhosts"
@@ -141,20 +142,25 @@ func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchest
 	if err != nil {
 		return nil, err
 	}
-	dial := func(ctx context.Context) (orchestrator.InstanceConn, error) {
-		return dialInstance(ctx, remote.Config{
-			Addr:              addr,
-			User:              c.String("username"),
-			Signer:            signer,
-			HostKeyCallback:   check,
-			HostKeyAlgorithms: algorithms,
-			ConnectTimeout:    30 * time.Second,
-			KeepAliveInterval: 30 * time.Second,
-		})
-	}
-	o := s.orchestrator(nil, logger, flagSettings(c))
-	o.Standalone = &orchestrator.Standalone{Name: remote.HostName(c.String("host")), Dial: dial}
-	return o, nil
+	return s.standalone(logger, flagSettings(c), remote.HostName(c.String("host")), remote.Config{
+		Addr:              addr,
+		User:              c.String("username"),
+		Signer:            signer,
+		HostKeyCallback:   check,
+		HostKeyAlgorithms: algorithms,
+	}), nil
+}
+
+// standalone is the workflows against one VM reached over SSH as cfg
+// says (the Director's, named name in its backups), for `bbr director`
+// and the errand's bosh_director alike.
+func (s session) standalone(logger boshlog.Logger, set settings, name string, cfg remote.Config) *orchestrator.Orchestrator {
+	cfg.ConnectTimeout, cfg.KeepAliveInterval = 30*time.Second, 30*time.Second
+	o := s.orchestrator(nil, logger, set)
+	o.Standalone = &orchestrator.Standalone{Name: name, Dial: func(ctx context.Context) (orchestrator.InstanceConn, error) {
+		return dialInstance(ctx, cfg)
+	}}
+	return o
 }
 
 // directorHostKeyCheck verifies the Director VM's host key against a

@@ -91,10 +91,11 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 	if err != nil {
 		return errand.Runner{}, err
 	}
-	o := s.orchestrator(dir, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
+	set := settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval}
+	o := s.orchestrator(dir, logger, set)
 	times := &report.CopyTimes{}
 	o.JobCopied = times.Record
-	backupDirector, err := errandDirectorBackup(s, cfg, logger, times)
+	backupDirector, err := errandDirectorBackup(s, cfg, logger, set, times)
 	if err != nil {
 		return errand.Runner{}, err
 	}
@@ -119,7 +120,7 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 
 // errandDirectorBackup backs up bosh_director's VM as `bbr director
 // backup` does, with its host keys pinned; nil when none is configured.
-func errandDirectorBackup(s session, cfg errand.Config, logger boshlog.Logger, times *report.CopyTimes) (func(context.Context, artifact.Destination) (string, error), error) {
+func errandDirectorBackup(s session, cfg errand.Config, logger boshlog.Logger, set settings, times *report.CopyTimes) (func(context.Context, artifact.Destination) (string, error), error) {
 	if cfg.BoshDirector.Host == "" {
 		return nil, nil
 	}
@@ -127,13 +128,9 @@ func errandDirectorBackup(s session, cfg errand.Config, logger boshlog.Logger, t
 	if err != nil {
 		return nil, err
 	}
-	ssh.ConnectTimeout, ssh.KeepAliveInterval = 30*time.Second, 30*time.Second
-	o := s.orchestrator(nil, logger, settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval})
-	o.JobCopied = times.Record
 	name := cfg.BoshDirector.Name()
-	o.Standalone = &orchestrator.Standalone{Name: name, Dial: func(ctx context.Context) (orchestrator.InstanceConn, error) {
-		return dialInstance(ctx, ssh)
-	}}
+	o := s.standalone(logger, set, name, ssh)
+	o.JobCopied = times.Record
 	return func(ctx context.Context, dest artifact.Destination) (string, error) {
 		return o.Backup(ctx, orchestrator.BackupOptions{Deployment: name, Destination: dest})
 	}, nil

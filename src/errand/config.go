@@ -78,11 +78,11 @@ type Config struct {
 	Validate struct {
 		Deployments []string `yaml:"deployments"`
 	} `yaml:"validate"`
-	// Restore names what the restore errand restores.
 	// BoshDirector is the Director VM the backup errand backs up too, as
 	// `bbr director backup` does; no host: not backed up.
 	BoshDirector BoshDirector `yaml:"bosh_director"`
-	Restore      struct {
+	// Restore names what the restore errand restores.
+	Restore struct {
 		Deployment string `yaml:"deployment"`
 		// Artifact is a backup's directory name; empty means the newest
 		// good backup of the deployment.

@@ -38,7 +38,7 @@ type runReport struct {
 func (r Runner) newReport() *runReport {
 	now := r.Now()
 	dir := filepath.Join(r.Config.ArtifactDirectory, ReportsDir)
-	rr := &runReport{r: r, dir: dir, hook: report.Webhook{URL: r.Config.Webhook.URL, OnSuccess: r.Config.Webhook.OnSuccess, Attempts: report.DefaultWebhookAttempts}}
+	rr := &runReport{r: r, dir: dir, hook: r.Config.webhook()}
 	if rr.hook.Plaintext() {
 		fmt.Fprintf(r.Out, "[%s] Warning: webhook.url is plain http: its secret crosses the network unencrypted; use https\n", r.now())
 	}
@@ -110,6 +110,11 @@ func (rr *runReport) finish() {
 	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), filepath.Join(rr.dir, LastRun))
 }
 
+// webhook is the configured webhook (no URL: none).
+func (c Config) webhook() report.Webhook {
+	return report.Webhook{URL: c.Webhook.URL, OnSuccess: c.Webhook.OnSuccess, Attempts: report.DefaultWebhookAttempts}
+}
+
 // LastStart is when the newest run recorded under artifactDirectory
 // started, when its report can be read.
 func LastStart(artifactDirectory string) (time.Time, bool) {
@@ -128,7 +133,7 @@ func LastStart(artifactDirectory string) (time.Time, bool) {
 // did not start, as a failed run: a backup that did not happen is one
 // the operator must hear of. Warnings go to out.
 func MissedRuns(cfg Config, out io.Writer) func(ctx context.Context, first time.Time, count int, why string) {
-	hook := report.Webhook{URL: cfg.Webhook.URL, Attempts: report.DefaultWebhookAttempts}
+	hook := cfg.webhook()
 	return func(ctx context.Context, first time.Time, count int, why string) {
 		err := fmt.Errorf("%d scheduled run(s) from %s did not start: %s", count, first.UTC().Format(time.RFC3339), why)
 		if herr := hook.Notify(ctx, report.Attempt(report.KindRun, "the scheduled backup", first, first, err)); herr != nil {
