@@ -73,8 +73,7 @@ func jumpboxVars(extra map[string]any) map[string]any {
 // renderJob renders the release's job on inst again with props, as a
 // redeploy with them would.
 func renderJob(root string, inst model.Instance, deployment, job string, props map[string]any) {
-	ri := jobrender.Instance{Deployment: deployment, Group: inst.Group, Index: inst.Index, ID: inst.ID, AZ: inst.AZ, IP: inst.IP, Bootstrap: inst.Bootstrap}
-	Expect(jobrender.Render(filepath.Join(root, "jobs", job), filepath.Join(inst.Root, "jobs", job), ri, props)).To(Succeed())
+	Expect(jobrender.Render(filepath.Join(root, "jobs", job), filepath.Join(inst.Root, "jobs", job), jobrender.For(deployment, inst), props)).To(Succeed())
 }
 
 // renderedDirector is the director properties inst's backup job was

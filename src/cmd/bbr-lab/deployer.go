@@ -143,10 +143,9 @@ func renderAll(plan plannedDeployment) error {
 	}
 	defer os.RemoveAll(tmp)
 	for i, spec := range plan.Specs {
-		inst := jobrender.Instance{Deployment: plan.Name, Group: spec.Instance.Group, Index: spec.Instance.Index,
-			ID: spec.Instance.ID, AZ: spec.Instance.AZ, IP: spec.Instance.IP, Bootstrap: spec.Instance.Bootstrap}
+		inst := jobrender.For(plan.Name, spec.Instance)
 		for name, job := range spec.Jobs {
-			if _, err := os.Stat(filepath.Join(job.Source, "spec")); err != nil {
+			if !jobrender.IsJob(job.Source) {
 				continue // a lab job: nothing to render
 			}
 			if err := jobrender.Render(job.Source, filepath.Join(tmp, strconv.Itoa(i), name), inst, job.Properties); err != nil {

@@ -66,7 +66,7 @@ func (s *Server) listReleases(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	deployed := map[string]bool{}
-	for _, d := range s.listed() {
+	for _, d := range s.Deployments() {
 		for _, r := range s.summary(d.Name).releases {
 			deployed[r.Name+"/"+r.Version] = true
 		}
@@ -234,7 +234,7 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 	defer unlock()
 	s.deploying.Lock()
 	defer s.deploying.Unlock()
-	dir := filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, fmt.Sprintf("task-%d", t.id))
+	dir := filepath.Join(s.layouts(m.Name), fmt.Sprintf("task-%d", t.id))
 	summary, err := s.deployIn(ctx, t, m, raw, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
@@ -243,35 +243,14 @@ func (s *Server) runDeploy(ctx context.Context, t *task, m deployManifest, raw [
 }
 
 func (s *Server) deployIn(ctx context.Context, t *task, m deployManifest, raw []byte, dir string) (string, error) {
-	t.event("Preparing deployment", "Preparing deployment", 1, 1, "started")
-	releases := map[string]releasestore.Manifest{}
-	jobs := map[string][]string{}
-	for _, rel := range m.Releases {
-		var rm releasestore.Manifest
-		var err error
-		if rel.Version == "latest" || rel.Version == "" {
-			rm, err = s.cfg.Releases.Latest(rel.Name)
-		} else {
-			rm, err = s.cfg.Releases.Manifest(rel.Name, rel.Version)
-		}
-		if err != nil {
-			t.event("Preparing deployment", "Preparing deployment", 1, 1, "failed")
-			return "", err
-		}
-		releases[rel.Name] = rm
+	var releases map[string]releasestore.Manifest
+	var jobs map[string][]string
+	if err := t.step("Preparing deployment", "Preparing deployment", 1, 1, func() (err error) {
+		releases, jobs, err = s.resolveReleases(m)
+		return err
+	}); err != nil {
+		return "", err
 	}
-	for _, g := range m.InstanceGroups {
-		for _, j := range g.Jobs {
-			if _, ok := releases[j.Release]; !ok {
-				t.event("Preparing deployment", "Preparing deployment", 1, 1, "failed")
-				return "", fmt.Errorf("Instance group '%s' references an unknown release '%s'", g.Name, j.Release)
-			}
-			if !slices.Contains(jobs[j.Release], j.Name) {
-				jobs[j.Release] = append(jobs[j.Release], j.Name)
-			}
-		}
-	}
-	t.event("Preparing deployment", "Preparing deployment", 1, 1, "finished")
 	for name, rm := range releases {
 		err := s.cfg.Releases.Compile(ctx, rm, jobs[name], func(label string, work func() error) error {
 			return t.step("Compiling packages", label, 1, 1, work)
@@ -301,13 +280,49 @@ func (s *Server) deployIn(ctx context.Context, t *task, m deployManifest, raw []
 		return "", err
 	}
 	// Earlier layouts served the instances this one replaced.
-	old, _ := filepath.Glob(filepath.Join(s.cfg.Releases.Dir, "deployments", m.Name, "task-*"))
+	old, _ := filepath.Glob(filepath.Join(s.layouts(m.Name), "task-*"))
 	for _, o := range old {
 		if o != dir {
 			_ = os.RemoveAll(o)
 		}
 	}
 	return "/deployments/" + m.Name, nil
+}
+
+// resolveReleases finds the manifest's releases (latest: the newest
+// uploaded) and the jobs its instance groups take from each.
+func (s *Server) resolveReleases(m deployManifest) (map[string]releasestore.Manifest, map[string][]string, error) {
+	releases := map[string]releasestore.Manifest{}
+	for _, rel := range m.Releases {
+		var rm releasestore.Manifest
+		var err error
+		if rel.Version == "latest" || rel.Version == "" {
+			rm, err = s.cfg.Releases.Latest(rel.Name)
+		} else {
+			rm, err = s.cfg.Releases.Manifest(rel.Name, rel.Version)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+		releases[rel.Name] = rm
+	}
+	jobs := map[string][]string{}
+	for _, g := range m.InstanceGroups {
+		for _, j := range g.Jobs {
+			if _, ok := releases[j.Release]; !ok {
+				return nil, nil, fmt.Errorf("Instance group '%s' references an unknown release '%s'", g.Name, j.Release)
+			}
+			if !slices.Contains(jobs[j.Release], j.Name) {
+				jobs[j.Release] = append(jobs[j.Release], j.Name)
+			}
+		}
+	}
+	return releases, jobs, nil
+}
+
+// layouts is where the deployment's layouts (one per deploy task) are.
+func (s *Server) layouts(deployment string) string {
+	return filepath.Join(s.cfg.Releases.Dir, "deployments", deployment)
 }
 
 // deleteDeployment is DELETE /deployments/NAME.
@@ -335,7 +350,7 @@ func (s *Server) deleteDeployment(w http.ResponseWriter, r *http.Request) {
 		if err := s.setDeployment(d.Name, nil); err != nil {
 			return "", nil, err
 		}
-		_ = os.RemoveAll(filepath.Join(s.cfg.Releases.Dir, "deployments", d.Name))
+		_ = os.RemoveAll(s.layouts(d.Name))
 		return "/deployments/" + d.Name, nil, nil
 	})
 	s.redirectToTask(w, r, t)

@@ -14,7 +14,7 @@ type deploymentResp struct {
 // listDeployments is GET /deployments (the bosh CLI adds
 // ?exclude_configs=true, which changes nothing here: the lab has no configs).
 func (s *Server) listDeployments(w http.ResponseWriter, _ *http.Request) {
-	deployments := s.listed()
+	deployments := s.Deployments()
 	out := make([]deploymentResp, 0, len(deployments))
 	for _, d := range deployments {
 		m := s.summary(d.Name)

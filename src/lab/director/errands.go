@@ -164,27 +164,27 @@ func (s *Server) runErrandTask(ctx context.Context, t *task, d model.Deployment,
 		return "", nil, err
 	}
 	defer unlock()
-	t.event("Preparing deployment", "Preparing deployment", 1, 1, "started")
-	targets, err := errandTargets(d, name, req)
-	if err != nil {
-		t.event("Preparing deployment", "Preparing deployment", 1, 1, "failed")
+	var targets []model.Instance
+	if err := t.step("Preparing deployment", "Preparing deployment", 1, 1, func() (err error) {
+		targets, err = errandTargets(d, name, req)
+		return err
+	}); err != nil {
 		return "", nil, err
 	}
-	t.event("Preparing deployment", "Preparing deployment", 1, 1, "finished")
 	lines := make([][]byte, len(targets))
 	errs := make([]error, len(targets))
 	var wg sync.WaitGroup
 	for i, inst := range targets {
 		label := fmt.Sprintf("%s/%s (%d)", inst.Group, inst.ID, inst.Index)
 		wg.Go(func() {
-			t.event("Running errand", label, i+1, len(targets), "started")
-			res, err := s.cfg.Errands.RunErrand(ctx, inst, name)
-			if err != nil {
-				t.event("Running errand", label, i+1, len(targets), "failed")
+			var res ErrandResult
+			if err := t.step("Running errand", label, i+1, len(targets), func() (err error) {
+				res, err = s.cfg.Errands.RunErrand(ctx, inst, name)
+				return err
+			}); err != nil {
 				errs[i] = fmt.Errorf("%s: %w", label, err)
 				return
 			}
-			t.event("Running errand", label, i+1, len(targets), "finished")
 			var resp errandResp
 			resp.Instance.Group, resp.Instance.ID = inst.Group, inst.ID
 			resp.ErrandName, resp.ExitCode, resp.Stdout, resp.Stderr = name, res.ExitCode, res.Stdout, res.Stderr

@@ -248,10 +248,7 @@ func (s *Server) deployment(name string) (model.Deployment, bool) {
 }
 
 // Deployments are the deployments, in the order they were first deployed.
-func (s *Server) Deployments() []model.Deployment { return s.listed() }
-
-// listed are the deployments, in the order they were first deployed.
-func (s *Server) listed() []model.Deployment {
+func (s *Server) Deployments() []model.Deployment {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return slices.Clone(s.deployments)

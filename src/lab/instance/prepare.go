@@ -39,9 +39,7 @@ func prepare(s Spec, p Paths) (string, error) {
 		if !ok {
 			return "", fmt.Errorf("job %s of %s/%d has no release directory", name, s.Instance.Group, s.Instance.Index)
 		}
-		inst := jobrender.Instance{Deployment: s.Deployment, Group: s.Instance.Group, Index: s.Instance.Index,
-			ID: s.Instance.ID, AZ: s.Instance.AZ, IP: s.Instance.IP, Bootstrap: s.Instance.Bootstrap}
-		if err := installJob(p.Root, name, job, inst); err != nil {
+		if err := installJob(p.Root, name, job, jobrender.For(s.Deployment, s.Instance)); err != nil {
 			return "", err
 		}
 	}

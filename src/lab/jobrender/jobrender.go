@@ -15,6 +15,8 @@ import (
 	"github.com/cloudfoundry/bosh-cli/v7/templatescompiler/erbrenderer"
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	boshsys "github.com/cloudfoundry/bosh-utils/system"
+
+	"github.com/bbr-release/bbr/src/lab/model"
 	yaml "go.yaml.in/yaml/v2"
 )
 
@@ -41,6 +43,11 @@ type Instance struct {
 	AZ         string
 	IP         string
 	Bootstrap  bool
+}
+
+// For is the rendering identity of a lab instance of deployment.
+func For(deployment string, inst model.Instance) Instance {
+	return Instance{Deployment: deployment, Group: inst.Group, Index: inst.Index, ID: inst.ID, AZ: inst.AZ, IP: inst.IP, Bootstrap: inst.Bootstrap}
 }
 
 // IsJob says whether dir holds a BOSH release job (a spec file).
