@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path"
 	"path/filepath"
 	"reflect"
@@ -249,4 +251,119 @@ func extract(t *testing.T, entries []tarEntry) {
 			t.Fatalf("extracting %q: %v", e.name, err)
 		}
 	}
+}
+
+// FuzzTarAgreesWithGNUTar: whatever SumTar accepts, GNU tar (which
+// extracts it on the instance, as root) lists without complaint, entry
+// for entry, with the same names, types and link targets as
+// archive/tar read them.
+func FuzzTarAgreesWithGNUTar(f *testing.F) {
+	gnuTar, err := exec.LookPath("tar")
+	if err != nil {
+		f.Skip("GNU tar is not installed")
+	}
+	f.Add(ambiguousName(true))
+	f.Add(ambiguousName(false))
+	dir := filepath.Join("..", "..", "testdata", "upstream-bbr-1.9.75", "acc_20261125T032327Z")
+	if raw, err := os.ReadFile(filepath.Join(dir, "store-1-cache.tar")); err == nil {
+		f.Add(raw)
+	}
+	long := "./" + strings.Repeat("d/", 80) + "f"
+	f.Add((&rawTar{}).header("./", '5', 0, "", gnuMagic).longName(long).file("x", "data", gnuMagic).header("./l", '2', 0, "./x", gnuMagic).end())
+	f.Add((&rawTar{}).pax("path", long, "linkpath", long).header("./y", '2', 0, "", ustarMagic).end())
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		raw = withChecksums(raw)
+		if _, err := SumTar(bytes.NewReader(raw)); err != nil {
+			return
+		}
+		want := goListing(t, raw)
+		cmd := exec.Command(gnuTar, "-tv", "--quoting-style=escape", "-f", "-")
+		cmd.Env = []string{"LC_ALL=C", "TZ=UTC"}
+		cmd.Stdin = bytes.NewReader(raw)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil || stderr.Len() > 0 {
+			t.Fatalf("SumTar accepted a stream GNU tar lists with an error: %v: %s", err, stderr.String())
+		}
+		got := strings.Split(strings.TrimSuffix(string(out), "\n"), "\n")
+		if len(got) != len(want) {
+			t.Fatalf("GNU tar lists %d entries, archive/tar reads %d:\n%s\nwant %q", len(got), len(want), out, want)
+		}
+		for i, line := range got {
+			if !strings.HasPrefix(line, want[i][:1]) || !strings.HasSuffix(line, " "+want[i][1:]) {
+				t.Fatalf("entry %d: GNU tar lists %q, archive/tar reads %q", i, line, want[i])
+			}
+		}
+	})
+}
+
+// withChecksums gives every non-zero block a valid header checksum, so
+// the fuzzer's mutations of header fields reach both readers instead of
+// failing their checksum. Both read the same bytes, data blocks included.
+func withChecksums(raw []byte) []byte {
+	raw = bytes.Clone(raw)
+	for off := 0; off+blockSize <= len(raw); off += blockSize {
+		b := raw[off : off+blockSize]
+		if bytes.Equal(b, make([]byte, blockSize)) {
+			continue
+		}
+		copy(b[148:156], "        ")
+		sum := 0
+		for _, c := range b {
+			sum += int(c)
+		}
+		copy(b[148:], fmt.Sprintf("%06o\x00 ", sum))
+	}
+	return raw
+}
+
+// goListing is archive/tar's reading of raw as GNU tar -tv lists it: the
+// type letter, then the escaped name and link target.
+func goListing(t *testing.T, raw []byte) []string {
+	var lines []string
+	tr := tar.NewReader(bytes.NewReader(raw))
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			return lines
+		}
+		if err != nil {
+			t.Fatalf("archive/tar cannot read what SumTar accepted: %v", err)
+		}
+		line := escapeName(h.Name)
+		switch h.Typeflag {
+		case tar.TypeDir:
+			line = "d" + line
+		case tar.TypeSymlink:
+			line = "l" + line + " -> " + escapeName(h.Linkname)
+		case tar.TypeLink:
+			line = "h" + line + " link to " + escapeName(h.Linkname)
+		default:
+			line = "-" + line
+		}
+		lines = append(lines, line)
+	}
+}
+
+// escapeName quotes as GNU tar's --quoting-style=escape does in the C
+// locale: C escapes for control characters and backslash, octal for the
+// other bytes that are not printable ASCII.
+func escapeName(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '\\':
+			b.WriteString(`\\`)
+		case c >= 0x20 && c < 0x7f:
+			b.WriteByte(c)
+		case strings.IndexByte("\a\b\f\n\r\t\v", c) >= 0:
+			b.WriteByte('\\')
+			b.WriteByte("abfnrtv"[strings.IndexByte("\a\b\f\n\r\t\v", c)])
+		default:
+			fmt.Fprintf(&b, `\%03o`, c)
+		}
+	}
+	return b.String()
 }

@@ -29,21 +29,17 @@ func notChecked(format string, args ...any) error {
 // instance this way, so no entry that was not checked is ever extracted
 // as root, and no restore script sees a file that differs.
 func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
-	rec := &recorder{r: src, w: dst}
+	s := newTarScanner(src, dst)
+	rec, tr := s.rec, s.tr
 	sums := Checksums{}
-	v := newTarValidator()
-	tr := tar.NewReader(rec)
 	buf := make([]byte, ioBufferSize)
 	for {
-		hdr, err := tr.Next()
+		hdr, err := s.next(sums)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading tar stream: %w", err)
-		}
-		if err := v.check(hdr, sums); err != nil {
-			return notChecked("%v", err)
+			return err
 		}
 		key := fileKey(hdr.Name)
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeLink {

@@ -2,8 +2,6 @@ package artifact
 
 import (
 	"archive/tar"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -42,32 +40,34 @@ const MaxEntryName = 4096
 //     stream, no entry can reach outside the staging directory;
 //   - a name appears once (directories may repeat);
 //   - it is not setuid, and not setgid unless a directory;
-//   - it is not sparse (a few bytes could claim exabytes of holes).
+//   - it is not sparse (a few bytes could claim exabytes of holes);
+//   - its raw headers read the same to Go's archive/tar and to GNU tar,
+//     which extracts it on the instance (tarheaders.go);
+//   - the stream ends with tar's end-of-archive marker (two zero blocks):
+//     a tar cut short at a block boundary otherwise reads as complete.
 //
 // Device files, FIFOs, sockets-like types, GNU volume/multi-volume/sparse
 // headers and pax global headers are refused.
 func SumTar(r io.Reader) (Checksums, error) {
 	sums := Checksums{}
-	v := newTarValidator()
-	tr := tar.NewReader(r)
+	s := newTarScanner(r, io.Discard)
+	buf := make([]byte, ioBufferSize)
 	for {
-		hdr, err := tr.Next()
+		hdr, err := s.next(sums)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("reading tar stream: %w", err)
-		}
-		if err := v.check(hdr, sums); err != nil {
 			return nil, err
 		}
+		_ = s.rec.flush() // to io.Discard: only the headers' blocks are kept
 		switch hdr.Typeflag {
 		case tar.TypeReg:
-			h := sha256.New()
-			if _, err := io.Copy(h, tr); err != nil {
+			sum, err := hashEntry(s.tr, s.rec, buf)
+			if err != nil {
 				return nil, fmt.Errorf("reading %s from tar stream: %w", hdr.Name, err)
 			}
-			sums[fileKey(hdr.Name)] = hex.EncodeToString(h.Sum(nil))
+			sums[fileKey(hdr.Name)] = sum
 		case tar.TypeLink:
 			sums[fileKey(hdr.Name)] = sums[fileKey(hdr.Linkname)]
 		}

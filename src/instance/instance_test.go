@@ -224,6 +224,33 @@ var _ = Describe("the instance protocol, spoken to a real shell", func() {
 			Expect(filepath.Join(staging(), "j", "f")).To(BeARegularFile())
 		})
 
+		It("extracts nothing through a symbolic link, even one bbr's checks did not refuse", func() {
+			// The checks refuse such a tar before it is sent (artifact.SumTar);
+			// this is what the instance's own extraction does if one ever
+			// gets through: GNU tar never writes through a link it made.
+			outside := GinkgoT().TempDir()
+			src := GinkgoT().TempDir()
+			Expect(os.Symlink(outside, filepath.Join(src, "s"))).To(Succeed())
+			Expect(os.Symlink("sub/../..", filepath.Join(src, "r"))).To(Succeed())
+			first, err := exec.Command("tar", "-C", src, "-c", ".").Output()
+			Expect(err).NotTo(HaveOccurred())
+			Expect(os.Remove(filepath.Join(src, "s"))).To(Succeed())
+			Expect(os.Remove(filepath.Join(src, "r"))).To(Succeed())
+			for _, d := range []string{"s", "r"} {
+				Expect(os.Mkdir(filepath.Join(src, d), 0o755)).To(Succeed())
+				Expect(os.WriteFile(filepath.Join(src, d, "pwned.txt"), []byte("x"), 0o644)).To(Succeed())
+			}
+			second, err := exec.Command("tar", "-C", src, "-c", "./s/pwned.txt", "./r/pwned.txt").Output()
+			Expect(err).NotTo(HaveOccurred())
+			evil := append(first[:bytes.Index(first, make([]byte, 1024))], second...)
+
+			_, _, err = conn.ClaimStaging(ctx, "me")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(conn.StreamIn(ctx, "j", bytes.NewReader(evil))).NotTo(Succeed())
+			Expect(filepath.Join(outside, "pwned.txt")).NotTo(BeAnExistingFile())
+			Expect(filepath.Join(staging(), "pwned.txt")).NotTo(BeAnExistingFile())
+		})
+
 		It("refuses staging names that could leave the staging root", func() {
 			for _, name := range []string{"..", "../..", "a/b", "", "-rf"} {
 				Expect(conn.RemoveStagingDir(ctx, name)).To(MatchError(ContainSubstring("refusing staging directory name")), name)

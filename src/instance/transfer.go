@@ -81,6 +81,12 @@ func (c *Conn) StreamOut(ctx context.Context, name string, w io.Writer) error {
 // it (0700; --no-overwrite-dir keeps that mode whatever the archive's "./"
 // says, 0755 in upstream's artifacts). tar is exec'd so that a cancelled
 // run's SIGTERM, which sudo passes to the shell, reaches it.
+//
+// The tar was checked entry by entry before it is sent (artifact.SumTar:
+// nothing below a link, headers GNU tar reads as archive/tar does). The
+// options keep GNU tar's own guard as a second line: without -P, -h or
+// --keep-directory-symlink it never writes through a symbolic link it
+// extracted, and delays links that point up or out until the end.
 func (c *Conn) StreamIn(ctx context.Context, name string, rd io.Reader) error {
 	dir, err := c.stagingDir(name)
 	if err != nil {
