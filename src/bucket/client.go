@@ -23,7 +23,8 @@ func newCore(c Config) (*minio.Core, error) {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil {
-			return nil, err
+			// Not err: it quotes the URL, and with it a password.
+			return nil, errors.New("the S3 endpoint is not a URL")
 		}
 		endpoint, secure = u.Host, u.Scheme == "https"
 	}

@@ -151,6 +151,21 @@ func (c Config) String() string {
 // manifest's credentials) would cross the network unencrypted.
 func (c Config) Plaintext() bool { return strings.HasPrefix(c.Endpoint, "http://") }
 
+// redactEndpoint is an endpoint as a message may quote it: whatever
+// comes before its last '@' may be a user and password (one that did not
+// parse, so the URL's own userinfo cannot say where it ends).
+func redactEndpoint(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	scheme, _, ok := strings.Cut(raw[:at], "://")
+	if !ok || strings.ContainsAny(scheme, "/@") {
+		return "REDACTED@" + raw[at+1:]
+	}
+	return scheme + "://REDACTED@" + raw[at+1:]
+}
+
 // withDefaults fills what was left empty.
 func (c Config) withDefaults() Config {
 	if c.Region == "" {
@@ -185,7 +200,7 @@ func (c Config) Validate() error {
 			// Never quoted: it holds a password.
 			bad("the S3 endpoint must not hold a user or password: give the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/"):
-			bad("the S3 endpoint %q must be a URL like https://s3.example.com:9000 (AWS_ENDPOINT_URL_S3)", c.Endpoint)
+			bad("the S3 endpoint %q must be a URL like https://s3.example.com:9000 (AWS_ENDPOINT_URL_S3)", redactEndpoint(c.Endpoint))
 		}
 	}
 	switch c.Addressing {
