@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Scheme prefixes a bucket location: s3://bucket/prefix.
@@ -30,6 +31,7 @@ const (
 	MinPartSize        = 5 << 20 // S3's minimum for every part but the last
 	MaxPartSize        = 5 << 30
 	MaxParts           = 10000
+	MaxStallTimeout    = time.Hour
 )
 
 // Config is how to reach the bucket. Secrets come from the environment
@@ -55,6 +57,9 @@ type Config struct {
 	KMSKeyID    string
 	PartSize    int64
 	Concurrency int
+	// StallTimeout fails a read or write on the bucket that moved no byte
+	// for this long (a stalled server or proxy); 0 is DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // IsURL says whether location names a bucket rather than a path.
@@ -180,6 +185,9 @@ func (c Config) withDefaults() Config {
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
 	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
+	}
 	return c
 }
 
@@ -225,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 0 || c.Concurrency > 64 {
 		bad("the S3 upload concurrency must be between 1 and 64, got %d", c.Concurrency)
+	}
+	if c.StallTimeout < 0 || c.StallTimeout > MaxStallTimeout {
+		bad("the S3 stall timeout must be positive and at most 1h, got %s", c.StallTimeout)
 	}
 	if strings.Contains(c.CACert, "PRIVATE KEY") {
 		bad("the S3 CA certificate holds a private key: give only the CA's certificate")
