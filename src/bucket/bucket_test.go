@@ -339,3 +339,27 @@ var _ = Describe("ParseURL and FromEnv", func() {
 		Expect(err).To(MatchError(ContainSubstring("reading AWS_CA_BUNDLE")))
 	})
 })
+
+var _ = Describe("an S3 endpoint that holds a password", func() {
+	DescribeTable("is refused without repeating the password",
+		func(endpoint, secret string) {
+			c := bucket.Config{Bucket: "backups", Endpoint: endpoint}
+			err := c.Validate()
+			Expect(err).To(MatchError(Or(ContainSubstring("must be a URL like https://s3.example.com:9000"), ContainSubstring("must not hold a user or password"))))
+			Expect(err.Error()).NotTo(ContainSubstring(secret))
+			_, err = bucket.New(ctx, c)
+			Expect(err).To(HaveOccurred())
+			Expect(err.Error()).NotTo(ContainSubstring(secret))
+		},
+		Entry("a bad escape in the password", "https://bbr:p%zzs3cr3t@s3.example.com", "s3cr3t"),
+		Entry("a port that is not a number", "https://bbr:s3cr3t@s3.example.com:9x", "s3cr3t"),
+		Entry("a space in the password", "https://bbr:s3 cr3t@s3.example.com", "cr3t"),
+		Entry("no scheme", "bbr:s3cr3t@s3.example.com:9000", "s3cr3t"),
+		Entry("an '@' and a '/' in the password", "https://bbr:s3/cr@3t@s3.example.com:9x", "cr@3t"),
+		Entry("a URL that parses", "https://bbr:s3cr3t@s3.example.com", "s3cr3t"),
+	)
+	It("still shows the rest of it", func() {
+		err := bucket.Config{Bucket: "backups", Endpoint: "https://bbr:s3/cr@3t@s3.example.com:9x"}.Validate()
+		Expect(err).To(MatchError(ContainSubstring(`"https://REDACTED@s3.example.com:9x"`)))
+	})
+})

@@ -23,11 +23,12 @@ func newCore(c Config) (*minio.Core, error) {
 	if c.Endpoint != "" {
 		u, err := url.Parse(c.Endpoint)
 		if err != nil {
-			return nil, err
+			// Not err: it quotes the URL, and with it a password.
+			return nil, errors.New("the S3 endpoint is not a URL")
 		}
 		endpoint, secure = u.Host, u.Scheme == "https"
 	}
-	transport, err := newTransport(c.CACert)
+	transport, err := newTransport(c.CACert, c.StallTimeout)
 	if err != nil {
 		return nil, err
 	}
@@ -54,13 +55,25 @@ func credentialsFor(c Config) *credentials.Credentials {
 	})
 }
 
-// newTransport bounds how long an endpoint that does not answer can hold
-// a run, and trusts only caPEM when it is given (as AWS_CA_BUNDLE does).
-func newTransport(caPEM string) (*http.Transport, error) {
+// newTransport bounds how long an endpoint that does not answer, or
+// stops answering, can hold a run (every connection is under a progress
+// deadline of stall), and trusts only caPEM when it is given (as
+// AWS_CA_BUNDLE does).
+func newTransport(caPEM string, stall time.Duration) (*http.Transport, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
-	t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.DialContext = progressDialer(stall)
 	t.TLSHandshakeTimeout = 10 * time.Second
-	t.ResponseHeaderTimeout = 2 * time.Minute
+	// The progress deadline fails a response that does not start as
+	// well; this is the backstop, a little later, so that the error an
+	// operator sees is the one naming the stall.
+	t.ResponseHeaderTimeout = stall + 10*time.Second
+	// An idle connection is closed by the transport before its progress
+	// deadline can fail it under a request that has just picked it.
+	t.IdleConnTimeout = stall / 2
+	// HTTP/1.1 only: the progress deadline is per connection, which is
+	// per request only without HTTP/2's multiplexing (S3 speaks 1.1).
+	t.Protocols = new(http.Protocols)
+	t.Protocols.SetHTTP1(true)
 	t.MaxIdleConnsPerHost = 64
 	t.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	if caPEM != "" {
@@ -103,6 +116,8 @@ func explain(location string, err error) error {
 		return fmt.Errorf("%s: access denied: the credentials lack a permission a backup needs (see docs/storage.md for the IAM policy) (%w)", location, err)
 	case errors.As(err, &certErr) || errors.As(err, &unknownAuth) || strings.Contains(err.Error(), "x509:"):
 		return fmt.Errorf("%s: the S3 endpoint's TLS certificate is not trusted: give its CA in AWS_CA_BUNDLE (%w)", location, err)
+	case isStall(err):
+		return fmt.Errorf("%s: %w", location, err) // it says what stalled
 	case errors.As(err, &opErr) || errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: the S3 endpoint does not answer: check AWS_ENDPOINT_URL_S3 and the network (%w)", location, err)
 	}

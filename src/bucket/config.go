@@ -17,6 +17,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 )
 
 // Scheme prefixes a bucket location: s3://bucket/prefix.
@@ -30,6 +31,7 @@ const (
 	MinPartSize        = 5 << 20 // S3's minimum for every part but the last
 	MaxPartSize        = 5 << 30
 	MaxParts           = 10000
+	MaxStallTimeout    = time.Hour
 )
 
 // Config is how to reach the bucket. Secrets come from the environment
@@ -55,6 +57,9 @@ type Config struct {
 	KMSKeyID    string
 	PartSize    int64
 	Concurrency int
+	// StallTimeout fails a read or write on the bucket that moved no byte
+	// for this long (a stalled server or proxy); 0 is DefaultStallTimeout.
+	StallTimeout time.Duration
 }
 
 // IsURL says whether location names a bucket rather than a path.
@@ -151,6 +156,21 @@ func (c Config) String() string {
 // manifest's credentials) would cross the network unencrypted.
 func (c Config) Plaintext() bool { return strings.HasPrefix(c.Endpoint, "http://") }
 
+// redactEndpoint is an endpoint as a message may quote it: whatever
+// comes before its last '@' may be a user and password (one that did not
+// parse, so the URL's own userinfo cannot say where it ends).
+func redactEndpoint(raw string) string {
+	at := strings.LastIndex(raw, "@")
+	if at < 0 {
+		return raw
+	}
+	scheme, _, ok := strings.Cut(raw[:at], "://")
+	if !ok || strings.ContainsAny(scheme, "/@") {
+		return "REDACTED@" + raw[at+1:]
+	}
+	return scheme + "://REDACTED@" + raw[at+1:]
+}
+
 // withDefaults fills what was left empty.
 func (c Config) withDefaults() Config {
 	if c.Region == "" {
@@ -164,6 +184,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Concurrency == 0 {
 		c.Concurrency = DefaultConcurrency
+	}
+	if c.StallTimeout == 0 {
+		c.StallTimeout = DefaultStallTimeout
 	}
 	return c
 }
@@ -185,7 +208,7 @@ func (c Config) Validate() error {
 			// Never quoted: it holds a password.
 			bad("the S3 endpoint must not hold a user or password: give the credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
 		case err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/"):
-			bad("the S3 endpoint %q must be a URL like https://s3.example.com:9000 (AWS_ENDPOINT_URL_S3)", c.Endpoint)
+			bad("the S3 endpoint %q must be a URL like https://s3.example.com:9000 (AWS_ENDPOINT_URL_S3)", redactEndpoint(c.Endpoint))
 		}
 	}
 	switch c.Addressing {
@@ -210,6 +233,9 @@ func (c Config) Validate() error {
 	}
 	if c.Concurrency < 0 || c.Concurrency > 64 {
 		bad("the S3 upload concurrency must be between 1 and 64, got %d", c.Concurrency)
+	}
+	if c.StallTimeout < 0 || c.StallTimeout > MaxStallTimeout {
+		bad("the S3 stall timeout must be positive and at most 1h, got %s", c.StallTimeout)
 	}
 	if strings.Contains(c.CACert, "PRIVATE KEY") {
 		bad("the S3 CA certificate holds a private key: give only the CA's certificate")

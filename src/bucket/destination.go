@@ -102,13 +102,19 @@ func (d *Destination) Create(ctx context.Context, backup string, start time.Time
 }
 
 // objects lists the keys under prefix with their sizes.
-func (d *Destination) objects(ctx context.Context, prefix string) (map[string]int64, error) {
-	out := map[string]int64{}
-	for o := range d.core.Client.ListObjectsIter(ctx, d.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
-		if o.Err != nil {
-			return nil, o.Err
+func (d *Destination) objects(ctx context.Context, prefix string) (out map[string]int64, err error) {
+	err = retryStalled(ctx, func() error {
+		out = map[string]int64{}
+		for o := range d.core.Client.ListObjectsIter(ctx, d.cfg.Bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+			if o.Err != nil {
+				return o.Err
+			}
+			out[o.Key] = o.Size
 		}
-		out[o.Key] = o.Size
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -251,16 +257,17 @@ func (d *Destination) get(ctx context.Context, key string, limit int64) ([]byte,
 	return raw, err
 }
 
-// openObject streams an object; a missing one is fs.ErrNotExist.
+// openObject streams an object; a missing one is fs.ErrNotExist. A
+// body that stalls is asked for again from where it stopped.
 func (d *Destination) openObject(ctx context.Context, key string) (io.ReadCloser, error) {
-	body, _, _, err := d.core.GetObject(ctx, d.cfg.Bucket, key, minio.GetObjectOptions{})
+	body, info, _, err := d.core.GetObject(ctx, d.cfg.Bucket, key, minio.GetObjectOptions{})
 	if code := minio.ToErrorResponse(err).Code; code == "NoSuchKey" {
 		return nil, fmt.Errorf("%s: %w", key, fs.ErrNotExist)
 	}
 	if err != nil {
-		return nil, explain(d.String(), err)
+		return nil, fmt.Errorf("reading %s: %w", key, explain(d.String(), err))
 	}
-	return body, nil
+	return &resumingBody{ctx: ctx, d: d, key: key, etag: info.ETag, size: info.Size, body: body}, nil
 }
 
 // Delete removes every object of the backup and aborts its unfinished
@@ -317,16 +324,22 @@ func (d *Destination) Uploads(ctx context.Context) ([]string, error) {
 	return keys, nil
 }
 
-func (d *Destination) uploads(ctx context.Context, prefix string) ([]minio.ObjectMultipartInfo, error) {
-	var out []minio.ObjectMultipartInfo
-	for u := range d.core.Client.ListIncompleteUploads(ctx, d.cfg.Bucket, prefix, true) {
-		if minio.ToErrorResponse(u.Err).Code == "NoSuchUpload" {
-			return out, nil // some servers' answer for "none" (gofakes3)
+func (d *Destination) uploads(ctx context.Context, prefix string) (out []minio.ObjectMultipartInfo, err error) {
+	err = retryStalled(ctx, func() error {
+		out = nil
+		for u := range d.core.Client.ListIncompleteUploads(ctx, d.cfg.Bucket, prefix, true) {
+			if minio.ToErrorResponse(u.Err).Code == "NoSuchUpload" {
+				return nil // some servers' answer for "none" (gofakes3)
+			}
+			if u.Err != nil {
+				return u.Err
+			}
+			out = append(out, u)
 		}
-		if u.Err != nil {
-			return nil, u.Err
-		}
-		out = append(out, u)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -49,6 +49,11 @@ func (p *parts) get(ctx context.Context) ([]byte, error) {
 
 func (p *parts) put(b []byte) { p.free <- b }
 
+// drop gives up a buffer a failed request may still be reading: the
+// HTTP transport can go on sending a body after the answer (an early
+// refusal) has come back. Its slot gets a new buffer on next use.
+func (p *parts) drop() { p.free <- nil }
+
 // endOfStream says whether io.ReadFull's err is the stream's end. Only
 // the bare values are: ReadFull returns a reader's own error as it is,
 // and a stream that failed with a wrapped "unexpected EOF" (a cut SSH
@@ -68,9 +73,13 @@ func (d *Destination) upload(ctx context.Context, key string, r io.Reader) (int6
 	}
 	n, err := io.ReadFull(r, buf)
 	if endOfStream(err) {
-		defer d.parts.put(buf)
 		_, err := d.core.PutObject(ctx, d.cfg.Bucket, key, bytes.NewReader(buf[:n]), int64(n), "", "", d.putOptions())
-		return int64(n), err
+		if err != nil {
+			d.parts.drop()
+			return int64(n), err
+		}
+		d.parts.put(buf)
+		return int64(n), nil
 	}
 	if err != nil {
 		d.parts.put(buf)
@@ -100,13 +109,14 @@ func (d *Destination) uploadParts(ctx context.Context, key, id string, r io.Read
 	send := func(number int, part []byte) {
 		total += int64(len(part))
 		g.Go(func() error {
-			defer d.parts.put(part[:cap(part)])
 			sum := partChecksum(part)
 			p, err := d.core.PutObjectPart(gctx, d.cfg.Bucket, key, id, number, bytes.NewReader(part), int64(len(part)),
 				minio.PutObjectPartOptions{DisableContentSha256: true, CustomHeader: http.Header{checksumHeader: {sum}}})
 			if err != nil {
+				d.parts.drop()
 				return fmt.Errorf("uploading part %d: %w", number, err)
 			}
+			d.parts.put(part[:cap(part)])
 			mu.Lock()
 			done = append(done, minio.CompletePart{PartNumber: number, ETag: p.ETag, ChecksumCRC32C: sum})
 			mu.Unlock()

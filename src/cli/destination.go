@@ -29,6 +29,8 @@ var bucketFlags = []cli.Flag{
 		Usage: "Multipart upload part size in MiB (5 to 5120); a tar can be at most 10,000 parts"},
 	cli.IntFlag{Name: "s3-upload-concurrency", EnvVar: "BBR_S3_UPLOAD_CONCURRENCY", Value: bucket.DefaultConcurrency,
 		Usage: "Parts uploaded at once, across all jobs: memory used is part size x this"},
+	cli.DurationFlag{Name: "s3-stall-timeout", EnvVar: "BBR_S3_STALL_TIMEOUT", Value: bucket.DefaultStallTimeout,
+		Usage: "Fail (and retry where it is safe) a read or write on the bucket that moves no byte for this long, e.g. 60s"},
 }
 
 // retentionFlags prune the deployment's backups at the destination after
@@ -61,6 +63,7 @@ func bucketConfig(c *cli.Context, location string) (bucket.Config, error) {
 	cfg.KMSKeyID = c.String("s3-sse-kms-key-id")
 	cfg.PartSize = int64(c.Int("s3-part-size-mib")) << 20
 	cfg.Concurrency = c.Int("s3-upload-concurrency")
+	cfg.StallTimeout = c.Duration("s3-stall-timeout")
 	return cfg, cfg.Validate()
 }
 

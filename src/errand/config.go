@@ -216,6 +216,8 @@ type S3 struct {
 	SSEKMSKeyID       string `yaml:"sse_kms_key_id"`
 	PartSizeMiB       int    `yaml:"part_size_mib"`
 	UploadConcurrency int    `yaml:"upload_concurrency"`
+	// StallTimeoutSeconds: 0 is the bucket's default.
+	StallTimeoutSeconds int `yaml:"stall_timeout_seconds"`
 }
 
 // Config is the bucket's client configuration.
@@ -224,6 +226,7 @@ func (s S3) Config() bucket.Config {
 		Bucket: s.Bucket, Prefix: strings.Trim(s.Prefix, "/"), Endpoint: s.Endpoint, Region: s.Region, Addressing: s.Addressing,
 		CACert: s.CACert, AccessKeyID: s.AccessKeyID, SecretAccessKey: s.SecretAccessKey, SessionToken: s.SessionToken,
 		SSE: s.SSE, KMSKeyID: s.SSEKMSKeyID, PartSize: int64(s.PartSizeMiB) << 20, Concurrency: s.UploadConcurrency,
+		StallTimeout: time.Duration(s.StallTimeoutSeconds) * time.Second,
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"filippo.io/age"
 	. "github.com/onsi/ginkgo/v2"
@@ -398,7 +399,7 @@ var _ = Describe("the jobs' bucket properties", func() {
 			c := r.cfg.S3.Config()
 			Expect(c).To(And(HaveField("Bucket", "bbr-backups"), HaveField("Prefix", "foundation-1"), HaveField("Addressing", "auto"),
 				HaveField("SecretAccessKey", "s3-s3cret"), HaveField("SSE", "aws:kms"), HaveField("KMSKeyID", "key-1"),
-				HaveField("PartSize", int64(64<<20)), HaveField("Concurrency", 4)))
+				HaveField("PartSize", int64(64<<20)), HaveField("Concurrency", 4), HaveField("StallTimeout", time.Minute)))
 			Expect(r.run).NotTo(ContainSubstring("s3-s3cret"), "no secret on a command line")
 			Expect(mustRender(job, jobProps(job, nil)).cfg.S3).To(BeNil())
 		})
