@@ -143,9 +143,14 @@ func copyManifest(ctx context.Context, src Source, w Writer, required bool) erro
 		return err
 	}
 	defer r.Close()
-	raw, err := io.ReadAll(io.LimitReader(r, maxManifest))
+	// One byte past the limit tells a manifest that is too big from one
+	// that fits: a truncated manifest must not pass for the deployment's.
+	raw, err := io.ReadAll(io.LimitReader(r, maxManifest+1))
 	if err != nil {
 		return fmt.Errorf("reading %s: %w", ManifestFile, err)
+	}
+	if len(raw) > maxManifest {
+		return fmt.Errorf("%s is larger than %d MiB, the most a copy takes: not copied", ManifestFile, maxManifest>>20)
 	}
 	return w.SaveManifest(string(raw))
 }

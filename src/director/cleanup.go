@@ -58,7 +58,7 @@ func (c *Client) cleanUpSSH(ctx context.Context, deployment, group, id, user str
 	}
 	task, err := c.raw.postTask(ctx, "/deployments/"+url.PathEscape(deployment)+"/ssh", body)
 	if err != nil {
-		return simplify(err)
+		return withContext(ctx, simplify(err))
 	}
 	return c.waitForTask(ctx, task)
 }
@@ -132,8 +132,11 @@ func (r *rawClient) postTask(ctx context.Context, path string, body []byte) (int
 			return 0, err
 		}
 		resp, err := r.http.Do(req)
+		if err != nil && ctx.Err() != nil {
+			return 0, err // the run's cancellation, not the Director's health
+		}
 		if err != nil {
-			return 0, fmt.Errorf("%w: %v", ErrUnreachable, err)
+			return 0, fmt.Errorf("%w: %w", ErrUnreachable, err)
 		}
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 		resp.Body.Close()

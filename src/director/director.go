@@ -7,6 +7,7 @@
 package director
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -61,14 +62,14 @@ func New(ctx context.Context, cfg Config, logger boshlog.Logger) (*Client, error
 
 	anon, err := factory.New(factoryCfg, boshdir.NewNoopTaskReporter(), boshdir.NewNoopFileReporter())
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 	info, err := call(ctx, anon.Info)
 	if ctx.Err() != nil {
-		return nil, fmt.Errorf("connecting to the Director: %w", ctx.Err())
+		return nil, fmt.Errorf("connecting to the Director: %w", withContext(ctx, cmp.Or(err, ctx.Err())))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrUnreachable, err)
+		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
 
 	if info.Auth.Type == "uaa" {
@@ -235,18 +236,30 @@ func callWaiting[T any](ctx context.Context, grace time.Duration, f func() (T, e
 	var zero T
 	select {
 	case r := <-ch:
-		return r.v, simplify(r.err)
+		return r.v, withContext(ctx, simplify(r.err))
 	case <-ctx.Done():
 	}
 	if grace == 0 {
 		return zero, ctx.Err()
 	}
 	select {
-	case <-ch:
-		return zero, ctx.Err()
+	case r := <-ch:
+		return zero, withContext(ctx, cmp.Or(r.err, ctx.Err()))
 	case <-time.After(grace):
 		return zero, fmt.Errorf("%w after %s: %w", orchestrator.ErrSetUpUnfinished, grace, ctx.Err())
 	}
+}
+
+// withContext keeps ctx's error in the chain of err once ctx is done. A
+// call that failed because the run was cancelled (or timed out) must say
+// so, to errors.Is as to the operator, rather than read as a Director
+// that is down.
+func withContext(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if err == nil || cerr == nil || errors.Is(err, cerr) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", cerr, err)
 }
 
 // simplify turns bosh-cli's 401 into a message an operator can act on.

@@ -3,6 +3,7 @@ package director_test
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"strings"
 	"sync"
@@ -11,6 +12,7 @@ import (
 	boshlog "github.com/cloudfoundry/bosh-utils/logger"
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"github.com/onsi/gomega/gbytes"
 
 	"github.com/bbr-release/bbr/src/director"
 	labdirector "github.com/bbr-release/bbr/src/lab/director"
@@ -117,8 +119,15 @@ var _ = Describe("the Director client against the lab Director", func() {
 			// A real Director redirects to the cleanup task at once; the
 			// lab's default wait for the task would hide bbr's polling.
 			Context("when the Director redirects before the task is done, as a real one does", func() {
+				// requests has a line per request the Director has answered.
+				var requests *gbytes.Buffer
+
 				BeforeEach(func() {
-					url, ca := startLabDirector(auth, agent, func(c *labdirector.Config) { c.RedirectAtOnce = true })
+					requests = gbytes.NewBuffer()
+					url, ca := startLabDirector(auth, agent, func(c *labdirector.Config) {
+						c.RedirectAtOnce = true
+						c.Log = io.MultiWriter(GinkgoWriter, requests)
+					})
 					var err error
 					client, err = director.New(context.Background(), director.Config{URL: url, Client: "admin", ClientSecret: "s3cret", CACert: ca}, logger)
 					Expect(err).NotTo(HaveOccurred())
@@ -129,7 +138,9 @@ var _ = Describe("the Director client against the lab Director", func() {
 					agent.holdCleanup = hold
 					done := make(chan error, 1)
 					go func() { done <- client.CleanUpSSH(ctx, "sample", "redis", "id-r1", "bosh_abc") }()
-					Consistently(done, 300*time.Millisecond).ShouldNot(Receive(), "returned while the task was running")
+					// It has looked at the task, which cannot end before hold is closed.
+					Eventually(requests).Should(gbytes.Say(`GET /tasks/\d+ 200`))
+					Expect(done).NotTo(Receive(), "returned while the task was running")
 					close(hold)
 					Eventually(done, 5*time.Second).Should(Receive(BeNil()))
 					agent.mu.Lock()
@@ -162,7 +173,10 @@ var _ = Describe("the Director client against the lab Director", func() {
 					cctx, cancel := context.WithCancel(ctx)
 					done := make(chan error, 1)
 					go func() { done <- client.CleanUpSSH(cctx, "sample", "redis", "id-r1", "bosh_abc") }()
-					Consistently(done, 100*time.Millisecond).ShouldNot(Receive())
+					// Cancelled while it waits for the task, once it has been
+					// redirected to it (a cancel during the request itself
+					// is a spec of cancel_test.go).
+					Eventually(requests).Should(gbytes.Say(`GET /tasks/\d+ 200`))
 					cancel()
 					var err error
 					Eventually(done, 5*time.Second).Should(Receive(&err))

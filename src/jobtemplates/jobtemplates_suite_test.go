@@ -3,6 +3,7 @@ package jobtemplates_test
 import (
 	"os/exec"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -10,6 +11,9 @@ import (
 
 func TestJobTemplates(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// What these specs wait for (a process, a server, a poll) can take
+	// seconds on a busy 2-core CI machine; Gomega's default is 1 s.
+	SetDefaultEventuallyTimeout(30 * time.Second)
 	RunSpecs(t, "Job templates Suite")
 }
 

@@ -37,10 +37,13 @@ var _ = Describe("--script-timeout", Ordered, func() {
 		Expect(stagingLeft("stubbornlock")).To(BeEmpty())
 	})
 
+	// The timeout bounds every script, the unlocks these specs need to
+	// succeed too: 5 s leaves a busy CI machine room for an SSH session
+	// and sudo, where 1 s did not.
 	It("fails a hung backup script, unlocks with after_success=false and exits 1", func() {
-		r := bbr(workDir, "slow", "deployment", "--script-timeout", "2s", "backup")
+		r := bbr(workDir, "slow", "deployment", "--script-timeout", "5s", "backup")
 		Expect(r.code).To(Equal(1))
-		Expect(r.err).To(ContainSubstring("backup timed out after 2s (the script timeout)"))
+		Expect(r.err).To(ContainSubstring("backup timed out after 5s (the script timeout)"))
 		for i := 0; i < 2; i++ {
 			Expect(jobLog(instance("slow", "worker", i), "slow")).To(ContainSubstring("unlocked after_success=false"))
 		}
@@ -51,16 +54,16 @@ var _ = Describe("--script-timeout", Ordered, func() {
 	})
 
 	It("fails a hung lock script with the lock bit and still unlocks", func() {
-		r := runIn(workDir, append(bbrEnv("hunglock"), "BBR_SCRIPT_TIMEOUT=2s"), bbrBin, "deployment", "backup")
+		r := runIn(workDir, append(bbrEnv("hunglock"), "BBR_SCRIPT_TIMEOUT=5s"), bbrBin, "deployment", "backup")
 		Expect(r.code).To(Equal(4))
-		Expect(r.err).To(ContainSubstring("pre-backup-lock timed out after 2s"))
+		Expect(r.err).To(ContainSubstring("pre-backup-lock timed out after 5s"))
 		Expect(sh("cat " + instance("hunglock", "worker", 0).Root + "/store/bbr.log")).To(ContainSubstring("unlocked after_success=false"))
 	})
 
 	It("says a lock script that ignored SIGTERM was killed after the script timeout", func() {
-		r := runIn(workDir, append(bbrEnv("stubbornlock"), "BBR_SCRIPT_TIMEOUT=1s"), bbrBin, "deployment", "backup")
+		r := runIn(workDir, append(bbrEnv("stubbornlock"), "BBR_SCRIPT_TIMEOUT=5s"), bbrBin, "deployment", "backup")
 		Expect(r.code).To(Equal(4))
-		Expect(r.err).To(ContainSubstring("pre-backup-lock was killed: it ignored SIGTERM when it timed out after 1s (the script timeout)"))
+		Expect(r.err).To(ContainSubstring("pre-backup-lock was killed: it ignored SIGTERM when it timed out after 5s (the script timeout)"))
 		Expect(sh("cat " + instance("stubbornlock", "worker", 0).Root + "/store/bbr.log")).To(ContainSubstring("unlocked"))
 	})
 

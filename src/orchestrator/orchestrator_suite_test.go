@@ -2,6 +2,7 @@ package orchestrator_test
 
 import (
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -9,5 +10,8 @@ import (
 
 func TestOrchestrator(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// What these specs wait for (a process, a server, a poll) can take
+	// seconds on a busy 2-core CI machine; Gomega's default is 1 s.
+	SetDefaultEventuallyTimeout(30 * time.Second)
 	RunSpecs(t, "Orchestrator Suite")
 }

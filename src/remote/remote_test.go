@@ -181,7 +181,9 @@ var _ = Describe("Conn", func() {
 		Eventually(done, 10*time.Second).Should(Receive(&err))
 		Expect(err).To(MatchError(context.Canceled))
 		Expect(err.Error()).To(ContainSubstring("had not exited 200ms after SIGTERM and may still be running"))
-		Expect(marker).To(BeARegularFile(), "the command was sent SIGTERM")
+		// Its trap runs when the shell gets to it, which on a busy machine
+		// can be after the grace; the command runs on, so it does.
+		Eventually(marker, 10*time.Second).Should(BeARegularFile(), "the command was sent SIGTERM")
 	})
 
 	It("ends the session when the local writer fails instead of hanging", func() {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"testing"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -33,5 +34,8 @@ var _ = SynchronizedBeforeSuite(func() []byte {
 
 func TestInstance(t *testing.T) {
 	RegisterFailHandler(Fail)
+	// What these specs wait for (a process, a server, a poll) can take
+	// seconds on a busy 2-core CI machine; Gomega's default is 1 s.
+	SetDefaultEventuallyTimeout(30 * time.Second)
 	RunSpecs(t, "Lab instance Suite")
 }
