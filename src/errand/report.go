@@ -42,7 +42,9 @@ func (r Runner) newReport() *runReport {
 	if rr.hook.Plaintext() {
 		fmt.Fprintf(r.Out, "[%s] Warning: webhook.url is plain http: its secret crosses the network unencrypted; use https\n", r.now())
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// 0700, as artifact_directory: the reports quote the last lines of
+	// failed scripts' output.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		fmt.Fprintf(r.Out, "[%s] Warning: no run report: %v\n", r.now(), err)
 		dir = ""
 	}

@@ -23,21 +23,6 @@ func Attempt(kind, name string, started, finished time.Time, err error) Deployme
 		Seconds: finished.Sub(started).Seconds(), Errors: errorLines(err)}
 }
 
-// errorLines are err's non-empty lines, trimmed (bbr's error lists are
-// indented); none for nil.
-func errorLines(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var lines []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			lines = append(lines, line)
-		}
-	}
-	return lines
-}
-
 // Describe records the good backup src: its location, lock window, files
 // and sizes.
 func (d *Deployment) Describe(src artifact.Source) {

@@ -62,8 +62,9 @@ type File struct {
 	Seconds float64 `json:"copy_seconds"`
 }
 
-// WriteJSON writes r to path atomically (0644: a report holds no secret,
-// and monitoring reads it).
+// WriteJSON writes r to path atomically, 0600: a report holds no secret
+// bbr knows of, but its errors quote the last lines of a failed script's
+// output, redacted only as well as a pattern can.
 func WriteJSON(path string, r Run) error {
 	raw, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -83,7 +84,7 @@ func writeAtomic(path string, data []byte) error {
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(data)
 	if err == nil {
-		err = tmp.Chmod(0o644)
+		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
 		err = tmp.Sync()

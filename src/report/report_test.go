@@ -79,7 +79,7 @@ var _ = Describe("the JSON report", func() {
 		Expect(json.Unmarshal(must(os.ReadFile(path)), &run)).To(Succeed())
 		Expect(run.OK).To(BeFalse())
 		Expect(run.Deployments[1].Errors).To(Equal([]string{"1 error occurred:", "error 1:", "redis/0 lock: exit 1"}))
-		Expect(must(os.Stat(path)).Mode().Perm()).To(Equal(os.FileMode(0o644)))
+		Expect(must(os.Stat(path)).Mode().Perm()).To(Equal(os.FileMode(0o600)))
 	})
 })
 

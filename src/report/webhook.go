@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -133,9 +134,16 @@ func text(d Deployment) string {
 		return fmt.Sprintf("bbr: backed up %s in %s (lock window %s): %s", what, took,
 			time.Duration(d.LockWindowSeconds*float64(time.Second)).Round(time.Millisecond), d.Backup)
 	}
-	why := "no reason recorded"
-	if len(d.Errors) > 0 {
-		why = d.Errors[len(d.Errors)-1]
+	return fmt.Sprintf(":rotating_light: bbr: the backup of %s FAILED after %s: %s", what, took, why(d.Errors))
+}
+
+// why is the last line of errors that says what failed: not a line of a
+// script's output (those are in the body).
+func why(errors []string) string {
+	for i := len(errors) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(errors[i], OutputPrefix) {
+			return errors[i]
+		}
 	}
-	return fmt.Sprintf(":rotating_light: bbr: the backup of %s FAILED after %s: %s", what, took, why)
+	return "no reason recorded"
 }
