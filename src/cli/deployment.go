@@ -114,7 +114,7 @@ func deploymentCommand(s session) cli.Command {
 				},
 				Action: run(backupCleanupAdvice, func(c *cli.Context) allDeployments {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
-						logDir: logDir(c), advise: orchestrator.CleanupAdvised}
+						logDir: logDir(c), advise: orchestrator.CleanupAdvised, listed: func(err error) { backups.reports.listed(ctx, s, c, err) }}
 				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return backupTo(ctx, s, c, backups, report.KindDeployment, o, orchestrator.BackupOptions{
 						Deployment:     name,

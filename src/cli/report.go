@@ -42,15 +42,17 @@ func checkReporting(streams Streams, c *cli.Context) error {
 // reporting is a command's report, metrics and webhook, shared by every
 // deployment of the run (--all-deployments).
 type reporting struct {
-	once sync.Once
-	rec  *report.Recorder
-	hook report.Webhook
+	once    sync.Once
+	rec     *report.Recorder
+	hook    report.Webhook
+	started time.Time
 }
 
 func (r *reporting) get(c *cli.Context, version, command string) (*report.Recorder, report.Webhook) {
 	r.once.Do(func() {
+		r.started = time.Now()
 		if c.String("report") != "" || c.String("metrics-dir") != "" {
-			r.rec = report.NewRecorder(c.String("report"), c.String("metrics-dir"), command, version, time.Now())
+			r.rec = report.NewRecorder(c.String("report"), c.String("metrics-dir"), command, version, r.started)
 		}
 		r.hook = report.Webhook{URL: os.Getenv(webhookEnv), OnSuccess: c.Bool("notify-on-success"), Attempts: report.DefaultWebhookAttempts}
 	})
@@ -79,6 +81,28 @@ func (r *reporting) record(ctx context.Context, s session, c *cli.Context, dest 
 		}
 	}
 	if werr := rec.Add(d); werr != nil {
+		fmt.Fprintf(s.streams.Err, "Warning: %v\n", werr)
+	}
+	if herr := hook.Notify(context.WithoutCancel(ctx), d); herr != nil {
+		fmt.Fprintf(s.streams.Err, "Warning: %v\n", herr)
+	}
+}
+
+// listed reports a run over every deployment that stopped before any
+// (err: no Director, no deployments) as failed, in the report, the
+// metrics (kind run, deployment all-deployments) and the webhook; or,
+// err nil, that it got through to them.
+func (r *reporting) listed(ctx context.Context, s session, c *cli.Context, err error) {
+	rec, hook := r.get(c, s.version, report.KindDeployment+" backup")
+	if err == nil {
+		if werr := rec.Reached(); werr != nil {
+			fmt.Fprintf(s.streams.Err, "Warning: %v\n", werr)
+		}
+		return
+	}
+	now := time.Now()
+	d := report.Attempt(report.KindRun, report.AllDeployments, r.started, now, err)
+	if werr := rec.Fail(err, now, d); werr != nil {
 		fmt.Fprintf(s.streams.Err, "Warning: %v\n", werr)
 	}
 	if herr := hook.Notify(context.WithoutCancel(ctx), d); herr != nil {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/report"
 )
 
@@ -84,14 +85,48 @@ func (rr *runReport) notify(ctx context.Context, d report.Deployment) {
 }
 
 // fail records an error that stopped the run before any deployment (no
-// bucket, no list of deployments): in the report, and on the webhook.
-func (rr *runReport) fail(ctx context.Context, err error) {
+// Director, no bucket, no list of deployments): in the report, in the
+// metrics of each of stopped, and on the webhook.
+func (rr *runReport) fail(ctx context.Context, err error, stopped []report.Deployment) {
 	now := rr.r.Now()
-	if werr := rr.rec.Fail(err, now); werr != nil {
+	for i := range stopped {
+		stopped[i] = report.Attempt(stopped[i].Kind, stopped[i].Name, rr.rec.Run().Started, now, err)
+	}
+	if werr := rr.rec.Fail(err, now, stopped...); werr != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), werr)
 	}
 	rr.notify(ctx, report.Attempt(report.KindRun, "the backup errand's run", now, now, err))
 	rr.finish()
+}
+
+// reached records that the run got through to its targets.
+func (rr *runReport) reached() {
+	if err := rr.rec.Reached(); err != nil {
+		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
+	}
+}
+
+// unreached are the targets a run that stopped before any deployment
+// did not back up: the deployments it knows of (listed: configured, or
+// the Director's list) and the Director VM; and, with all_deployments
+// and no list, the run itself (report.AllDeployments), so that a
+// failure is counted even when no deployment is known.
+func (r Runner) unreached(deployments []string, listed bool) []report.Deployment {
+	var out []report.Deployment
+	if listed {
+		for _, d := range deployments {
+			if boshname.Valid(d) {
+				out = append(out, report.Deployment{Kind: report.KindDeployment, Name: d})
+			}
+		}
+	}
+	if r.Config.AllDeployments && len(out) == 0 {
+		out = append(out, report.Deployment{Kind: report.KindRun, Name: report.AllDeployments})
+	}
+	if r.Config.BoshDirector.Host != "" {
+		out = append(out, report.Deployment{Kind: report.KindDirector, Name: r.Config.BoshDirector.Name()})
+	}
+	return out
 }
 
 // finish copies the run's report to last-run.json and removes the oldest

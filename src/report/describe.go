@@ -1,6 +1,9 @@
 package report
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -134,9 +137,11 @@ func (r *Recorder) Add(d Deployment) error {
 	return nil
 }
 
-// Fail records an error of the run itself, before any deployment, and
-// rewrites the report.
-func (r *Recorder) Fail(err error, now time.Time) error {
+// Fail records an error of the run itself, before any deployment: in
+// the report's own errors, and as a failed attempt in the metrics of
+// each of stopped (what the run was to back up, or the run itself), so
+// that monitoring counts it and alerts.
+func (r *Recorder) Fail(err error, now time.Time, stopped ...Deployment) error {
 	if r == nil {
 		return nil
 	}
@@ -145,10 +150,40 @@ func (r *Recorder) Fail(err error, now time.Time) error {
 	r.run.OK = false
 	r.run.Finished = now
 	r.run.Errors = append(r.run.Errors, errorLines(err)...)
-	if r.Path == "" {
+	var errs []string
+	if r.Path != "" {
+		if err := WriteJSON(r.Path, r.run); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, d := range stopped {
+		if r.MetricsDir == "" {
+			break
+		}
+		if err := WriteMetrics(r.MetricsDir, d); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return &WriteError{strings.Join(errs, "; ")}
+	}
+	return nil
+}
+
+// AllDeployments names the series of a run over every deployment
+// (--all-deployments, all_deployments) that failed before it knew them:
+// kind run, deployment all-deployments.
+const AllDeployments = "all-deployments"
+
+// Reached says the run got through to its deployments: the failure of
+// an earlier run before any deployment (the series of kind run) no
+// longer stands, and its textfile is removed, so its alert resolves.
+func (r *Recorder) Reached() error {
+	if r == nil || r.MetricsDir == "" {
 		return nil
 	}
-	if err := WriteJSON(r.Path, r.run); err != nil {
+	err := os.Remove(MetricsFile(r.MetricsDir, KindRun, AllDeployments))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &WriteError{err.Error()}
 	}
 	return nil
