@@ -11,11 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	"github.com/urfave/cli"
 
+	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/orchestrator"
 	"github.com/bbr-release/bbr/src/report"
 )
@@ -171,3 +173,40 @@ webhook: {url: "`+os.Getenv(webhookEnv)+`"}
 		Expect(*posted).To(ConsistOf(ContainSubstring("unreachable")))
 	})
 })
+
+var _ = Describe("deployment restore's report, metrics and webhook", func() {
+	It("records a failed restore with --report and --metrics-dir, and posts it", func() {
+		inTempDir()
+		posted := hookServer()
+		for _, name := range []string{"CA_CERT", "BOSH_DEPLOYMENT"} {
+			setEnv(name, "")
+		}
+		director := fakeDirector("[]")
+		setEnv("BOSH_ENVIRONMENT", director.URL)
+		setEnv("BOSH_CA_CERT", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: director.Certificate().Raw})))
+		setEnv("BOSH_CLIENT", "admin")
+		setEnv("BOSH_CLIENT_SECRET", "s3cret-password")
+		stamp := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+		a, err := artifact.Create(GinkgoT().TempDir(), "cf", stamp)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(a.Finish(stamp, nil)).To(Succeed())
+		dir := GinkgoT().TempDir()
+		path, metrics := filepath.Join(dir, "restore.json"), filepath.Join(dir, "metrics")
+
+		err, _ = runBBR("deployment", "-d", "cf", "restore", "--artifact-path", a.Path, "--report", path, "--metrics-dir", metrics)
+		Expect(err).To(HaveOccurred(), "the fake Director has no deployment cf")
+		var run report.Run
+		Expect(json.Unmarshal(must(os.ReadFile(path)), &run)).To(Succeed())
+		Expect(run).To(And(HaveField("Kind", "restore"), HaveField("Command", "deployment restore"), HaveField("OK", false)))
+		Expect(run.Deployments).To(ConsistOf(And(HaveField("Name", "cf"), HaveField("Operation", "restore"), HaveField("Backup", a.Path))))
+		prom := string(must(os.ReadFile(report.RestoreMetricsFile(metrics, report.KindDeployment, "cf"))))
+		Expect(prom).To(ContainSubstring(`bbr_restore_last_attempt_success{deployment="cf",kind="deployment"} 0`))
+		Expect(prom).To(ContainSubstring(`bbr_restore_failures_total{deployment="cf",kind="deployment"} 1`))
+		Expect(*posted).To(ConsistOf(ContainSubstring("the restore of deployment cf FAILED")))
+	})
+})
+
+func must[T any](v T, err error) T {
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}

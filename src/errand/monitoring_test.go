@@ -2,11 +2,14 @@ package errand_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -102,3 +105,56 @@ var _ = Describe("a backup errand run that fails before any deployment", func() 
 		Expect(report.MetricsFile(metrics, "run", report.AllDeployments)).NotTo(BeAnExistingFile(), "the deployments were known")
 	})
 })
+
+var _ = Describe("the restore errand's report, metrics and webhook", func() {
+	It("records each restore as a backup is recorded: last-restore.json, bbr_restore_* metrics, the failure posted", func() {
+		root, metrics := GinkgoT().TempDir(), GinkgoT().TempDir()
+		var posted []string
+		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			raw, _ := io.ReadAll(r.Body)
+			posted = append(posted, string(raw))
+		}))
+		defer hook.Close()
+		cfg, err := errand.ParseConfig([]byte(validConfig + "artifact_directory: " + root + "\nmetrics_directory: " + metrics +
+			"\nwebhook: {url: \"" + hook.URL + "\"}\nrestore: {deployment: cf}\n"))
+		Expect(err).NotTo(HaveOccurred())
+		clock := time.Date(2026, 12, 2, 4, 0, 0, 0, time.UTC)
+		backup := backupNamed(root, "cf", clock, true)
+		fail := errors.New("Error attempting to run restore for job pg on db/0: exit code 1")
+		r := errand.Runner{Config: cfg, Out: GinkgoWriter, Now: func() time.Time { return clock }, Version: "9.9.9",
+			Restore: func(context.Context, string, artifact.Source) error {
+				clock = clock.Add(time.Minute)
+				return fail
+			}}
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("exit code 1")))
+		last := filepath.Join(root, errand.ReportsDir, errand.LastRestore)
+		var run report.Run
+		Expect(json.Unmarshal(must(os.ReadFile(last)), &run)).To(Succeed())
+		Expect(run).To(And(HaveField("Kind", "restore"), HaveField("Command", "errand restore"), HaveField("OK", false)))
+		Expect(run.Deployments).To(ConsistOf(And(HaveField("Name", "cf"), HaveField("Operation", "restore"),
+			HaveField("Backup", backup), HaveField("Seconds", 60.0))))
+		Expect(must(os.Stat(last)).Mode().Perm()).To(Equal(os.FileMode(0o600)))
+		Expect(filepath.Join(root, errand.ReportsDir, errand.LastRun)).NotTo(BeAnExistingFile(), "the scheduler's stays the backup's")
+		Expect(metric(metrics, "restore_deployment", "cf", report.MetricRestoreLastOK)).To(Equal("0"))
+		Expect(metric(metrics, "restore_deployment", "cf", report.MetricRestoreFailuresTotal)).To(Equal("1"))
+		Expect(posted).To(ConsistOf(ContainSubstring("the restore of deployment cf FAILED after 1m0s: restoring cf from " + backup + ": " + fail.Error())))
+
+		fail = nil
+		Expect(r.RunRestore(context.Background())).To(Succeed())
+		Expect(metric(metrics, "restore_deployment", "cf", report.MetricRestoreLastOK)).To(Equal("1"))
+		Expect(metric(metrics, "restore_deployment", "cf", report.MetricRestoreLastSuccess)).To(Equal(strconv.FormatFloat(float64(clock.Unix()), 'g', -1, 64)))
+		Expect(metric(metrics, "restore_deployment", "cf", report.MetricRestoreFailuresTotal)).To(Equal("1"))
+		Expect(metric(metrics, "deployment", "cf", report.MetricLastOK)).To(BeEmpty(), "the backup's textfile is not touched")
+		Expect(posted).To(HaveLen(1), "a good restore is posted only with on_success")
+
+		r.SetupError = errors.New("bosh director unreachable or unhealthy")
+		Expect(r.RunRestore(context.Background())).To(MatchError(ContainSubstring("unreachable")))
+		Expect(metric(metrics, "restore_deployment", "cf", report.MetricRestoreFailuresTotal)).To(Equal("2"))
+		Expect(posted).To(HaveLen(2))
+	})
+})
+
+func must[T any](v T, err error) T {
+	Expect(err).NotTo(HaveOccurred())
+	return v
+}

@@ -20,26 +20,32 @@ import (
 // taken for a deployment's folder (no BOSH name starts with one).
 const ReportsDir = ".reports"
 
-// LastRun is the newest report's copy, for whoever reads just one.
-const LastRun = "last-run.json"
+// LastRun is the newest backup run's report's copy, for whoever reads
+// just one (the scheduler reads when the last run started); LastRestore
+// the newest restore's.
+const (
+	LastRun     = "last-run.json"
+	LastRestore = "last-restore.json"
+)
 
 // keepReports bounds the reports kept: a daily backup's last months.
 const keepReports = 100
 
-// runReport records the errand's run: a JSON report per run (rewritten
-// as each deployment finishes), the Prometheus textfile of each
-// deployment, and the webhook.
+// runReport records the errand's run, a backup or a restore (op): a
+// JSON report per run (rewritten as each deployment finishes), the
+// Prometheus textfile of each deployment, and the webhook.
 type runReport struct {
 	r    Runner
+	op   string
 	rec  *report.Recorder
 	hook report.Webhook
 	dir  string
 }
 
-func (r Runner) newReport() *runReport {
+func (r Runner) newReport(op string) *runReport {
 	now := r.Now()
 	dir := filepath.Join(r.Config.ArtifactDirectory, ReportsDir)
-	rr := &runReport{r: r, dir: dir, hook: r.Config.webhook()}
+	rr := &runReport{r: r, op: op, dir: dir, hook: r.Config.webhook()}
 	if rr.hook.Plaintext() {
 		fmt.Fprintf(r.Out, "[%s] Warning: webhook.url is plain http: its secret crosses the network unencrypted; use https\n", r.now())
 	}
@@ -51,9 +57,9 @@ func (r Runner) newReport() *runReport {
 	}
 	path := ""
 	if dir != "" {
-		path = filepath.Join(dir, "backup-"+now.UTC().Format("20060102T150405Z")+".json")
+		path = filepath.Join(dir, op+"-"+now.UTC().Format("20060102T150405Z")+".json")
 	}
-	rr.rec = report.NewRecorder(path, r.Config.MetricsDirectory, "errand backup", r.Version, now)
+	rr.rec = report.NewRecorder(path, r.Config.MetricsDirectory, op, "errand "+op, r.Version, now)
 	return rr
 }
 
@@ -69,6 +75,11 @@ func (rr *runReport) add(ctx context.Context, res result, start, end time.Time) 
 		d.SetCopyTimes(times)
 	}
 	d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
+	rr.record(ctx, d)
+}
+
+// record adds d to the report and the metrics, and posts it.
+func (rr *runReport) record(ctx context.Context, d report.Deployment) {
 	if err := rr.rec.Add(d); err != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
 	}
@@ -129,22 +140,27 @@ func (r Runner) unreached(deployments []string, listed bool) []report.Deployment
 	return out
 }
 
-// finish copies the run's report to last-run.json and removes the oldest
-// reports beyond keepReports.
+// finish copies the run's report to last-run.json (a restore's to
+// last-restore.json) and removes the oldest reports of its kind beyond
+// keepReports.
 func (rr *runReport) finish() {
 	if rr.dir == "" {
 		return
 	}
-	if err := report.WriteJSON(filepath.Join(rr.dir, LastRun), rr.rec.Run()); err != nil {
+	last := filepath.Join(rr.dir, LastRun)
+	if rr.op == report.OpRestore {
+		last = filepath.Join(rr.dir, LastRestore)
+	}
+	if err := report.WriteJSON(last, rr.rec.Run()); err != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
 	}
-	old, _ := filepath.Glob(filepath.Join(rr.dir, "backup-*.json"))
+	old, _ := filepath.Glob(filepath.Join(rr.dir, rr.op+"-*.json"))
 	slices.Sort(old)
 	for len(old) > keepReports {
 		_ = os.Remove(old[0])
 		old = old[1:]
 	}
-	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), filepath.Join(rr.dir, LastRun))
+	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), last)
 }
 
 // webhook is the configured webhook (no URL: none).

@@ -90,7 +90,7 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	if err := r.Config.CheckBackup(); err != nil {
 		return err
 	}
-	rep := r.newReport()
+	rep := r.newReport(report.OpBackup)
 	deployments, listed := r.Config.Deployments, !r.Config.AllDeployments
 	// What stops the run before any deployment is a failed backup too, of
 	// every target it knows of by then.

@@ -20,10 +20,36 @@ const (
 	KindRun = "run"
 )
 
-// Attempt is a deployment's record, from its start to now, with err.
+// What a run does.
+const (
+	OpBackup  = "backup"
+	OpRestore = "restore"
+)
+
+// Attempt is a deployment's backup record, from its start to now, with
+// err.
 func Attempt(kind, name string, started, finished time.Time, err error) Deployment {
-	return Deployment{Name: name, Kind: kind, OK: err == nil, Started: started, Finished: finished,
+	return Deployment{Name: name, Kind: kind, Operation: OpBackup, OK: err == nil, Started: started, Finished: finished,
 		Seconds: finished.Sub(started).Seconds(), Errors: errorLines(err)}
+}
+
+// RestoreAttempt is a deployment's restore record, as Attempt.
+func RestoreAttempt(kind, name string, started, finished time.Time, err error) Deployment {
+	d := Attempt(kind, name, started, finished, err)
+	d.Operation = OpRestore
+	return d
+}
+
+// RestoredFrom records the backup a restore read: its location and
+// what it stores.
+func (d *Deployment) RestoredFrom(src artifact.Source) {
+	d.Backup = src.Location()
+	d.Bytes = 0
+	if files, err := src.Files(); err == nil {
+		for _, size := range files {
+			d.Bytes += size
+		}
+	}
 }
 
 // Describe records the good backup src: its location, lock window, files
@@ -103,10 +129,10 @@ type Recorder struct {
 	run Run
 }
 
-// NewRecorder starts a run's record.
-func NewRecorder(path, metricsDir, command, version string, now time.Time) *Recorder {
+// NewRecorder starts the record of a run doing op (OpBackup, OpRestore).
+func NewRecorder(path, metricsDir, op, command, version string, now time.Time) *Recorder {
 	r := &Recorder{Path: path, MetricsDir: metricsDir}
-	r.run = Run{Command: command, Version: version, Started: now, Finished: now, OK: true, Deployments: []Deployment{}}
+	r.run = Run{Kind: op, Command: command, Version: version, Started: now, Finished: now, OK: true, Deployments: []Deployment{}}
 	return r
 }
 
@@ -127,7 +153,7 @@ func (r *Recorder) Add(d Deployment) error {
 		}
 	}
 	if r.MetricsDir != "" {
-		if err := WriteMetrics(r.MetricsDir, d); err != nil {
+		if err := writeMetrics(r.MetricsDir, d); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -160,7 +186,7 @@ func (r *Recorder) Fail(err error, now time.Time, stopped ...Deployment) error {
 		if r.MetricsDir == "" {
 			break
 		}
-		if err := WriteMetrics(r.MetricsDir, d); err != nil {
+		if err := writeMetrics(r.MetricsDir, d); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}

@@ -38,7 +38,7 @@ var _ = Describe("a failed script's output in reports and posts", func() {
 
 	It("keeps what failed, where and the exit code, and only the last lines of its output, redacted, in a 0600 report", func() {
 		path := filepath.Join(GinkgoT().TempDir(), "report.json")
-		rec := report.NewRecorder(path, "", "deployment backup", "1.2.3", t0)
+		rec := report.NewRecorder(path, "", report.OpBackup, "deployment backup", "1.2.3", t0)
 		Expect(rec.Add(report.Attempt(report.KindDeployment, "cf", t0, t0.Add(time.Minute), scriptFailure()))).To(Succeed())
 		raw := string(must(os.ReadFile(path)))
 		Expect(raw).NotTo(ContainSubstring("hunter2"))

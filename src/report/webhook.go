@@ -12,7 +12,7 @@ import (
 	"time"
 )
 
-// Webhook posts a message about a deployment's backup to a
+// Webhook posts a message about a deployment's backup or restore to a
 // Slack-compatible incoming webhook: on failure, and on success too when
 // OnSuccess. The URL is a secret (it is the credential): it is never
 // printed, only its host.
@@ -130,6 +130,12 @@ func text(d Deployment) string {
 		what = d.Name
 	}
 	took := time.Duration(d.Seconds * float64(time.Second)).Round(time.Second)
+	if d.Operation == OpRestore {
+		if d.OK {
+			return fmt.Sprintf("bbr: restored %s in %s from %s", what, took, d.Backup)
+		}
+		return fmt.Sprintf(":rotating_light: bbr: the restore of %s FAILED after %s: %s", what, took, why(d.Errors))
+	}
 	if d.OK {
 		return fmt.Sprintf("bbr: backed up %s in %s (lock window %s): %s", what, took,
 			time.Duration(d.LockWindowSeconds*float64(time.Second)).Round(time.Millisecond), d.Backup)
