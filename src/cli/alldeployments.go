@@ -35,6 +35,10 @@ type allDeployments struct {
 	logDir string
 	// advise says whether a failure calls for the cleanup advice.
 	advise func(error) bool
+	// listed, when set, is told why the run stopped before any
+	// deployment (no Director, no deployments), or nil once it has them:
+	// a backup reports either.
+	listed func(error)
 }
 
 // deploymentResult is one deployment's outcome.
@@ -51,6 +55,7 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 	// One Director client (and UAA session) serves every deployment.
 	dir, err := newDirector(ctx, c, newLogger(c, streams.Out))
 	if err != nil {
+		a.tell(err)
 		return exitError(streams, err, "")
 	}
 	base := s.orchestrator(dir, nil, flagSettings(c))
@@ -58,6 +63,7 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 	if err == nil && len(names) == 0 {
 		err = fmt.Errorf("Failed to find any deployments")
 	}
+	a.tell(err)
 	if err != nil {
 		return exitError(streams, err, "")
 	}
@@ -78,6 +84,12 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 	}
 	_ = g.Wait() // every deployment's error is in results
 	return a.summarise(streams, results)
+}
+
+func (a allDeployments) tell(err error) {
+	if a.listed != nil {
+		a.listed(err)
+	}
 }
 
 // runOne runs body on one deployment with its own logger: a log file (when

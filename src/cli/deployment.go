@@ -33,6 +33,7 @@ type body = func(c *cli.Context, o *orchestrator.Orchestrator, name string) erro
 func deploymentCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
 	backups := &backupRun{} // --artifact-path and the report, shared by every deployment of the run
+	restores := &reporting{}
 	// run runs b against --deployment, or with --all-deployments against
 	// every deployment when the subcommand supports it (all is not nil).
 	// The local checks run first, before the Director is contacted.
@@ -56,8 +57,11 @@ func deploymentCommand(s session) cli.Command {
 			o, err := newDeploymentOrchestrator(parent, s, newLogger(parent, out))
 			if err != nil {
 				stopBars()
-				if c.Command.Name == "backup" { // no Director: still a failed backup to report
+				switch c.Command.Name { // no Director: still a failed backup or restore to report
+				case "backup":
 					backups.reports.record(ctx, s, c, nil, report.KindDeployment, parent.String("deployment"), time.Now(), "", err, nil)
+				case "restore":
+					restores.recordRestore(ctx, s, c, report.KindDeployment, parent.String("deployment"), time.Now(), nil, err)
 				}
 				return exitError(streams, err, "")
 			}
@@ -114,7 +118,7 @@ func deploymentCommand(s session) cli.Command {
 				},
 				Action: run(backupCleanupAdvice, func(c *cli.Context) allDeployments {
 					return allDeployments{start: "Starting backup...", verb: "backup", failed: "cannot be backed up", succeeded: "backed up",
-						logDir: logDir(c), advise: orchestrator.CleanupAdvised}
+						logDir: logDir(c), advise: orchestrator.CleanupAdvised, listed: func(err error) { backups.reports.listed(ctx, s, c, err) }}
 				}, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
 					return backupTo(ctx, s, c, backups, report.KindDeployment, o, orchestrator.BackupOptions{
 						Deployment:     name,
@@ -134,8 +138,8 @@ func deploymentCommand(s session) cli.Command {
 				),
 				Before: func(c *cli.Context) error { return requireFlags(c, "artifact-path") },
 				Action: run(restoreCleanupAdvice, nil, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return restoreFrom(ctx, c, o, orchestrator.RestoreOptions{Deployment: name, Serial: c.Bool("serial-restore")})
-				}, checkRestoreSource),
+					return restoreFrom(ctx, s, c, restores, report.KindDeployment, o, orchestrator.RestoreOptions{Deployment: name, Serial: c.Bool("serial-restore")})
+				}, checkRestoreSource, checkReporting),
 			},
 			{
 				Name:  "backup-cleanup",

@@ -46,9 +46,10 @@ func withBackupFlags(flags ...cli.Flag) []cli.Flag {
 	return append(append(append(append(flags, bucketFlags...), retentionFlags...), encodeFlags...), reportFlags...)
 }
 
-// withRestoreFlags adds the flags of every subcommand reading a backup.
+// withRestoreFlags adds the flags of every restore subcommand: the
+// bucket's, the identity and the report's.
 func withRestoreFlags(flags ...cli.Flag) []cli.Flag {
-	return append(append(flags, bucketFlags...), identityFlag)
+	return append(append(append(flags, bucketFlags...), identityFlag), reportFlags...)
 }
 
 // bucketConfig is the AWS environment's configuration for location, with
@@ -248,12 +249,15 @@ func storedSource(ctx context.Context, c *cli.Context) (artifact.Source, error) 
 	return dest.Open(ctx, name)
 }
 
-// restoreFrom restores name from --artifact-path.
-func restoreFrom(ctx context.Context, c *cli.Context, o *orchestrator.Orchestrator, opts orchestrator.RestoreOptions) error {
+// restoreFrom restores name from --artifact-path and reports how it
+// went.
+func restoreFrom(ctx context.Context, s session, c *cli.Context, reps *reporting, kind string, o *orchestrator.Orchestrator, opts orchestrator.RestoreOptions) error {
+	start := time.Now()
 	src, err := restoreSource(ctx, c)
-	if err != nil {
-		return err
+	if err == nil {
+		opts.Source = src
+		err = o.Restore(ctx, opts)
 	}
-	opts.Source = src
-	return o.Restore(ctx, opts)
+	reps.recordRestore(ctx, s, c, kind, opts.Deployment, start, src, err)
+	return err
 }

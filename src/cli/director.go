@@ -27,6 +27,7 @@ import (
 func directorCommand(s session) cli.Command {
 	ctx, streams := s.ctx, s.streams
 	backups := &backupRun{} // --artifact-path and the report
+	restores := &reporting{}
 	run := func(advice string, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
 			out, meter, stopBars := s.terminal(c)
@@ -84,10 +85,13 @@ func directorCommand(s session) cli.Command {
 					if err := requireFlags(c, "artifact-path"); err != nil {
 						return err
 					}
+					if err := checkReporting(streams, c); err != nil {
+						return err
+					}
 					return checkRestoreSource(streams, c)
 				},
 				Action: run(restoreCleanupAdvice, func(c *cli.Context, o *orchestrator.Orchestrator, name string) error {
-					return restoreFrom(ctx, c, o, orchestrator.RestoreOptions{Deployment: name})
+					return restoreFrom(ctx, s, c, restores, report.KindDirector, o, orchestrator.RestoreOptions{Deployment: name})
 				}),
 			},
 			{

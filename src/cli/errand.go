@@ -68,7 +68,8 @@ func errandCommand(s session) cli.Command {
 
 // newErrandRunner reads and checks the config, with check saying what the
 // errand needs, before director.New contacts the Director: a config that
-// cannot run fails without a request.
+// cannot run fails without a request. A Director that does not answer
+// gives a runner whose run fails, so that it is reported.
 func newErrandRunner(s session, path string, check func(errand.Config) error) (errand.Runner, error) {
 	cfg, err := errand.LoadConfig(path)
 	if err != nil {
@@ -89,7 +90,9 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 		CACert:       cfg.Director.CACert,
 	}, boshlog.NewWriterLogger(boshlog.LevelNone, s.streams.Out))
 	if err != nil {
-		return errand.Runner{}, err
+		// A run all the same, which fails: the config says where its
+		// report, metrics and webhook go.
+		return errand.Runner{Config: cfg, Out: s.streams.Out, Now: time.Now, Version: s.version, SetupError: err}, nil
 	}
 	set := settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval}
 	o := s.orchestrator(dir, logger, set)

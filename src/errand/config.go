@@ -65,7 +65,8 @@ type Config struct {
 	// MetricsDirectory gets each deployment's Prometheus textfile
 	// (node_exporter's textfile collector); empty: none.
 	MetricsDirectory string `yaml:"metrics_directory"`
-	// Webhook is told of failed backups (and of good ones, OnSuccess).
+	// Webhook is told of failed backups and restores (and of good ones,
+	// OnSuccess).
 	Webhook struct {
 		URL       string `yaml:"url"`
 		OnSuccess bool   `yaml:"on_success"`

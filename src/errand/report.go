@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bbr-release/bbr/src/boshname"
 	"github.com/bbr-release/bbr/src/report"
 )
 
@@ -19,38 +20,46 @@ import (
 // taken for a deployment's folder (no BOSH name starts with one).
 const ReportsDir = ".reports"
 
-// LastRun is the newest report's copy, for whoever reads just one.
-const LastRun = "last-run.json"
+// LastRun is the newest backup run's report's copy, for whoever reads
+// just one (the scheduler reads when the last run started); LastRestore
+// the newest restore's.
+const (
+	LastRun     = "last-run.json"
+	LastRestore = "last-restore.json"
+)
 
 // keepReports bounds the reports kept: a daily backup's last months.
 const keepReports = 100
 
-// runReport records the errand's run: a JSON report per run (rewritten
-// as each deployment finishes), the Prometheus textfile of each
-// deployment, and the webhook.
+// runReport records the errand's run, a backup or a restore (op): a
+// JSON report per run (rewritten as each deployment finishes), the
+// Prometheus textfile of each deployment, and the webhook.
 type runReport struct {
 	r    Runner
+	op   string
 	rec  *report.Recorder
 	hook report.Webhook
 	dir  string
 }
 
-func (r Runner) newReport() *runReport {
+func (r Runner) newReport(op string) *runReport {
 	now := r.Now()
 	dir := filepath.Join(r.Config.ArtifactDirectory, ReportsDir)
-	rr := &runReport{r: r, dir: dir, hook: r.Config.webhook()}
+	rr := &runReport{r: r, op: op, dir: dir, hook: r.Config.webhook()}
 	if rr.hook.Plaintext() {
 		fmt.Fprintf(r.Out, "[%s] Warning: webhook.url is plain http: its secret crosses the network unencrypted; use https\n", r.now())
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	// 0700, as artifact_directory: the reports quote the last lines of
+	// failed scripts' output.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
 		fmt.Fprintf(r.Out, "[%s] Warning: no run report: %v\n", r.now(), err)
 		dir = ""
 	}
 	path := ""
 	if dir != "" {
-		path = filepath.Join(dir, "backup-"+now.UTC().Format("20060102T150405Z")+".json")
+		path = filepath.Join(dir, op+"-"+now.UTC().Format("20060102T150405Z")+".json")
 	}
-	rr.rec = report.NewRecorder(path, r.Config.MetricsDirectory, "errand backup", r.Version, now)
+	rr.rec = report.NewRecorder(path, r.Config.MetricsDirectory, op, "errand "+op, r.Version, now)
 	return rr
 }
 
@@ -66,6 +75,11 @@ func (rr *runReport) add(ctx context.Context, res result, start, end time.Time) 
 		d.SetCopyTimes(times)
 	}
 	d.Backup = strings.Join(nonEmpty(res.path, res.copied), " and ")
+	rr.record(ctx, d)
+}
+
+// record adds d to the report and the metrics, and posts it.
+func (rr *runReport) record(ctx context.Context, d report.Deployment) {
 	if err := rr.rec.Add(d); err != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
 	}
@@ -82,32 +96,71 @@ func (rr *runReport) notify(ctx context.Context, d report.Deployment) {
 }
 
 // fail records an error that stopped the run before any deployment (no
-// bucket, no list of deployments): in the report, and on the webhook.
-func (rr *runReport) fail(ctx context.Context, err error) {
+// Director, no bucket, no list of deployments): in the report, in the
+// metrics of each of stopped, and on the webhook.
+func (rr *runReport) fail(ctx context.Context, err error, stopped []report.Deployment) {
 	now := rr.r.Now()
-	if werr := rr.rec.Fail(err, now); werr != nil {
+	for i := range stopped {
+		stopped[i] = report.Attempt(stopped[i].Kind, stopped[i].Name, rr.rec.Run().Started, now, err)
+	}
+	if werr := rr.rec.Fail(err, now, stopped...); werr != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), werr)
 	}
 	rr.notify(ctx, report.Attempt(report.KindRun, "the backup errand's run", now, now, err))
 	rr.finish()
 }
 
-// finish copies the run's report to last-run.json and removes the oldest
-// reports beyond keepReports.
+// reached records that the run got through to its targets.
+func (rr *runReport) reached() {
+	if err := rr.rec.Reached(); err != nil {
+		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
+	}
+}
+
+// unreached are the targets a run that stopped before any deployment
+// did not back up: the deployments it knows of (listed: configured, or
+// the Director's list) and the Director VM; and, with all_deployments
+// and no list, the run itself (report.AllDeployments), so that a
+// failure is counted even when no deployment is known.
+func (r Runner) unreached(deployments []string, listed bool) []report.Deployment {
+	var out []report.Deployment
+	if listed {
+		for _, d := range deployments {
+			if boshname.Valid(d) {
+				out = append(out, report.Deployment{Kind: report.KindDeployment, Name: d})
+			}
+		}
+	}
+	if r.Config.AllDeployments && len(out) == 0 {
+		out = append(out, report.Deployment{Kind: report.KindRun, Name: report.AllDeployments})
+	}
+	if r.Config.BoshDirector.Host != "" {
+		out = append(out, report.Deployment{Kind: report.KindDirector, Name: r.Config.BoshDirector.Name()})
+	}
+	return out
+}
+
+// finish copies the run's report to last-run.json (a restore's to
+// last-restore.json) and removes the oldest reports of its kind beyond
+// keepReports.
 func (rr *runReport) finish() {
 	if rr.dir == "" {
 		return
 	}
-	if err := report.WriteJSON(filepath.Join(rr.dir, LastRun), rr.rec.Run()); err != nil {
+	last := filepath.Join(rr.dir, LastRun)
+	if rr.op == report.OpRestore {
+		last = filepath.Join(rr.dir, LastRestore)
+	}
+	if err := report.WriteJSON(last, rr.rec.Run()); err != nil {
 		fmt.Fprintf(rr.r.Out, "[%s] Warning: %v\n", rr.r.now(), err)
 	}
-	old, _ := filepath.Glob(filepath.Join(rr.dir, "backup-*.json"))
+	old, _ := filepath.Glob(filepath.Join(rr.dir, rr.op+"-*.json"))
 	slices.Sort(old)
 	for len(old) > keepReports {
 		_ = os.Remove(old[0])
 		old = old[1:]
 	}
-	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), filepath.Join(rr.dir, LastRun))
+	fmt.Fprintf(rr.r.Out, "[%s] Report: %s\n", rr.r.now(), last)
 }
 
 // webhook is the configured webhook (no URL: none).

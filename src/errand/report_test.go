@@ -53,6 +53,11 @@ var _ = Describe("the backup errand's report, metrics and webhook", func() {
 		Expect(run.Deployments[1]).To(And(HaveField("Name", "redis"), HaveField("OK", false), HaveField("Backup", HaveSuffix(".failed"))))
 		runs, _ := filepath.Glob(filepath.Join(root, errand.ReportsDir, "backup-*.json"))
 		Expect(runs).To(ConsistOf(HaveSuffix("backup-20261202T040000Z.json")))
+		for _, f := range append(runs, filepath.Join(root, errand.ReportsDir, errand.LastRun)) {
+			info, err := os.Stat(f)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)), f)
+		}
 		Expect(out.String()).To(ContainSubstring("Report: " + filepath.Join(root, errand.ReportsDir, errand.LastRun)))
 
 		cf, err := os.ReadFile(report.MetricsFile(metrics, "deployment", "cf"))

@@ -40,6 +40,10 @@ type Runner struct {
 	// the orchestrator told of each file's copy time.
 	Version   string
 	CopyTimes *report.CopyTimes
+	// SetupError is why the runner could not be made (the Director did
+	// not answer): the run fails with it, recorded as any failure before
+	// the first deployment is.
+	SetupError error
 
 	transform transform.Options // from Config, once it is checked
 }
@@ -86,18 +90,23 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	if err := r.Config.CheckBackup(); err != nil {
 		return err
 	}
-	rep := r.newReport()
-	// What stops the run before any deployment is a failed backup too.
+	rep := r.newReport(report.OpBackup)
+	deployments, listed := r.Config.Deployments, !r.Config.AllDeployments
+	// What stops the run before any deployment is a failed backup too, of
+	// every target it knows of by then.
 	stopped := func(err error) error {
-		rep.fail(ctx, err)
+		rep.fail(ctx, err, r.unreached(deployments, listed))
 		return err
 	}
-	deployments := r.Config.Deployments
+	if r.SetupError != nil {
+		return stopped(r.SetupError)
+	}
 	if r.Config.AllDeployments {
 		var err error
 		if deployments, err = r.Deployments(ctx); err != nil {
 			return stopped(fmt.Errorf("listing the Director's deployments: %w", err))
 		}
+		listed = true
 		if i := slices.Index(deployments, r.Config.OwnDeployment); i >= 0 && r.Config.OwnDeployment != "" {
 			fmt.Fprintf(r.Out, "[%s] Leaving out %s: it is this errand's own deployment\n", r.now(), r.Config.OwnDeployment)
 			deployments = slices.Delete(slices.Clone(deployments), i, i+1)
@@ -117,6 +126,7 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	if r.transform, err = r.Config.Transform(); err != nil {
 		return stopped(err)
 	}
+	rep.reached()
 	var results []result
 	for _, t := range r.targets(deployments) {
 		start := r.Now()
@@ -354,54 +364,6 @@ func nonEmpty(values ...string) []string {
 		}
 	}
 	return out
-}
-
-// RunRestore restores the configured deployment from its newest good
-// backup, or from the named one: from the bucket when one is configured,
-// else from the persistent disk.
-func (r Runner) RunRestore(ctx context.Context) error {
-	if err := r.Config.CheckRestore(); err != nil {
-		return err
-	}
-	if r.Config.Mode == "validate" {
-		return r.RunValidate(ctx)
-	}
-	d := r.Config.Restore.Deployment
-	dest, err := r.bucket(ctx)
-	if err != nil {
-		return err
-	}
-	if r.transform, err = r.Config.Transform(); err != nil {
-		return err
-	}
-	if dest == nil {
-		dest = Store{Root: r.Config.ArtifactDirectory}.Local(d)
-	}
-	var src artifact.Source
-	if r.Config.Restore.Artifact == "" {
-		src, err = newest(ctx, dest, d)
-	} else {
-		src, err = named(ctx, dest, d, r.Config.Restore.Artifact)
-	}
-	if err != nil {
-		return err
-	}
-	unlock, err := Store{Root: r.Config.ArtifactDirectory}.Lock(d)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	src = transform.Decode(src, r.transform.Identities)
-	if err := transform.CheckIdentities(ctx, src); err != nil {
-		return fmt.Errorf("%s: %w (set encryption.identity on the restore job)", src.Location(), err)
-	}
-	fmt.Fprintf(r.Out, "[%s] Restoring %s from %s\n", r.now(), d, src.Location())
-	start := r.Now()
-	if err := r.Restore(ctx, d, src); err != nil {
-		return fmt.Errorf("restoring %s from %s: %w", d, src.Location(), err)
-	}
-	fmt.Fprintf(r.Out, "[%s] Restored %s from %s in %s\n", r.now(), d, src.Location(), r.Now().Sub(start).Round(time.Millisecond))
-	return nil
 }
 
 func firstLine(err error) string {

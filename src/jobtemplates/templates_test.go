@@ -464,21 +464,24 @@ var _ = Describe("the jobs' compression and encryption properties", func() {
 	})
 })
 
-var _ = Describe("the backup job's monitoring properties", func() {
-	It("renders the metrics directory and the webhook, whose URL stays off bin/run and out of errors", func() {
-		r := mustRender("backup", jobProps("backup", nil))
-		Expect(r.cfg.MetricsDirectory).To(Equal("/var/vcap/store/bbr/metrics"))
-		Expect(r.cfg.Webhook.URL).To(BeEmpty())
-		r = mustRender("backup", jobProps("backup", map[string]any{"metrics_directory": "",
-			"webhook": map[string]any{"url": "https://hooks.example.com/services/s3cret", "on_success": true}}))
-		Expect(r.cfg.MetricsDirectory).To(BeEmpty())
-		Expect(r.cfg.Webhook.URL).To(Equal("https://hooks.example.com/services/s3cret"))
-		Expect(r.cfg.Webhook.OnSuccess).To(BeTrue())
-		Expect(r.run).NotTo(ContainSubstring("s3cret"))
-		_, err := render("backup", jobProps("backup", map[string]any{"webhook": map[string]any{"url": "hooks.example.com/s3cret"}}))
-		Expect(err).To(MatchError(ContainSubstring("webhook.url must be an http(s) URL")))
-		Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
-	})
+var _ = Describe("both jobs' monitoring properties", func() {
+	for _, job := range []string{"backup", "restore"} {
+		It(job+": renders the metrics directory and the webhook, whose URL stays off bin/run and out of errors", func() {
+			r := mustRender(job, jobProps(job, nil))
+			Expect(r.cfg.MetricsDirectory).To(Equal("/var/vcap/store/bbr/metrics"))
+			Expect(r.cfg.Webhook.URL).To(BeEmpty())
+			Expect(r.cfg.Webhook.OnSuccess).To(BeFalse())
+			r = mustRender(job, jobProps(job, map[string]any{"metrics_directory": "",
+				"webhook": map[string]any{"url": "https://hooks.example.com/services/s3cret", "on_success": true}}))
+			Expect(r.cfg.MetricsDirectory).To(BeEmpty())
+			Expect(r.cfg.Webhook.URL).To(Equal("https://hooks.example.com/services/s3cret"))
+			Expect(r.cfg.Webhook.OnSuccess).To(BeTrue())
+			Expect(r.run).NotTo(ContainSubstring("s3cret"))
+			_, err := render(job, jobProps(job, map[string]any{"webhook": map[string]any{"url": "hooks.example.com/s3cret"}}))
+			Expect(err).To(MatchError(ContainSubstring("webhook.url must be an http(s) URL")))
+			Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
+		})
+	}
 })
 
 var _ = Describe("the backup job's bosh_director properties", func() {

@@ -1,6 +1,9 @@
 package report
 
 import (
+	"errors"
+	"io/fs"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -17,25 +20,36 @@ const (
 	KindRun = "run"
 )
 
-// Attempt is a deployment's record, from its start to now, with err.
+// What a run does.
+const (
+	OpBackup  = "backup"
+	OpRestore = "restore"
+)
+
+// Attempt is a deployment's backup record, from its start to now, with
+// err.
 func Attempt(kind, name string, started, finished time.Time, err error) Deployment {
-	return Deployment{Name: name, Kind: kind, OK: err == nil, Started: started, Finished: finished,
+	return Deployment{Name: name, Kind: kind, Operation: OpBackup, OK: err == nil, Started: started, Finished: finished,
 		Seconds: finished.Sub(started).Seconds(), Errors: errorLines(err)}
 }
 
-// errorLines are err's non-empty lines, trimmed (bbr's error lists are
-// indented); none for nil.
-func errorLines(err error) []string {
-	if err == nil {
-		return nil
-	}
-	var lines []string
-	for _, line := range strings.Split(err.Error(), "\n") {
-		if line = strings.TrimSpace(line); line != "" {
-			lines = append(lines, line)
+// RestoreAttempt is a deployment's restore record, as Attempt.
+func RestoreAttempt(kind, name string, started, finished time.Time, err error) Deployment {
+	d := Attempt(kind, name, started, finished, err)
+	d.Operation = OpRestore
+	return d
+}
+
+// RestoredFrom records the backup a restore read: its location and
+// what it stores.
+func (d *Deployment) RestoredFrom(src artifact.Source) {
+	d.Backup = src.Location()
+	d.Bytes = 0
+	if files, err := src.Files(); err == nil {
+		for _, size := range files {
+			d.Bytes += size
 		}
 	}
-	return lines
 }
 
 // Describe records the good backup src: its location, lock window, files
@@ -115,10 +129,10 @@ type Recorder struct {
 	run Run
 }
 
-// NewRecorder starts a run's record.
-func NewRecorder(path, metricsDir, command, version string, now time.Time) *Recorder {
+// NewRecorder starts the record of a run doing op (OpBackup, OpRestore).
+func NewRecorder(path, metricsDir, op, command, version string, now time.Time) *Recorder {
 	r := &Recorder{Path: path, MetricsDir: metricsDir}
-	r.run = Run{Command: command, Version: version, Started: now, Finished: now, OK: true, Deployments: []Deployment{}}
+	r.run = Run{Kind: op, Command: command, Version: version, Started: now, Finished: now, OK: true, Deployments: []Deployment{}}
 	return r
 }
 
@@ -139,7 +153,7 @@ func (r *Recorder) Add(d Deployment) error {
 		}
 	}
 	if r.MetricsDir != "" {
-		if err := WriteMetrics(r.MetricsDir, d); err != nil {
+		if err := writeMetrics(r.MetricsDir, d); err != nil {
 			errs = append(errs, err.Error())
 		}
 	}
@@ -149,9 +163,11 @@ func (r *Recorder) Add(d Deployment) error {
 	return nil
 }
 
-// Fail records an error of the run itself, before any deployment, and
-// rewrites the report.
-func (r *Recorder) Fail(err error, now time.Time) error {
+// Fail records an error of the run itself, before any deployment: in
+// the report's own errors, and as a failed attempt in the metrics of
+// each of stopped (what the run was to back up, or the run itself), so
+// that monitoring counts it and alerts.
+func (r *Recorder) Fail(err error, now time.Time, stopped ...Deployment) error {
 	if r == nil {
 		return nil
 	}
@@ -160,10 +176,40 @@ func (r *Recorder) Fail(err error, now time.Time) error {
 	r.run.OK = false
 	r.run.Finished = now
 	r.run.Errors = append(r.run.Errors, errorLines(err)...)
-	if r.Path == "" {
+	var errs []string
+	if r.Path != "" {
+		if err := WriteJSON(r.Path, r.run); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	for _, d := range stopped {
+		if r.MetricsDir == "" {
+			break
+		}
+		if err := writeMetrics(r.MetricsDir, d); err != nil {
+			errs = append(errs, err.Error())
+		}
+	}
+	if len(errs) > 0 {
+		return &WriteError{strings.Join(errs, "; ")}
+	}
+	return nil
+}
+
+// AllDeployments names the series of a run over every deployment
+// (--all-deployments, all_deployments) that failed before it knew them:
+// kind run, deployment all-deployments.
+const AllDeployments = "all-deployments"
+
+// Reached says the run got through to its deployments: the failure of
+// an earlier run before any deployment (the series of kind run) no
+// longer stands, and its textfile is removed, so its alert resolves.
+func (r *Recorder) Reached() error {
+	if r == nil || r.MetricsDir == "" {
 		return nil
 	}
-	if err := WriteJSON(r.Path, r.run); err != nil {
+	err := os.Remove(MetricsFile(r.MetricsDir, KindRun, AllDeployments))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return &WriteError{err.Error()}
 	}
 	return nil

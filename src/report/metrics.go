@@ -28,6 +28,15 @@ const (
 	MetricFailuresTotal = "bbr_backup_failures_total"
 )
 
+// The restore metrics, in a textfile of their own per deployment.
+const (
+	MetricRestoreLastSuccess   = "bbr_restore_last_success_timestamp_seconds"
+	MetricRestoreLastAttempt   = "bbr_restore_last_attempt_timestamp_seconds"
+	MetricRestoreLastOK        = "bbr_restore_last_attempt_success"
+	MetricRestoreDuration      = "bbr_restore_last_attempt_duration_seconds"
+	MetricRestoreFailuresTotal = "bbr_restore_failures_total"
+)
+
 var help = map[string]string{
 	MetricLastSuccess:   "When the deployment's last good backup finished (Unix time).",
 	MetricLastAttempt:   "When the deployment's last backup attempt finished (Unix time).",
@@ -36,7 +45,23 @@ var help = map[string]string{
 	MetricLockWindow:    "How long the last good backup kept the deployment locked (first lock to last unlock).",
 	MetricSize:          "What the last good backup stores.",
 	MetricFailuresTotal: "Backup attempts of the deployment that failed, since the metrics file was created.",
+
+	MetricRestoreLastSuccess:   "When the deployment's last successful restore finished (Unix time).",
+	MetricRestoreLastAttempt:   "When the deployment's last restore attempt finished (Unix time).",
+	MetricRestoreLastOK:        "1 if the deployment's last restore attempt succeeded, else 0.",
+	MetricRestoreDuration:      "How long the deployment's last restore attempt took.",
+	MetricRestoreFailuresTotal: "Restore attempts of the deployment that failed, since the metrics file was created.",
 }
+
+// attemptMetrics names one operation's series of an attempt.
+type attemptMetrics struct {
+	lastSuccess, lastAttempt, lastOK, duration, failures string
+}
+
+var (
+	backupMetrics  = attemptMetrics{MetricLastSuccess, MetricLastAttempt, MetricLastOK, MetricDuration, MetricFailuresTotal}
+	restoreMetrics = attemptMetrics{MetricRestoreLastSuccess, MetricRestoreLastAttempt, MetricRestoreLastOK, MetricRestoreDuration, MetricRestoreFailuresTotal}
+)
 
 // MetricsFile is the textfile of a deployment's metrics in dir; the
 // name keeps only characters safe in a file name (a Director's IPv6
@@ -51,7 +76,21 @@ func MetricsFile(dir, kind, deployment string) string {
 	return filepath.Join(dir, name+".prom")
 }
 
+// RestoreMetricsFile is the textfile of a deployment's restore metrics
+// in dir: bbr_restore_<kind>_<name>.prom.
+func RestoreMetricsFile(dir, kind, deployment string) string {
+	return MetricsFile(dir, OpRestore+"_"+kind, deployment)
+}
+
 var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
+
+// writeMetrics updates d's textfile, its backup's or its restore's.
+func writeMetrics(dir string, d Deployment) error {
+	if d.Operation == OpRestore {
+		return WriteRestoreMetrics(dir, d)
+	}
+	return WriteMetrics(dir, d)
+}
 
 // WriteMetrics updates d's textfile in dir (node_exporter's textfile
 // collector reads every *.prom there), carrying over from the file what a
@@ -59,36 +98,56 @@ var unsafeChars = regexp.MustCompile(`[^A-Za-z0-9_.-]`)
 // window, and the failure count. Written atomically, 0644.
 func WriteMetrics(dir string, d Deployment) error {
 	path := MetricsFile(dir, d.Kind, d.Name)
+	return updateTextfile(dir, path, d, backupMetrics, []string{MetricLockWindow, MetricSize}, func(values map[string]float64) {
+		if d.Good { // a good backup, even if the run failed after it
+			values[MetricLastSuccess] = values[MetricLastAttempt]
+			values[MetricLockWindow] = d.LockWindowSeconds
+			values[MetricSize] = float64(d.Bytes)
+		}
+	})
+}
+
+// WriteRestoreMetrics updates the textfile of d, a restore, in dir, as
+// WriteMetrics does a backup's.
+func WriteRestoreMetrics(dir string, d Deployment) error {
+	path := RestoreMetricsFile(dir, d.Kind, d.Name)
+	return updateTextfile(dir, path, d, restoreMetrics, nil, func(values map[string]float64) {
+		if d.OK {
+			values[MetricRestoreLastSuccess] = values[MetricRestoreLastAttempt]
+		}
+	})
+}
+
+// updateTextfile writes d's attempt to path as m names it, with the last
+// success and carried read back from the file; success sets what a
+// success changes.
+func updateTextfile(dir, path string, d Deployment, m attemptMetrics, carried []string, success func(map[string]float64)) error {
 	prev, err := readMetrics(path)
 	if err != nil {
 		return err
 	}
 	values := map[string]float64{
-		MetricLastAttempt:   float64(d.Finished.UnixMilli()) / 1000,
-		MetricDuration:      d.Seconds,
-		MetricLastOK:        0,
-		MetricFailuresTotal: prev[MetricFailuresTotal],
+		m.lastAttempt: float64(d.Finished.UnixMilli()) / 1000,
+		m.duration:    d.Seconds,
+		m.lastOK:      0,
+		m.failures:    prev[m.failures],
 	}
-	for _, carried := range []string{MetricLastSuccess, MetricLockWindow, MetricSize} {
-		if v, ok := prev[carried]; ok {
-			values[carried] = v
+	for _, name := range append(carried, m.lastSuccess) {
+		if v, ok := prev[name]; ok {
+			values[name] = v
 		}
 	}
 	if d.OK {
-		values[MetricLastOK] = 1
+		values[m.lastOK] = 1
 	} else {
-		values[MetricFailuresTotal]++
+		values[m.failures]++
 	}
-	if d.Good { // a good backup, even if the run failed after it
-		values[MetricLastSuccess] = values[MetricLastAttempt]
-		values[MetricLockWindow] = d.LockWindowSeconds
-		values[MetricSize] = float64(d.Bytes)
-	}
+	success(values)
 	reg := prometheus.NewRegistry()
 	labels := prometheus.Labels{"deployment": d.Name, "kind": d.Kind}
 	for name, v := range values {
 		opts := prometheus.GaugeOpts{Name: name, Help: help[name], ConstLabels: labels}
-		if name == MetricFailuresTotal {
+		if name == m.failures {
 			c := prometheus.NewCounter(prometheus.CounterOpts(opts))
 			c.Add(v)
 			reg.MustRegister(c)

@@ -14,7 +14,9 @@ import (
 
 // Run is one bbr run: a CLI command, an errand.
 type Run struct {
-	Command     string       `json:"command"` // e.g. "deployment backup", "errand backup"
+	// Kind is what the run does: OpBackup or OpRestore.
+	Kind        string       `json:"kind"`
+	Command     string       `json:"command"` // e.g. "deployment backup", "errand restore"
 	Version     string       `json:"bbr_version"`
 	Started     time.Time    `json:"started"`
 	Finished    time.Time    `json:"finished"`
@@ -28,8 +30,10 @@ type Run struct {
 // Deployment is what happened to one deployment (or the Director) in a run.
 type Deployment struct {
 	Name string `json:"name"`
-	// Kind is "deployment" or "director".
-	Kind string `json:"kind"`
+	// Kind is "deployment" or "director" (or "run"); Operation OpBackup
+	// or OpRestore.
+	Kind      string `json:"kind"`
+	Operation string `json:"operation"`
 	// OK is the run's result for it; Good says its backup is good, which
 	// it can be while the run failed after it (an unlock).
 	OK       bool      `json:"ok"`
@@ -40,7 +44,8 @@ type Deployment struct {
 	// lock to the last unlock, as the backup's metadata records it.
 	Seconds           float64 `json:"duration_seconds"`
 	LockWindowSeconds float64 `json:"lock_window_seconds"`
-	// Destination is where the backup was written; Backup its location.
+	// Destination is where the backup was written; Backup its location
+	// (a restore's: the backup it restored).
 	Destination string `json:"destination,omitempty"`
 	Backup      string `json:"backup,omitempty"`
 	// Bytes is what the backup stores; Files its files, as stored.
@@ -62,8 +67,9 @@ type File struct {
 	Seconds float64 `json:"copy_seconds"`
 }
 
-// WriteJSON writes r to path atomically (0644: a report holds no secret,
-// and monitoring reads it).
+// WriteJSON writes r to path atomically, 0600: a report holds no secret
+// bbr knows of, but its errors quote the last lines of a failed script's
+// output, redacted only as well as a pattern can.
 func WriteJSON(path string, r Run) error {
 	raw, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
@@ -83,7 +89,7 @@ func writeAtomic(path string, data []byte) error {
 	defer os.Remove(tmp.Name())
 	_, err = tmp.Write(data)
 	if err == nil {
-		err = tmp.Chmod(0o644)
+		err = tmp.Chmod(0o600)
 	}
 	if err == nil {
 		err = tmp.Sync()

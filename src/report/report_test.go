@@ -52,7 +52,7 @@ var _ = Describe("the JSON report", func() {
 	It("records every deployment as it finishes, with its backup's files, sizes and lock window", func() {
 		dir := GinkgoT().TempDir()
 		path := filepath.Join(dir, "report.json")
-		rec := report.NewRecorder(path, "", "deployment backup", "1.2.3", t0)
+		rec := report.NewRecorder(path, "", report.OpBackup, "deployment backup", "1.2.3", t0)
 		good := report.Attempt(report.KindDeployment, "cf", t0, t0.Add(time.Minute), nil)
 		good.Describe(goodBackup(GinkgoT().TempDir()))
 		times := &report.CopyTimes{}
@@ -79,7 +79,7 @@ var _ = Describe("the JSON report", func() {
 		Expect(json.Unmarshal(must(os.ReadFile(path)), &run)).To(Succeed())
 		Expect(run.OK).To(BeFalse())
 		Expect(run.Deployments[1].Errors).To(Equal([]string{"1 error occurred:", "error 1:", "redis/0 lock: exit 1"}))
-		Expect(must(os.Stat(path)).Mode().Perm()).To(Equal(os.FileMode(0o644)))
+		Expect(must(os.Stat(path)).Mode().Perm()).To(Equal(os.FileMode(0o600)))
 	})
 })
 
@@ -223,5 +223,46 @@ var _ = Describe("the failure webhook", func() {
 		Expect(err).To(MatchError(ContainSubstring("notifying the webhook at " + strings.TrimPrefix(server.URL, "http://") + " failed after 2 attempts: context deadline exceeded")))
 		Expect(err.Error()).NotTo(ContainSubstring("s3cret-token"))
 		Expect(report.CheckWebhookURL("ftp://x/s3cret-token")).To(MatchError(Not(ContainSubstring("s3cret-token"))))
+	})
+})
+
+var _ = Describe("a restore's record", func() {
+	It("gets bbr_restore_* metrics of its own that pass promtool, and its own webhook line", func() {
+		dir := GinkgoT().TempDir()
+		good := report.RestoreAttempt(report.KindDeployment, "cf", t0, t0.Add(2*time.Minute), nil)
+		good.RestoredFrom(goodBackup(GinkgoT().TempDir()))
+		Expect(good.Bytes).To(BeNumerically(">", 4096))
+		Expect(report.WriteRestoreMetrics(dir, good)).To(Succeed())
+		Expect(report.WriteRestoreMetrics(dir, report.RestoreAttempt(report.KindDeployment, "cf", t0, t0.Add(time.Hour), errors.New("boom")))).To(Succeed())
+		file := report.RestoreMetricsFile(dir, "deployment", "cf")
+		Expect(filepath.Base(file)).To(Equal("bbr_restore_deployment_cf.prom"))
+		raw := string(must(os.ReadFile(file)))
+		cmd := exec.Command("promtool", "check", "metrics")
+		cmd.Stdin = strings.NewReader(raw)
+		lint, err := cmd.CombinedOutput()
+		Expect(err).NotTo(HaveOccurred(), "%s", lint)
+		Expect(string(lint)).To(BeEmpty())
+		for _, want := range []string{
+			`bbr_restore_last_attempt_success{deployment="cf",kind="deployment"} 0`,
+			`bbr_restore_failures_total{deployment="cf",kind="deployment"} 1`,
+			`bbr_restore_last_attempt_duration_seconds{deployment="cf",kind="deployment"} 3600`,
+			`bbr_restore_last_success_timestamp_seconds{deployment="cf",kind="deployment"} ` + strconv.FormatFloat(float64(t0.Add(2*time.Minute).Unix()), 'g', -1, 64),
+		} {
+			Expect(raw).To(ContainSubstring(want))
+		}
+		Expect(report.MetricsFile(dir, "deployment", "cf")).NotTo(BeAnExistingFile(), "the backup's series are not touched")
+
+		var texts []string
+		server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			var body map[string]any
+			Expect(json.NewDecoder(r.Body).Decode(&body)).To(Succeed())
+			texts = append(texts, body["text"].(string))
+		}))
+		defer server.Close()
+		hook := report.Webhook{URL: server.URL, OnSuccess: true, Attempts: 1}
+		Expect(hook.Notify(context.Background(), good)).To(Succeed())
+		Expect(hook.Notify(context.Background(), report.RestoreAttempt(report.KindDirector, "10.0.0.6", t0, t0.Add(time.Second), errors.New("boom")))).To(Succeed())
+		Expect(texts).To(Equal([]string{"bbr: restored deployment cf in 2m0s from " + good.Backup,
+			":rotating_light: bbr: the restore of director 10.0.0.6 FAILED after 1s: boom"}))
 	})
 })

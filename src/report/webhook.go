@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 )
 
-// Webhook posts a message about a deployment's backup to a
+// Webhook posts a message about a deployment's backup or restore to a
 // Slack-compatible incoming webhook: on failure, and on success too when
 // OnSuccess. The URL is a secret (it is the credential): it is never
 // printed, only its host.
@@ -129,13 +130,26 @@ func text(d Deployment) string {
 		what = d.Name
 	}
 	took := time.Duration(d.Seconds * float64(time.Second)).Round(time.Second)
+	if d.Operation == OpRestore {
+		if d.OK {
+			return fmt.Sprintf("bbr: restored %s in %s from %s", what, took, d.Backup)
+		}
+		return fmt.Sprintf(":rotating_light: bbr: the restore of %s FAILED after %s: %s", what, took, why(d.Errors))
+	}
 	if d.OK {
 		return fmt.Sprintf("bbr: backed up %s in %s (lock window %s): %s", what, took,
 			time.Duration(d.LockWindowSeconds*float64(time.Second)).Round(time.Millisecond), d.Backup)
 	}
-	why := "no reason recorded"
-	if len(d.Errors) > 0 {
-		why = d.Errors[len(d.Errors)-1]
+	return fmt.Sprintf(":rotating_light: bbr: the backup of %s FAILED after %s: %s", what, took, why(d.Errors))
+}
+
+// why is the last line of errors that says what failed: not a line of a
+// script's output (those are in the body).
+func why(errors []string) string {
+	for i := len(errors) - 1; i >= 0; i-- {
+		if !strings.HasPrefix(errors[i], OutputPrefix) {
+			return errors[i]
+		}
 	}
-	return fmt.Sprintf(":rotating_light: bbr: the backup of %s FAILED after %s: %s", what, took, why)
+	return "no reason recorded"
 }
