@@ -1,6 +1,26 @@
 # Shared helpers for the scripts; source it, do not run it.
 # shellcheck shell=bash
 
+# Every script starts without the caller's BOSH_*, AWS_*, CA_CERT and bbr
+# settings (BBR_*): an operator's shell exports BOSH_ENVIRONMENT and
+# BOSH_CA_CERT for a real Director (or a lab long gone), and they would
+# mix with what the scripts set themselves (the lab's director.env, the
+# specs' own variables) or send the bosh CLI through BOSH_ALL_PROXY.
+# BBR_LAB_DIR is the scripts' own setting. Only the names are printed.
+clear_outside_env() {
+  local v ignored=()
+  for v in $(compgen -v); do
+    case "$v" in
+      BBR_LAB_DIR) ;;
+      BOSH_* | AWS_* | CA_CERT | BBR_*) ignored+=("$v"); unset "$v" 2>/dev/null || true ;;
+    esac
+  done
+  if [ ${#ignored[@]} -gt 0 ]; then
+    echo "$(basename "$0"): ignoring ${ignored[*]} from the environment: the scripts set what they use" >&2
+  fi
+}
+clear_outside_env
+
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="$ROOT/bin"
 BOSH_CLI_VERSION="v7.9.13"
@@ -20,6 +40,26 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 as_root() {
   if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# run_as_root "$@" (first thing in a script that needs root): as root, it
+# returns and the script runs on; otherwise it runs the script again
+# through sudo, passing on PATH (for Go) and the settings the scripts
+# read, which sudo would reset. A fresh Debian machine, used as root, has
+# no sudo: the scripts must not need it there.
+run_as_root() {
+  if [ "$(id -u)" = 0 ]; then return 0; fi
+  local self keep=("PATH=$PATH") v
+  self="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "$(basename "$0") needs root (the lab starts sshd in mount namespaces, creates users, runs Redis and PostgreSQL): run it as root, or install sudo" >&2
+    exit 1
+  fi
+  for v in BBR_LAB_DIR GOPROXY GOFLAGS GOPRIVATE GONOSUMDB GOTOOLCHAIN; do
+    if [ -n "${!v:-}" ]; then keep+=("$v=${!v}"); fi
+  done
+  echo "$(basename "$0") needs root: running it through sudo" >&2
+  exec sudo env "${keep[@]}" "$self" "$@"
 }
 
 # install_packages installs the Debian packages the lab and the tests need,

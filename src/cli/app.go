@@ -72,7 +72,10 @@ func newApp(s session) *cli.App {
 	app.Name = "bbr"
 	app.Usage = "BOSH Backup and Restore"
 	app.Version = s.version
-	app.HideHelp = true
+	// urfave/cli's own help command and --help/-h flag (upstream hides
+	// them, so `bbr --help` is a usage error there, exit 1): help asked
+	// for is shown and exits 0.
+	app.HideHelp = false
 	app.Writer = streams.Out
 	app.ErrWriter = streams.Err
 	app.Commands = []cli.Command{
@@ -82,12 +85,6 @@ func newApp(s session) *cli.App {
 		validateCommand(s),
 		listCommand(s),
 		exportCommand(s),
-		{
-			Name:    "help",
-			Aliases: []string{"h"},
-			Usage:   "Shows a list of commands or help for one command",
-			Action:  func(c *cli.Context) error { return cli.ShowAppHelp(c) },
-		},
 		{
 			Name:    "version",
 			Aliases: []string{"v"},

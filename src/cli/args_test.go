@@ -38,9 +38,39 @@ var _ = Describe("reading the command line", func() {
 		Entry("under deployment", "deployment", "-t", "https://127.0.0.1:1", "-u", "a", "-p", "b", "-d", "d", "valdate"),
 	)
 
-	It("still exits 0 for help and version", func() {
+	It("still exits 0 for version", func() {
 		var out bytes.Buffer
-		Expect(Run("1.0.0", []string{"bbr", "help"}, Streams{Out: &out, Err: &out})).To(Equal(0))
 		Expect(Run("1.0.0", []string{"bbr", "version"}, Streams{Out: &out, Err: &out})).To(Equal(0))
+		Expect(out.String()).To(ContainSubstring("bbr version 1.0.0"))
 	})
+
+	// Help is asked for, not a usage error: it exits 0 and shows the help of
+	// the command named, whatever credentials the environment lacks.
+	DescribeTable("shows help and exits 0, however it is asked for",
+		func(want string, args ...string) {
+			for _, k := range []string{"BOSH_ENVIRONMENT", "BOSH_CLIENT", "BOSH_CLIENT_SECRET", "BOSH_DEPLOYMENT", "BOSH_CA_CERT", "CA_CERT"} {
+				GinkgoT().Setenv(k, "")
+			}
+			var out, errOut bytes.Buffer
+			Expect(Run("1.0.0", append([]string{"bbr"}, args...), Streams{Out: &out, Err: &errOut})).To(Equal(0), out.String()+errOut.String())
+			Expect(out.String()).To(ContainSubstring(want))
+			Expect(out.String() + errOut.String()).NotTo(Or(ContainSubstring("Incorrect Usage"), ContainSubstring("required"), ContainSubstring("provide one of")))
+		},
+		Entry("bbr help", "bbr - BOSH Backup and Restore", "help"),
+		Entry("bbr h", "bbr - BOSH Backup and Restore", "h"),
+		Entry("bbr --help", "bbr - BOSH Backup and Restore", "--help"),
+		Entry("bbr -h", "bbr - BOSH Backup and Restore", "-h"),
+		Entry("bbr help deployment", "deployment - Backup BOSH deployments", "help", "deployment"),
+		Entry("bbr deployment --help", "bbr deployment - Backup BOSH deployments", "deployment", "--help"),
+		Entry("bbr deployment -h", "bbr deployment - Backup BOSH deployments", "deployment", "-h"),
+		Entry("bbr deployment help", "bbr deployment - Backup BOSH deployments", "deployment", "help"),
+		Entry("bbr deployment help backup", "bbr deployment backup - Backup a deployment", "deployment", "help", "backup"),
+		Entry("bbr deployment backup --help", "bbr deployment backup - Backup a deployment", "deployment", "backup", "--help"),
+		Entry("bbr deployment -d cf restore -h", "bbr deployment restore - Restore a deployment", "deployment", "-d", "cf", "restore", "-h"),
+		Entry("bbr director --help", "bbr director - Backup BOSH director", "director", "--help"),
+		Entry("bbr director help", "bbr director - Backup BOSH director", "director", "help"),
+		Entry("bbr director backup --help", "bbr director backup - Backup a BOSH Director", "director", "backup", "--help"),
+		Entry("bbr validate --help", "validate - Check a backup", "validate", "--help"),
+		Entry("bbr export -h", "export - ", "export", "-h"),
+	)
 })

@@ -238,6 +238,9 @@ func passwordInArgs(args []string) bool {
 }
 
 func validateDeploymentFlags(c *cli.Context) error {
+	if helpAsked(c) {
+		return nil
+	}
 	if err := requireFlags(c, "target", "username", "password"); err != nil {
 		return err
 	}
@@ -276,10 +279,8 @@ func validateDurations(c *cli.Context) error {
 
 // requireFlags fails with upstream's message for the first missing flag.
 func requireFlags(c *cli.Context, names ...string) error {
-	for _, a := range c.Args() {
-		if a == "--help" || a == "-h" {
-			return nil
-		}
+	if helpAsked(c) {
+		return nil
 	}
 	for _, name := range names {
 		if c.String(name) == "" {
@@ -288,6 +289,27 @@ func requireFlags(c *cli.Context, names ...string) error {
 		}
 	}
 	return nil
+}
+
+// helpAsked says whether the command line asks for help below c: a
+// --help or -h among its arguments (before any --), or help (h) as the
+// subcommand of a command that has subcommands. A parent command's
+// checks (credentials, --deployment) must not refuse it: urfave/cli
+// shows the help after them.
+func helpAsked(c *cli.Context) bool {
+	args := c.Args()
+	if len(c.App.Commands) > 0 && c.Command.Name == "" && (args.First() == "help" || args.First() == "h") {
+		return true
+	}
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--help" || a == "-h" {
+			return true
+		}
+	}
+	return false
 }
 
 // newLogger is upstream's log format at the level --debug selects.

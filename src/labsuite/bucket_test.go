@@ -333,6 +333,30 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(r.out).NotTo(ContainSubstring(s3.SecretKey))
 	})
 
+	It("restores an encrypted backup through the reference task, the age identity on no disk while bbr runs or after", func() {
+		keys := GinkgoT().TempDir()
+		sh("age-keygen -o " + filepath.Join(keys, "id") + " 2>/dev/null")
+		recipient := sh("age-keygen -y " + filepath.Join(keys, "id"))
+		identity := string(must(os.ReadFile(filepath.Join(keys, "id"))))
+		params := labParams("faulty")
+		params["BBR_FLAGS"] = "--compress --encrypt-to " + recipient
+		r, work := runTask("bbr-backup-deployment", nil, params)
+		Expect(r.code).To(Equal(0), r.out)
+		stored, _ := filepath.Glob(filepath.Join(work, "backup", "faulty_*", "*.tar.zst.age"))
+		Expect(stored).NotTo(BeEmpty(), "the backup is encrypted")
+
+		Expect(os.Remove(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Or(Succeed(), MatchError(os.ErrNotExist)))
+		params = labParams("faulty")
+		params["BBR_IDENTITY"] = identity
+		r, restoreWork := runTask("bbr-restore-deployment", map[string]string{"backup": filepath.Join(work, "backup")}, params)
+		Expect(r.code).To(Equal(0), r.out)
+		Expect(os.ReadFile(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Equal([]byte("alpha data\n")))
+		Expect(os.ReadDir(taskTmp(restoreWork))).To(BeEmpty(), "the identity's file is gone")
+		secret := sh("grep '^AGE-SECRET-KEY-' " + filepath.Join(keys, "id"))
+		Expect(sh("grep -rlF -- "+secret+" "+filepath.Dir(restoreWork)+" || true")).To(BeEmpty(), "no file holds the identity")
+		Expect(r.out).NotTo(ContainSubstring(secret))
+	})
+
 	It("draws progress bars on a terminal, with upstream's log lines above them and none lost", func() {
 		setFault(worker(), "alpha-large", "x")
 		defer resetFaults("faulty")

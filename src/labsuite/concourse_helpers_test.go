@@ -23,8 +23,9 @@ type concourseTask struct {
 // runTask runs concourse/tasks/<name> as Concourse does: in a fresh
 // working directory holding each declared input (from inputs, by name)
 // and an empty folder per output, with only the declared params in the
-// environment (the task file's defaults, then params), and run.path from
-// the task file. It returns the result and the working directory.
+// environment (the task file's defaults, then params), run.path from the
+// task file, and TMPDIR an empty directory beside the working directory
+// (taskTmp). It returns the result and the working directory.
 func runTask(name string, inputs map[string]string, params map[string]string) (result, string) {
 	repo, err := filepath.Abs(filepath.Join("..", ".."))
 	Expect(err).NotTo(HaveOccurred())
@@ -34,6 +35,7 @@ func runTask(name string, inputs map[string]string, params map[string]string) (r
 	Expect(yaml.Unmarshal(raw, &t)).To(Succeed())
 	work := filepath.Join(GinkgoT().TempDir(), "build")
 	Expect(os.MkdirAll(work, 0o755)).To(Succeed())
+	Expect(os.Mkdir(taskTmp(work), 0o700)).To(Succeed())
 	sources := map[string]string{"bbr": filepath.Dir(bbrBin), "bbr-tasks": repo}
 	for k, v := range inputs {
 		sources[k] = v
@@ -47,7 +49,7 @@ func runTask(name string, inputs map[string]string, params map[string]string) (r
 		Expect(os.Mkdir(filepath.Join(work, out.Name), 0o755)).To(Succeed())
 	}
 	// The task image has the bosh CLI on its PATH.
-	env := []string{"PATH=" + filepath.Dir(boshBin) + ":" + os.Getenv("PATH"), "HOME=" + work}
+	env := []string{"PATH=" + filepath.Dir(boshBin) + ":" + os.Getenv("PATH"), "HOME=" + work, "TMPDIR=" + taskTmp(work)}
 	var declared []string
 	for k := range t.Params {
 		declared = append(declared, k)
@@ -74,6 +76,9 @@ func runTask(name string, inputs map[string]string, params map[string]string) (r
 	}
 	return result{out: string(out), code: code}, work
 }
+
+// taskTmp is the TMPDIR of the task run in work.
+func taskTmp(work string) string { return filepath.Join(filepath.Dir(work), "tmp") }
 
 func yamlScalar(v any) string {
 	raw, err := yaml.Marshal(v)

@@ -117,7 +117,7 @@ var _ = Describe("bbr director against a director-like VM", Ordered, func() {
 		Expect(os.ReadFile(filepath.Join(vm, "store", "blobstore", "ab", "blob-1"))).To(Equal([]byte("a compiled package")))
 	})
 
-	It("is backed up by the reference Concourse task, with the key in a file the task removes and the host key pinned", func() {
+	It("is backed up by the reference Concourse task, the key handed over on a file descriptor with no file left, the host key pinned", func() {
 		r, work := runTask("bbr-backup-director", nil, map[string]string{
 			"BOSH_DIRECTOR_HOST":        host,
 			"BOSH_DIRECTOR_PRIVATE_KEY": string(must(os.ReadFile(filepath.Join(keyDir, "id_ed25519")))),
