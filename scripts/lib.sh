@@ -96,6 +96,16 @@ build_bosh_cli() {
   (cd "$dir" && go build -mod=mod -ldflags "-X github.com/cloudfoundry/bosh-cli/v7/cmd.VersionLabel=${BOSH_CLI_VERSION#v}" -o "$BIN/bosh" .)
 }
 
+GOLANGCI_LINT_VERSION="v2.15.0"
+
+# build_golangci_lint builds the pinned linter into bin/ (once: about three
+# minutes on 2 cores); .golangci.yml says what it checks.
+build_golangci_lint() {
+  if [ -x "$BIN/golangci-lint" ] && "$BIN/golangci-lint" --version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then return; fi
+  say "Building golangci-lint $GOLANGCI_LINT_VERSION (once, a few minutes)"
+  (cd "$ROOT" && GOBIN="$BIN" go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION")
+}
+
 SEAWEEDFS_VERSION="v0.0.0-20261109003541-7506e5f91cd6"
 
 # build_weed builds the SeaweedFS server (the real S3-compatible server the

@@ -106,9 +106,8 @@ func (p *stallingProxy) pipe(dst, src net.Conn) {
 }
 
 type pipeState struct {
-	gen     int
-	left    int64
-	stalled bool
+	gen  int
+	left int64
 }
 
 // allow is how many of want bytes the pipe may send now; 0 is a stall.

@@ -61,7 +61,7 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 	base := s.orchestrator(dir, nil, flagSettings(c))
 	names, err := dir.Deployments(ctx)
 	if err == nil && len(names) == 0 {
-		err = fmt.Errorf("Failed to find any deployments")
+		err = fmt.Errorf("Failed to find any deployments") //nolint:staticcheck // upstream bbr's words
 	}
 	a.tell(err)
 	if err != nil {

@@ -109,7 +109,7 @@ func deploymentCommand(s session) cli.Command {
 				),
 				Before: func(c *cli.Context) error {
 					if c.Bool("unsafe-lock-free") && c.Parent().Bool("all-deployments") {
-						return exitError(streams, errors.New("Cannot use the --unsafe-lock-free flag in conjunction with the --all-deployments flag"), "")
+						return exitError(streams, errors.New("Cannot use the --unsafe-lock-free flag in conjunction with the --all-deployments flag"), "") //nolint:staticcheck // upstream bbr's words
 					}
 					if c.Bool("with-manifest") {
 						fmt.Fprintln(streams.Err, "Warning: --with-manifest saves the deployment manifest in the artifact; it contains the deployment's credentials, so store the artifact securely.")

@@ -80,12 +80,12 @@ func inTempDir() {
 	DeferCleanup(os.Chdir, wd)
 }
 
-func runBBR(args ...string) (error, string) {
+func runBBR(args ...string) (string, error) {
 	var errOut bytes.Buffer
 	s := session{ctx: context.Background(), version: "test", streams: Streams{Out: GinkgoWriter, Err: &errOut},
 		leftovers: &orchestrator.Leftovers{}}
 	err := newApp(s).Run(append([]string{"bbr"}, args...))
-	return err, errOut.String()
+	return errOut.String(), err
 }
 
 var _ = Describe("--all-deployments backup stopped before any deployment", func() {
@@ -107,7 +107,7 @@ var _ = Describe("--all-deployments backup stopped before any deployment", func(
 		setEnv("BOSH_CLIENT_SECRET", "s3cret-password")
 	})
 
-	backup := func(director *httptest.Server) (error, string) {
+	backup := func(director *httptest.Server) (string, error) {
 		setEnv("BOSH_ENVIRONMENT", director.URL)
 		setEnv("BOSH_CA_CERT", string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: director.Certificate().Raw})))
 		return runBBR("deployment", "--all-deployments", "backup", "--artifact-path", artifacts, "--report", path, "--metrics-dir", metrics)
@@ -132,13 +132,13 @@ var _ = Describe("--all-deployments backup stopped before any deployment", func(
 	It("reports, counts and posts a Director that is down", func() {
 		down := fakeDirector("[]")
 		down.Close()
-		err, _ := backup(down)
+		_, err := backup(down)
 		Expect(err).To(MatchError(ContainSubstring("unreachable")))
 		expectRecorded("unreachable", "1")
 	})
 
 	It("reports, counts and posts a Director that lists nothing", func() {
-		err, _ := backup(fakeDirector("[]"))
+		_, err := backup(fakeDirector("[]"))
 		Expect(err).To(MatchError(ContainSubstring("Failed to find any deployments")))
 		expectRecorded("Failed to find any deployments", "1")
 	})
@@ -160,7 +160,7 @@ artifact_directory: `+root+`
 metrics_directory: `+metrics+`
 webhook: {url: "`+os.Getenv(webhookEnv)+`"}
 `), 0o600)).To(Succeed())
-		err, _ := runBBR("errand", "backup", "--config", config)
+		_, err := runBBR("errand", "backup", "--config", config)
 		Expect(err).To(MatchError(ContainSubstring("unreachable")))
 		raw, err := os.ReadFile(filepath.Join(root, ".reports", "last-run.json"))
 		Expect(err).NotTo(HaveOccurred())
@@ -193,7 +193,7 @@ var _ = Describe("deployment restore's report, metrics and webhook", func() {
 		dir := GinkgoT().TempDir()
 		path, metrics := filepath.Join(dir, "restore.json"), filepath.Join(dir, "metrics")
 
-		err, _ = runBBR("deployment", "-d", "cf", "restore", "--artifact-path", a.Path, "--report", path, "--metrics-dir", metrics)
+		_, err = runBBR("deployment", "-d", "cf", "restore", "--artifact-path", a.Path, "--report", path, "--metrics-dir", metrics)
 		Expect(err).To(HaveOccurred(), "the fake Director has no deployment cf")
 		var run report.Run
 		Expect(json.Unmarshal(must(os.ReadFile(path)), &run)).To(Succeed())

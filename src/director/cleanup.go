@@ -144,7 +144,7 @@ func (r *rawClient) postTask(ctx context.Context, path string, body []byte) (int
 			continue
 		}
 		if resp.StatusCode != http.StatusFound {
-			return 0, fmt.Errorf("Director responded with non-successful status code '%d' response '%s'", resp.StatusCode, bytes.TrimSpace(msg))
+			return 0, fmt.Errorf("Director responded with non-successful status code '%d' response '%s'", resp.StatusCode, bytes.TrimSpace(msg)) //nolint:staticcheck // the bosh CLI's words
 		}
 		loc, err := url.Parse(resp.Header.Get("Location"))
 		if err != nil {

@@ -184,7 +184,7 @@ func (r Runner) backupOne(ctx context.Context, store Store, bucket artifact.Dest
 	}
 	// Where the backup is written (the bucket, streamed, unless a local
 	// copy is kept too), and every destination that keeps it.
-	var dest artifact.Destination = bucket
+	dest := bucket
 	if bucket == nil || r.Config.KeepLocalCopy {
 		if _, err := store.Dir(deployment); err != nil {
 			res.err = err

@@ -449,7 +449,7 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		redis(redis0, "SET enc-secret hunter2-in-redis")
 		psql(pg, "CREATE TABLE IF NOT EXISTS enc_t (v text); INSERT INTO enc_t VALUES ('hunter2-in-postgres')")
 
-		r := bbrS3("sample", "backup", "--artifact-path", "s3://backups/enc", "--with-manifest", "--compress", "--encrypt-to", recipient).expectSuccess()
+		bbrS3("sample", "backup", "--artifact-path", "s3://backups/enc", "--with-manifest", "--compress", "--encrypt-to", recipient).expectSuccess()
 		Expect(os.ReadDir(workDir)).To(BeEmpty(), "nothing plain on the jumpbox either")
 		name := backupsIn(s3, "enc/")[0]
 		Expect(objects(s3, "enc/"+name+"/")).To(Equal([]string{"manifest.yml.zst.age", "metadata",
@@ -474,7 +474,7 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 
 		inspect := func(args ...string) result { return runIn(workDir, s3Env(s3), bbrBin, args...) }
 		Expect(inspect("list", "--artifact-path", "s3://backups/enc").expectSuccess().out).To(MatchRegexp(name + `\s+sample\s+\S+\s+good\s+\S+\s+zstd\+age`))
-		r = inspect("validate", "--artifact-path", "s3://backups/enc/"+name)
+		r := inspect("validate", "--artifact-path", "s3://backups/enc/"+name)
 		Expect(r.code).To(Equal(1))
 		Expect(r.err).To(ContainSubstring("the backup is encrypted (to " + recipient + "): give --identity-file with an identity that decrypts it, or --stored-only"))
 		Expect(inspect("validate", "--artifact-path", "s3://backups/enc/"+name, "--stored-only").expectSuccess().out).To(ContainSubstring("Verdict: GOOD as stored"))

@@ -131,7 +131,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.S
 		err = streamVerified(ctx, j, file, counted, want)
 		jobDone(err)
 		if err != nil {
-			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err)
+			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err) //nolint:staticcheck // upstream bbr's words
 		}
 		got, err := inst.conn.Checksums(ctx, j.stagingName())
 		if err != nil {

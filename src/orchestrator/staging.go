@@ -22,7 +22,7 @@ func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bo
 		if holder == nil {
 			return nil // claimed, or (not claiming) nothing there
 		}
-		msg := fmt.Errorf("Directory %s already exists on instance %s", inst.conn.StagingRoot(), inst.Name())
+		msg := fmt.Errorf("Directory %s already exists on instance %s", inst.conn.StagingRoot(), inst.Name()) //nolint:staticcheck // upstream bbr's words
 		alive, err := live(ctx, inst, holder)
 		switch {
 		case err != nil:
