@@ -10,7 +10,8 @@ import (
 	"io"
 )
 
-// NotCheckedError is a stream that is not what Verify checked.
+// NotCheckedError is a stream that is not what the metadata says, or not
+// safe to extract.
 type NotCheckedError struct{ msg string }
 
 func (e *NotCheckedError) Error() string { return e.msg }
@@ -44,7 +45,7 @@ func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 		key := fileKey(hdr.Name)
 		if hdr.Typeflag == tar.TypeReg || hdr.Typeflag == tar.TypeLink {
 			if _, ok := want[key]; !ok {
-				return notChecked("%s is not in the checked backup", key)
+				return notChecked("%s is not in the backup's metadata", key)
 			}
 		}
 		if err := rec.flush(); err != nil {
@@ -57,18 +58,18 @@ func CopyVerified(dst io.Writer, src io.Reader, want Checksums) error {
 				return fmt.Errorf("reading %s from tar stream: %w", hdr.Name, err)
 			}
 			if sum != want[key] {
-				return notChecked("%s differs from the checked backup", key)
+				return notChecked("%s differs from the backup's metadata", key)
 			}
 			sums[key] = sum
 		case tar.TypeLink:
 			sums[key] = sums[fileKey(hdr.Linkname)]
 			if sums[key] != want[key] {
-				return notChecked("%s differs from the checked backup", key)
+				return notChecked("%s differs from the backup's metadata", key)
 			}
 		}
 	}
 	if diff := Compare(want, sums); diff != nil {
-		return notChecked("the stream lacks files of the checked backup: %v", diff)
+		return notChecked("it lacks files the backup's metadata lists: %v", diff)
 	}
 	if err := rec.flush(); err != nil { // the end-of-archive blocks
 		return err

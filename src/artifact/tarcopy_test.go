@@ -43,7 +43,7 @@ var _ = Describe("CopyVerified, the restore upload", func() {
 		changed := files("./a", "ALPHA", "./b", "beta")
 		var out bytes.Buffer
 		err := artifact.CopyVerified(&out, bytes.NewReader(changed), want)
-		Expect(err).To(MatchError("./a differs from the checked backup"))
+		Expect(err).To(MatchError("./a differs from the backup's metadata"))
 		Expect(out.String()).NotTo(ContainSubstring("beta"))
 	})
 
@@ -68,11 +68,11 @@ var _ = Describe("CopyVerified, the restore upload", func() {
 		Expect(out.String()).NotTo(ContainSubstring("passwd"))
 	})
 
-	It("refuses a file the checked backup does not list, before its header passes, and a stream that lacks one", func() {
+	It("refuses a file the backup's metadata does not list, before its header passes, and a stream that lacks one", func() {
 		want := checked(files("./a", "alpha"))
 		var out bytes.Buffer
-		Expect(artifact.CopyVerified(&out, bytes.NewReader(files("./a", "alpha", "./extra", "x")), want)).To(MatchError("./extra is not in the checked backup"))
+		Expect(artifact.CopyVerified(&out, bytes.NewReader(files("./a", "alpha", "./extra", "x")), want)).To(MatchError("./extra is not in the backup's metadata"))
 		Expect(out.String()).NotTo(ContainSubstring("extra"))
-		Expect(artifact.CopyVerified(&out, bytes.NewReader(files()), want)).To(MatchError(ContainSubstring("lacks files of the checked backup: [./a]")))
+		Expect(artifact.CopyVerified(&out, bytes.NewReader(files()), want)).To(MatchError(ContainSubstring("lacks files the backup's metadata lists: [./a]")))
 	})
 })

@@ -57,6 +57,33 @@ func eachInParallel(names []string, f func(i int, name string)) {
 	_ = g.Wait()
 }
 
+// CheckStored is the check a restore makes before it touches the
+// platform, without reading the tars (the upload checks every byte as it
+// streams them, see CopyVerified): every file the metadata names has
+// checksums and is stored.
+func CheckStored(src Source) error {
+	meta := src.Metadata()
+	stored, err := src.Files()
+	if err != nil {
+		return fmt.Errorf("listing %s: %w", src.Location(), err)
+	}
+	var errs []error
+	for _, name := range sortedNames(meta.Files()) {
+		switch {
+		case meta.Files()[name] == nil:
+			errs = append(errs, fmt.Errorf("backup is corrupted: the metadata has no checksums for %s", name))
+		case !hasKey(stored, meta.StoredName(name)):
+			errs = append(errs, fmt.Errorf("backup is corrupted: %s is missing", meta.StoredName(name)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func hasKey(m map[string]int64, k string) bool {
+	_, ok := m[k]
+	return ok
+}
+
 // verifyFile checks one tar: its entries pass SumTar's safety rules and
 // its checksums are want's. A nil want (no checksums recorded) fails
 // unless allowMissing.

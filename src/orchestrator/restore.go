@@ -23,15 +23,18 @@ type RestoreOptions struct {
 }
 
 // Restore restores the deployment from the artifact. Everything that can
-// be checked is checked before anything is locked: the artifact's
-// checksums, the topology, leftover staging directories, the lock order;
-// and the artifacts are uploaded and verified on the instances before the
-// first lock, so the lock window covers only the restore scripts.
+// be checked is checked before anything is locked: that the artifact has
+// every file, the topology, leftover staging directories, the lock order;
+// then each file is read once, checked against its checksums as it
+// streams to the instances (artifact.CopyVerified) and checked again
+// there. Only when every file arrived and matched is anything locked; a
+// mismatch stops the restore and what was staged is removed. The lock
+// window covers only the restore scripts.
 func (o *Orchestrator) Restore(ctx context.Context, opts RestoreOptions) (err error) {
 	o.Logger.Info("bbr", "Starting restore of %s...\n", opts.Deployment)
 	art := opts.Source
 	o.Logger.Info("bbr", "Validating backup artifact for %s...\n", opts.Deployment)
-	if err := art.Verify(ctx); err != nil {
+	if err := artifact.CheckStored(art); err != nil {
 		return err
 	}
 
@@ -147,8 +150,8 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.S
 }
 
 // streamVerified uploads the job's tar, passing on only what matches the
-// checksums Verify checked (artifact.CopyVerified): a file changed since
-// then stops the upload before any restore script runs.
+// metadata's checksums (artifact.CopyVerified): a corrupt file stops the
+// upload before anything is locked.
 func streamVerified(ctx context.Context, j *Job, file string, tarFile io.Reader, want artifact.Checksums) error {
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
@@ -160,14 +163,14 @@ func streamVerified(ctx context.Context, j *Job, file string, tarFile io.Reader,
 	err := j.Instance.conn.StreamIn(ctx, j.stagingName(), pr)
 	pr.CloseWithError(errUploadEnded) // unblocks the copy if tar stopped reading
 	copyErr := <-copied
-	var changed *artifact.NotCheckedError
+	var corrupt *artifact.NotCheckedError
 	switch {
-	case errors.As(copyErr, &changed):
-		return fmt.Errorf("%s changed after it was checked: %w", file, copyErr)
 	case copyErr == nil || errors.Is(copyErr, errUploadEnded):
 		return err // the instance's side failed first, or nothing did
+	case errors.As(copyErr, &corrupt):
+		return fmt.Errorf("backup is corrupted: checksums don't match for %s: %w", file, copyErr)
 	}
-	return errors.Join(err, copyErr)
+	return fmt.Errorf("reading %s from the backup: %w", file, copyErr)
 }
 
 var errUploadEnded = errors.New("the upload ended")
