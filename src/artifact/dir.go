@@ -121,8 +121,8 @@ func Open(path string) (*Dir, error) {
 	}
 	// The .failed name is enough: a full disk may have kept the FAILED
 	// file from saying why.
-	raw, err := os.ReadFile(filepath.Join(path, FailedFile))
-	if err == nil || strings.HasSuffix(clean, FailedSuffix) {
+	raw, _ := readRegular(filepath.Join(path, FailedFile), failedReserve)
+	if _, err := os.Lstat(filepath.Join(path, FailedFile)); err == nil || strings.HasSuffix(clean, FailedSuffix) {
 		return nil, fmt.Errorf("%s is a failed backup and cannot be restored: %s", path, firstLine(string(raw)))
 	}
 	m, err := readMetadata(path)
