@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -67,10 +69,10 @@ func readRegular(path string, limit int64) ([]byte, error) {
 	return raw, err
 }
 
-// storedNames are the names of the files meta says the backup stores:
+// StoredNames are the names of the files meta says the backup stores:
 // every tar, and the manifest when it is encoded (a plain manifest is
 // optional, as upstream's).
-func storedNames(meta Metadata) []string {
+func StoredNames(meta Metadata) []string {
 	var names []string
 	for file := range meta.Files() {
 		names = append(names, meta.StoredName(file))
@@ -86,21 +88,69 @@ func storedNames(meta Metadata) []string {
 // not hold as a regular file.
 func lacking(dir string, meta Metadata) []string {
 	var out []string
-	for _, name := range storedNames(meta) {
-		info, err := os.Lstat(filepath.Join(dir, name))
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-			out = append(out, name+" (missing)")
-		case err != nil:
-			out = append(out, fmt.Sprintf("%s (%v)", name, err))
-		case !info.Mode().IsRegular():
-			out = append(out, name+" (not a regular file)")
+	for _, name := range StoredNames(meta) {
+		if _, why := statStored(dir, name); why != "" {
+			out = append(out, name+" ("+why+")")
 		}
 	}
 	return out
 }
 
+// statStored is the size of dir's file name, or why it is not a
+// stored file.
+func statStored(dir, name string) (size int64, why string) {
+	info, err := os.Lstat(filepath.Join(dir, name))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, "missing"
+	case err != nil:
+		return 0, err.Error()
+	case !info.Mode().IsRegular():
+		return 0, "not a regular file"
+	}
+	return info.Size(), ""
+}
+
 // errLacking says which files a backup lacks.
 func errLacking(lacks []string) error {
 	return fmt.Errorf("its metadata names files it lacks: %s", strings.Join(lacks, ", "))
+}
+
+// recordWritten notes a file written whole, for checkWritten.
+func (d *Dir) recordWritten(name string, size int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.written == nil {
+		d.written = map[string]int64{}
+	}
+	d.written[name] = size
+}
+
+// checkWritten, as a backup is about to be marked good (d.mu held), finds
+// what went from under it: every file written is still there with the
+// size written, and every file the metadata names is there. Another
+// run's retention, or an operator, may have removed it meanwhile.
+func (d *Dir) checkWritten() error {
+	names := append(StoredNames(d.meta), slices.Collect(maps.Keys(d.written))...)
+	slices.Sort(names)
+	var changed []string
+	for _, name := range slices.Compact(names) {
+		size, why := statStored(d.Path, name)
+		if want, ok := d.written[name]; ok && why == "" && size != want {
+			why = fmt.Sprintf("%d bytes, %d written", size, want)
+		}
+		if why != "" {
+			changed = append(changed, name+" ("+why+")")
+		}
+	}
+	return FilesChanged(changed)
+}
+
+// FilesChanged says which files of a backup went or changed while it was
+// written ("name (why)" each), or is nil when none did.
+func FilesChanged(changed []string) error {
+	if len(changed) == 0 {
+		return nil
+	}
+	return fmt.Errorf("files of the backup went or changed while it was written (removed by another run's retention, or by hand?): %s", strings.Join(changed, ", "))
 }
