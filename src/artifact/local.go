@@ -70,9 +70,11 @@ func (l Local) stat(name, deployment string, t time.Time) Stored {
 	case err == nil:
 		b.State = Good
 	case errors.Is(err, errNoMetadata):
-		// Every backup bbr or upstream writes has metadata from its
-		// start; Delete removes it first.
-		b.State, b.Why = Failed, err
+		// Never good: an upstream bbr still running (it writes the
+		// metadata last), an interrupted one, or a delete cut short
+		// (Delete removes the metadata first). Retention treats it as
+		// the bucket treats a backup without metadata.
+		b.State, b.Why = InProgress, err
 	case strings.HasSuffix(name, InProgressSuffix):
 		b.State, b.Why = InProgress, err
 	case markerErr == nil || strings.HasSuffix(name, FailedSuffix):

@@ -61,10 +61,10 @@ var _ = Describe("Local, what it lists and opens", func() {
 		Expect(b.Why).To(MatchError(ContainSubstring("its metadata names files it lacks: db-0-pg.tar (missing), db-1-pg.tar (missing)")))
 	})
 
-	It("lists a backup whose metadata is gone, as a half-deleted one is, as failed", func() {
+	It("lists a backup whose metadata is gone, as a half-deleted one is, as in progress (upstream writes it last)", func() {
 		path := good()
 		Expect(os.Remove(filepath.Join(path, artifact.MetadataFile))).To(Succeed())
-		Expect(state()).To(And(HaveField("State", artifact.Failed), HaveField("Why", MatchError(ContainSubstring("no metadata file")))))
+		Expect(state()).To(And(HaveField("State", artifact.InProgress), HaveField("Why", MatchError(ContainSubstring("no metadata file")))))
 	})
 
 	It("removes the metadata first when deleting, so that a delete cut short never leaves a backup that looks good", func() {
@@ -79,7 +79,7 @@ var _ = Describe("Local, what it lists and opens", func() {
 		defer restore()
 		Expect(local.Delete(ctx, filepath.Base(path))).To(MatchError(ContainSubstring("the machine went down")))
 		Expect(metadataThere).To(Equal([]bool{false}))
-		Expect(state().State).To(Equal(artifact.Failed))
+		Expect(state().State).To(Equal(artifact.InProgress), "never good")
 	})
 
 	It("refuses a stored file that is a symbolic link, at once and saying so", func() {
