@@ -41,7 +41,8 @@ func FuzzParseMetadata(f *testing.F) {
 			if stored := m.StoredName(file); !validName(stored) || filepath.Base(stored) != stored || !strings.HasPrefix(stored, file+".") {
 				t.Fatalf("encoding of %q stores it as %q", file, stored)
 			}
-			if e.Encrypted() != (len(e.Recipients) > 0) || !isCRC64Hex(e.CRC64NVME) {
+			if e.Encrypted() != (len(e.Recipients) > 0) || !isCRC64Hex(e.CRC64NVME) ||
+				e.Size < 0 || e.PlainSize < 0 || e.Size > MaxFileSize || e.PlainSize > MaxFileSize {
 				t.Fatalf("accepted encoding %+v", e)
 			}
 		}

@@ -30,41 +30,63 @@ func Export(ctx context.Context, src Source, name string, dst Destination) (stri
 	return copyBackup(ctx, src, name, dst, false)
 }
 
+// errCopyStopped marks a copy that never reached its end (a panic
+// unwinding, an early return that forgot its error).
+var errCopyStopped = errors.New("bbr stopped before every file of the backup was copied")
+
 func copyBackup(ctx context.Context, src Source, name string, dst Destination, asStored bool) (location string, err error) {
 	meta := src.Metadata()
 	w, err := dst.Create(ctx, name, parseTime(meta.BackupActivity.StartTime))
 	if err != nil {
 		return "", err
 	}
+	// Only a copy that ran to its end is good, as only a complete drain
+	// makes a good backup: a panic unwinding through here leaves err nil.
+	copied := false
 	defer func() {
-		if ferr := w.Finish(parseTime(meta.BackupActivity.FinishTime), err); ferr != nil {
+		failure := err
+		if !copied && failure == nil {
+			failure = errCopyStopped
+		}
+		if ferr := w.Finish(parseTime(meta.BackupActivity.FinishTime), failure); ferr != nil {
 			err = errors.Join(err, ferr)
 		}
 		location = w.Location()
 	}()
+	if err := copyFiles(ctx, src, w, meta, asStored); err != nil {
+		return "", err
+	}
+	copied = true
+	return "", nil
+}
+
+// copyFiles copies every file of src's backup into w, and what its
+// metadata records.
+func copyFiles(ctx context.Context, src Source, w Writer, meta Metadata, asStored bool) error {
 	stored := func(file string) (Encoding, bool) {
 		e, ok := meta.Encodings[file]
 		return e, ok && asStored
 	}
 	files := meta.Files()
 	for _, file := range sortedNames(files) {
+		var err error
 		if e, ok := stored(file); ok {
 			err = copyStored(ctx, src, w, file, e)
 		} else {
 			err = copyTar(ctx, src, w, file, files[file])
 		}
 		if err != nil {
-			return "", err
+			return err
 		}
 	}
 	if err := recordAll(w, meta); err != nil {
-		return "", err
+		return err
 	}
 	if e, ok := stored(ManifestFile); ok {
-		return "", copyStored(ctx, src, w, ManifestFile, e)
+		return copyStored(ctx, src, w, ManifestFile, e)
 	}
 	_, encoded := meta.Encodings[ManifestFile]
-	return "", copyManifest(ctx, src, w, encoded)
+	return copyManifest(ctx, src, w, encoded)
 }
 
 // copyStored copies the stored bytes of file unchanged, checking them

@@ -31,9 +31,10 @@ const ioBufferSize = 256 << 10
 type Dir struct {
 	Path string
 
-	final string // the name a successful backup gets
-	mu    sync.Mutex
-	meta  Metadata
+	final   string // the name a successful backup gets
+	mu      sync.Mutex
+	meta    Metadata
+	written map[string]int64 // the files written, by size: Finish checks them
 }
 
 // Suffixes of artifact directories that are not (yet) good backups.
@@ -121,8 +122,8 @@ func Open(path string) (*Dir, error) {
 	}
 	// The .failed name is enough: a full disk may have kept the FAILED
 	// file from saying why.
-	raw, err := os.ReadFile(filepath.Join(path, FailedFile))
-	if err == nil || strings.HasSuffix(clean, FailedSuffix) {
+	raw, _ := readRegular(filepath.Join(path, FailedFile), failedReserve)
+	if _, err := os.Lstat(filepath.Join(path, FailedFile)); err == nil || strings.HasSuffix(clean, FailedSuffix) {
 		return nil, fmt.Errorf("%s is a failed backup and cannot be restored: %s", path, firstLine(string(raw)))
 	}
 	m, err := readMetadata(path)
@@ -195,6 +196,7 @@ func (d *Dir) writeFile(name string, fill func(io.Writer) error) (int64, error) 
 	if err != nil {
 		return counter.n, fmt.Errorf("writing %s: %w", name, err)
 	}
+	d.recordWritten(name, counter.n)
 	return counter.n, nil
 }
 
@@ -241,6 +243,9 @@ func (d *Dir) Finish(now time.Time, failure error) error {
 	// counts.
 	if err := d.syncFiles(); err != nil && failure == nil {
 		failure = err
+	}
+	if failure == nil {
+		failure = d.checkWritten()
 	}
 	if failure == nil {
 		// The in-progress mark goes, and the directory's entries reach
@@ -318,7 +323,11 @@ func (d *Dir) RecordLockWindow(locked, unlocked time.Time) error {
 // SaveManifest writes the deployment manifest next to the tars (0600: it
 // holds the deployment's credentials).
 func (d *Dir) SaveManifest(manifest string) error {
-	return writeFileAtomic(filepath.Join(d.Path, ManifestFile), []byte(manifest))
+	if err := writeFileAtomic(filepath.Join(d.Path, ManifestFile), []byte(manifest)); err != nil {
+		return err
+	}
+	d.recordWritten(ManifestFile, int64(len(manifest)))
+	return nil
 }
 
 // save writes the metadata atomically; callers hold d.mu (or own d alone).

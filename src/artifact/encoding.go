@@ -47,6 +47,12 @@ type Encoding struct {
 	PlainSize int64  `yaml:"plain_size"`
 }
 
+// MaxFileSize bounds every size the metadata records (1 PiB): far above
+// any file a backup holds, and far enough below the int64 limit that no
+// sum or +1 computed from it can overflow. Metadata is input: a damaged
+// or hostile file must be refused, not computed with.
+const MaxFileSize = 1 << 50
+
 // StoredName is the name file is stored under: file, then a suffix per
 // transform (db-0-pg.tar.zst.age).
 func (e Encoding) StoredName(file string) string {
@@ -101,6 +107,9 @@ func (e Encoding) validate(file string) error {
 	if !isCRC64Hex(e.CRC64NVME) || e.Size < 0 || e.PlainSize < 0 {
 		return fmt.Errorf("artifact metadata of %s has an invalid stored size %d, plain size %d or CRC-64 %q", file, e.Size, e.PlainSize, e.CRC64NVME)
 	}
+	if e.Size > MaxFileSize || e.PlainSize > MaxFileSize {
+		return fmt.Errorf("artifact metadata of %s records a stored size %d or plain size %d larger than bbr can store (%d bytes): the metadata is damaged", file, e.Size, e.PlainSize, int64(MaxFileSize))
+	}
 	return nil
 }
 
@@ -108,6 +117,7 @@ func (e Encoding) validate(file string) error {
 // names (or the manifest) and is itself valid.
 func (m Metadata) validateEncodings() error {
 	named := m.Files()
+	var total int64 // stays far from overflowing: each term is at most MaxFileSize
 	for file, e := range m.Encodings {
 		if _, ok := named[file]; !ok && file != ManifestFile {
 			return fmt.Errorf("artifact metadata has an encoding for %q, which it does not name", file)
@@ -115,9 +125,16 @@ func (m Metadata) validateEncodings() error {
 		if err := e.validate(file); err != nil {
 			return err
 		}
+		if total += e.Size + e.PlainSize; total > maxBackupSize {
+			return fmt.Errorf("artifact metadata records more than %d bytes in all: the metadata is damaged", int64(maxBackupSize))
+		}
 	}
 	return nil
 }
+
+// maxBackupSize bounds the sizes the metadata records, summed: the sums
+// validate and restore compute stay within int64.
+const maxBackupSize = 64 * MaxFileSize
 
 // StoredName is the name a file of the backup is stored under.
 func (m Metadata) StoredName(file string) string {

@@ -59,9 +59,22 @@ func (l Local) stat(name, deployment string, t time.Time) Stored {
 		b.Transforms = dir.Metadata().Transforms()
 	}
 	_, markerErr := os.Lstat(filepath.Join(path, FailedFile))
+	var lacks []string
+	if err == nil {
+		lacks = lacking(path, dir.Metadata())
+	}
 	switch {
+	case len(lacks) > 0:
+		// Half deleted, or damaged: never good, so retention removes it.
+		b.State, b.Why = Failed, errLacking(lacks)
 	case err == nil:
 		b.State = Good
+	case errors.Is(err, errNoMetadata):
+		// Never good: an upstream bbr still running (it writes the
+		// metadata last), an interrupted one, or a delete cut short
+		// (Delete removes the metadata first). Retention treats it as
+		// the bucket treats a backup without metadata.
+		b.State, b.Why = InProgress, err
 	case strings.HasSuffix(name, InProgressSuffix):
 		b.State, b.Why = InProgress, err
 	case markerErr == nil || strings.HasSuffix(name, FailedSuffix):
@@ -90,13 +103,25 @@ func (l Local) Open(_ context.Context, name string) (Source, error) {
 	return nil, fmt.Errorf("there is no backup %s at %s", name, l.Dir)
 }
 
-// Delete removes <dir>/<name>.
+// Delete removes <dir>/<name>. The metadata goes first, and alone, as
+// in a bucket: a delete cut short must not leave a backup that looks
+// good with some of its files gone.
 func (l Local) Delete(_ context.Context, name string) error {
 	if !validName(name) {
 		return fmt.Errorf("%q is not a backup's name", name)
 	}
-	return os.RemoveAll(filepath.Join(l.Dir, name))
+	path := filepath.Join(l.Dir, name)
+	if err := os.Remove(filepath.Join(path, MetadataFile)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if err := syncPath(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return removeAll(path)
 }
+
+// removeAll is os.RemoveAll; specs cut it short.
+var removeAll = os.RemoveAll
 
 // BackupBase is the backup name a directory entry stands for: its name
 // without the .failed or .in-progress the state gives it.
@@ -122,7 +147,10 @@ func (d *Dir) Open(_ context.Context, file string) (io.ReadCloser, error) {
 	if !validName(file) {
 		return nil, fmt.Errorf("invalid artifact file name %q", file)
 	}
-	f, err := os.Open(filepath.Join(d.Path, file))
+	f, err := openRegular(filepath.Join(d.Path, file))
+	if errors.Is(err, errNotRegular) {
+		return nil, err // it names the file
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", file, err)
 	}
@@ -151,7 +179,7 @@ func (d *Dir) Size(file string) int64 {
 	if !validName(file) {
 		return 0
 	}
-	if info, err := os.Stat(filepath.Join(d.Path, file)); err == nil {
+	if info, err := os.Lstat(filepath.Join(d.Path, file)); err == nil && info.Mode().IsRegular() {
 		return info.Size()
 	}
 	return 0

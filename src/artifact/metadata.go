@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"sort"
 	"strconv"
@@ -220,10 +219,13 @@ func (m Metadata) Files() map[string]Checksums {
 	return files
 }
 
+// errNoMetadata is a directory without a metadata file.
+var errNoMetadata = errors.New("it has no metadata file")
+
 func readMetadata(dir string) (Metadata, error) {
-	raw, err := os.ReadFile(filepath.Join(dir, MetadataFile))
+	raw, err := readRegular(filepath.Join(dir, MetadataFile), MaxMetadataSize)
 	if errors.Is(err, fs.ErrNotExist) {
-		return Metadata{}, fmt.Errorf("%s is not a bbr backup: it has no metadata file (give the <deployment>_<timestamp> directory a backup created)", dir)
+		return Metadata{}, fmt.Errorf("%s is not a bbr backup: %w (give the <deployment>_<timestamp> directory a backup created)", dir, errNoMetadata)
 	}
 	if err != nil {
 		return Metadata{}, fmt.Errorf("reading artifact metadata: %w", err)

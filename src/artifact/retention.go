@@ -14,6 +14,9 @@ import (
 type Retention struct {
 	KeepLast int
 	MaxAge   time.Duration
+	// InProgressGrace is how long a backup without a completion mark
+	// may still be running (see plan); 0 is DefaultInProgressGrace.
+	InProgressGrace time.Duration
 }
 
 // Pruned is what Prune did: the backups it removed, and the ones it kept
@@ -25,7 +28,8 @@ type Pruned struct {
 
 // Prune applies r to the backups of deployment at dest. Failed backups
 // never count toward KeepLast, and are removed once a newer good backup
-// exists. A backup that cannot be read is never removed: it may be good.
+// exists; so are backups in progress, once older than r's grace. A
+// backup that cannot be read is never removed: it may be good.
 func Prune(ctx context.Context, dest Destination, deployment string, r Retention, now time.Time) (Pruned, error) {
 	var p Pruned
 	all, err := List(ctx, dest, deployment)
@@ -55,8 +59,15 @@ func (r Retention) plan(all []Stored, now time.Time) (drop []Stored, kept []erro
 			if goodSeen > 1 && !r.keeps(goodSeen, now.Sub(b.Time)) {
 				drop = append(drop, b)
 			}
-		case Failed, InProgress:
+		case Failed:
 			if goodSeen > 0 { // a newer good backup exists
+				drop = append(drop, b)
+			}
+		case InProgress:
+			// It may still be running (another run's, draining while this
+			// one finished): removing it would pull its files from under
+			// it. Past the grace, it was interrupted.
+			if goodSeen > 0 && now.Sub(b.Time) > r.grace() {
 				drop = append(drop, b)
 			}
 		default:
@@ -64,6 +75,17 @@ func (r Retention) plan(all []Stored, now time.Time) (drop []Stored, kept []erro
 		}
 	}
 	return drop, kept
+}
+
+// DefaultInProgressGrace is how long a backup without a completion mark
+// is taken to be still running: longer than any backup should take.
+const DefaultInProgressGrace = 24 * time.Hour
+
+func (r Retention) grace() time.Duration {
+	if r.InProgressGrace > 0 {
+		return r.InProgressGrace
+	}
+	return DefaultInProgressGrace
 }
 
 // keeps says whether the nth newest good backup, of the given age, stays.

@@ -92,6 +92,9 @@ func verifyFile(ctx context.Context, open OpenFunc, name string, want Checksums,
 	if errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("backup is corrupted: %s is missing", name)
 	}
+	if errors.Is(err, errNotRegular) {
+		return fmt.Errorf("backup is corrupted: %w", err)
+	}
 	if err != nil {
 		return err
 	}

@@ -21,8 +21,9 @@ type writer struct {
 	ctx    context.Context
 	backup string
 
-	mu   sync.Mutex
-	meta artifact.Metadata
+	mu      sync.Mutex
+	meta    artifact.Metadata
+	written map[string]int64 // the objects stored, by size: Finish checks them
 }
 
 func (w *writer) Location() string { return w.d.String() + "/" + w.backup }
@@ -65,6 +66,7 @@ func (w *writer) Put(file string, r io.Reader) (int64, error) {
 	if err != nil {
 		return n, fmt.Errorf("writing %s to %s: %w", file, w.d, explain(w.d.String(), err))
 	}
+	w.recordWritten(file, n)
 	return n, nil
 }
 
@@ -99,7 +101,11 @@ func (w *writer) RecordLockWindow(locked, unlocked time.Time) error {
 }
 
 func (w *writer) SaveManifest(manifest string) error {
-	return w.putSmall(w.ctx, artifact.ManifestFile, []byte(manifest))
+	if err := w.putSmall(w.ctx, artifact.ManifestFile, []byte(manifest)); err != nil {
+		return err
+	}
+	w.recordWritten(artifact.ManifestFile, int64(len(manifest)))
+	return nil
 }
 
 // Finish writes the metadata, the mark of a good backup, when failure is
@@ -117,9 +123,15 @@ func (w *writer) Finish(now time.Time, failure error) error {
 	if err == nil {
 		raw, err = w.meta.Marshal()
 	}
+	expected := w.expected()
 	w.mu.Unlock()
 	var markErr error
 	if failure == nil {
+		if err == nil {
+			// Nothing may have gone from under the backup before the
+			// metadata marks it good.
+			err = w.d.checkStored(ctx, w.backup, expected)
+		}
 		if err == nil {
 			err = w.putSmall(ctx, artifact.MetadataFile, raw)
 		}

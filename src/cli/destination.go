@@ -38,6 +38,8 @@ var bucketFlags = []cli.Flag{
 var retentionFlags = []cli.Flag{
 	cli.IntFlag{Name: "keep-last", Usage: "After a good backup, keep only the newest N good backups of the deployment at the destination (with --max-age: those either keeps)"},
 	cli.DurationFlag{Name: "max-age", Usage: "After a good backup, remove good backups of the deployment older than this, e.g. 720h (the newest good backup is always kept)"},
+	cli.DurationFlag{Name: "in-progress-grace", Value: artifact.DefaultInProgressGrace,
+		Usage: "Retention leaves a backup in progress younger than this alone: it may be another run's, still being written"},
 }
 
 // withBackupFlags adds the flags of every backup subcommand: the
@@ -72,8 +74,8 @@ func bucketConfig(c *cli.Context, location string) (bucket.Config, error) {
 // destination that cannot work: a directory that does not exist, a bucket
 // location or settings that are wrong, a retention that makes no sense.
 func checkDestination(streams Streams, c *cli.Context) error {
-	if c.Int("keep-last") < 0 || c.Duration("max-age") < 0 {
-		return exitError(streams, fmt.Errorf("--keep-last and --max-age must not be negative"), "")
+	if c.Int("keep-last") < 0 || c.Duration("max-age") < 0 || c.Duration("in-progress-grace") <= 0 {
+		return exitError(streams, fmt.Errorf("--keep-last and --max-age must not be negative, and --in-progress-grace must be positive"), "")
 	}
 	if _, err := encodeOptions(c); err != nil {
 		return exitError(streams, err, "")
@@ -165,6 +167,7 @@ func backupTo(ctx context.Context, s session, c *cli.Context, run *backupRun, ki
 	if r == (artifact.Retention{}) {
 		return nil
 	}
+	r.InProgressGrace = c.Duration("in-progress-grace")
 	pruned, err := artifact.Prune(ctx, dest, opts.Deployment, r, time.Now())
 	for _, name := range pruned.Removed {
 		o.Logger.Info("bbr", "Retention: removed %s from %s", name, dest)

@@ -45,6 +45,9 @@ type Config struct {
 	// MaxAgeDays also keeps the good backups younger than this many days
 	// (a backup either rule keeps stays); 0: only KeepLast counts.
 	MaxAgeDays int `yaml:"max_age_days"`
+	// InProgressGraceHours is how long retention leaves a backup in
+	// progress alone (it may be running); 0: a day.
+	InProgressGraceHours int `yaml:"in_progress_grace_hours"`
 	// S3 is the bucket backups go to; nil keeps them on the persistent
 	// disk only.
 	S3 *S3 `yaml:"s3"`
@@ -233,7 +236,8 @@ func (s S3) Config() bucket.Config {
 
 // Retention is the configured retention.
 func (c Config) Retention() artifact.Retention {
-	return artifact.Retention{KeepLast: c.KeepLast, MaxAge: time.Duration(c.MaxAgeDays) * 24 * time.Hour}
+	return artifact.Retention{KeepLast: c.KeepLast, MaxAge: time.Duration(c.MaxAgeDays) * 24 * time.Hour,
+		InProgressGrace: time.Duration(c.InProgressGraceHours) * time.Hour}
 }
 
 // MaxConfig bounds the config file: it is a few lines.
@@ -320,6 +324,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxAgeDays < 0 {
 		bad("max_age_days must be 0 (no age limit) or more, got %d", c.MaxAgeDays)
+	}
+	if c.InProgressGraceHours < 0 || c.InProgressGraceHours > 24*365 {
+		bad("in_progress_grace_hours must be from 1 to 8760 (0: 24), got %d", c.InProgressGraceHours)
 	}
 	switch c.ValidateAfterBackup {
 	case "", "auto", "always", "never":

@@ -33,9 +33,9 @@ var _ = Describe("the errand config", func() {
 	})
 
 	It("names every mistake at once", func() {
-		_, err := errand.ParseConfig([]byte(`{director: {url: "ftp://d"}, keep_last: -2, parallelism: 5000}`))
+		_, err := errand.ParseConfig([]byte(`{director: {url: "ftp://d"}, keep_last: -2, parallelism: 5000, in_progress_grace_hours: -1}`))
 		Expect(err).To(MatchError(SatisfyAll(ContainSubstring("director.url"), ContainSubstring("no Director credentials"),
-			ContainSubstring("keep_last"), ContainSubstring("parallelism"))))
+			ContainSubstring("keep_last"), ContainSubstring("parallelism"), ContainSubstring("in_progress_grace_hours"))))
 	})
 
 	It("takes a Director user instead of a UAA client, as bbr's --username/--password", func() {

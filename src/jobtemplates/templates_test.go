@@ -415,13 +415,18 @@ var _ = Describe("the jobs' bucket properties", func() {
 		})
 	}
 
-	It("backup: renders keep_local_copy and max_age_days, and refuses a local copy without a bucket", func() {
+	It("backup: renders keep_local_copy, max_age_days and in_progress_grace_hours, and refuses a local copy without a bucket", func() {
 		r := mustRender("backup", jobProps("backup", map[string]any{"s3": s3(), "keep_local_copy": true, "max_age_days": 30}))
 		Expect(r.cfg.KeepLocalCopy).To(BeTrue())
 		Expect(r.cfg.ValidateAfterBackup).To(Equal("auto"))
 		_, err := render("backup", jobProps("backup", map[string]any{"validate_after_backup": "sometimes"}))
 		Expect(err).To(MatchError(ContainSubstring("validate_after_backup must be auto, always or never")))
 		Expect(r.cfg.Retention().MaxAge.Hours()).To(Equal(720.0))
+		Expect(r.cfg.Retention().InProgressGrace.Hours()).To(Equal(24.0), "a backup in progress is left alone for a day")
+		r = mustRender("backup", jobProps("backup", map[string]any{"in_progress_grace_hours": 6}))
+		Expect(r.cfg.Retention().InProgressGrace.Hours()).To(Equal(6.0))
+		_, err = render("backup", jobProps("backup", map[string]any{"in_progress_grace_hours": 0}))
+		Expect(err).To(MatchError(ContainSubstring("in_progress_grace_hours must be a whole number, 1 or more (got 0)")))
 		_, err = render("backup", jobProps("backup", map[string]any{"keep_local_copy": true}))
 		Expect(err).To(MatchError(ContainSubstring("keep_local_copy needs s3.bucket")))
 	})

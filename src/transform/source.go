@@ -80,8 +80,13 @@ type sizedReader struct {
 }
 
 func (s *sizedReader) Read(p []byte) (int, error) {
-	if int64(len(p)) > s.left+1 {
-		p = p[:s.left+1] // one byte more finds a longer file
+	if s.left < 0 {
+		return 0, fmt.Errorf("%s decodes to more than its metadata records", s.name)
+	}
+	// One byte more finds a longer file; left+1 is never computed, as
+	// left may be any size the metadata holds.
+	if int64(len(p))-1 > s.left {
+		p = p[:s.left+1]
 	}
 	n, err := s.r.Read(p)
 	s.left -= int64(n)

@@ -3,6 +3,7 @@ package transform_test
 import (
 	"bytes"
 	"context"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -255,6 +256,9 @@ var _ = Describe("transformed backups", func() {
 			Entry("a plain size the file does not decode to", func(name string) {
 				rewriteEncoding(dir, name, func(e *artifact.Encoding) { e.PlainSize++ })
 			}, false, "db-0-pg.tar.zst.age decodes to 1 bytes fewer than its metadata records"),
+			Entry("a plain size no file can have (it overflowed the decoder's bound and panicked)", func(name string) {
+				rewriteEncoding(dir, name, func(e *artifact.Encoding) { e.PlainSize = math.MaxInt64 })
+			}, true, "plain size 9223372036854775807 larger than bbr can store"),
 			Entry("an unknown transform", func(name string) {
 				rewriteEncoding(dir, name, func(e *artifact.Encoding) { e.Transforms = []string{"lz4", "age"} })
 			}, true, `db-0-pg.tar was stored with the unknown transform "lz4"`),

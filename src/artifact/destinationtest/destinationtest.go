@@ -124,6 +124,61 @@ func Run(h Harness) {
 		}
 	})
 
+	// Another run's retention, or an operator, may remove a backup that
+	// is still being written: it must then not be marked good.
+	Describe("a backup whose files change while it is written", func() {
+		var w artifact.Writer
+		var stored string // its name as List gives it
+		BeforeEach(func() {
+			var err error
+			w, err = dest.Create(ctx, artifact.BackupName("cf", t0), t0)
+			Expect(err).NotTo(HaveOccurred())
+			sums, _, err := w.WriteTar("db-0-pg.tar", bytes.NewReader(MakeTar(map[string][]byte{"./a": randomBytes(64 << 10)})))
+			Expect(err).NotTo(HaveOccurred())
+			Expect(w.AddInstanceArtifact("db", 0, "pg", sums)).To(Succeed())
+			all, err := dest.List(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(all).To(ConsistOf(HaveField("State", artifact.InProgress)))
+			stored = all[0].Name
+		})
+		notGood := func() {
+			all, err := dest.List(ctx)
+			Expect(err).NotTo(HaveOccurred())
+			Expect(all).NotTo(ContainElement(HaveField("State", artifact.Good)))
+			_, err = dest.Open(ctx, artifact.BackupName("cf", t0))
+			Expect(err).To(HaveOccurred())
+		}
+
+		It("is not marked good when it was deleted", func() {
+			Expect(dest.Delete(ctx, stored)).To(Succeed())
+			Expect(w.Finish(t0.Add(time.Minute), nil)).To(MatchError(ContainSubstring("could not be marked good")))
+			notGood()
+		})
+
+		It("is not marked good when a file's size changed", func() {
+			h.Corrupt(dest, stored, "db-0-pg.tar", MakeTar(map[string][]byte{"./a": []byte("short")}))
+			Expect(w.Finish(t0.Add(time.Minute), nil)).To(MatchError(And(ContainSubstring("could not be marked good"), ContainSubstring("db-0-pg.tar"))))
+			notGood()
+		})
+	})
+
+	It("never removes a backup in progress younger than the grace period, and then removes it", func() {
+		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
+		Expect(err).NotTo(HaveOccurred())
+		_, _, err = w.WriteTar("db-0-pg.tar", bytes.NewReader(MakeTar(map[string][]byte{"./a": []byte("x")})))
+		Expect(err).NotTo(HaveOccurred())
+		write(dest, "cf", t0.Add(time.Minute), nil, nil) // a second run, done while the first drains
+		p, err := artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 1}, t0.Add(2*time.Minute))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Removed).To(BeEmpty())
+		p, err = artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 1, InProgressGrace: time.Hour}, t0.Add(2*time.Hour))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(p.Removed).To(HaveLen(1))
+		all, err := dest.List(ctx)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(all).To(ConsistOf(HaveField("State", artifact.Good)))
+	})
+
 	It("refuses a tar that is not a safe tar, and a file name that is a path", func() {
 		w, err := dest.Create(ctx, artifact.BackupName("cf", t0), t0)
 		Expect(err).NotTo(HaveOccurred())
@@ -211,7 +266,8 @@ func Run(h Harness) {
 		Expect(err).To(HaveOccurred())
 
 		write(dest, "cf", t0.Add(time.Hour), nil, nil)
-		p, err := artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 5}, t0.Add(2*time.Hour))
+		// Past the grace an interrupted backup is given (a day by default).
+		p, err := artifact.Prune(ctx, dest, "cf", artifact.Retention{KeepLast: 5}, t0.Add(25*time.Hour))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(p.Removed).To(HaveLen(1))
 		all, err = dest.List(ctx)
