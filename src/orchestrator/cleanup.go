@@ -68,7 +68,7 @@ func (o *Orchestrator) refuseLiveRun(ctx context.Context, d *Deployment) error {
 		if holder == nil {
 			return nil
 		}
-		alive, err := live(ctx, inst, holder)
+		alive, err := live(ctx, inst.conn, holder)
 		if err != nil {
 			return fmt.Errorf("%s: %w (pass --force to clean up anyway)", inst.Name(), err)
 		}

@@ -3,14 +3,10 @@ package orchestrator
 import (
 	"context"
 	"errors"
-	"io"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
-
-	"github.com/bbr-release/bbr/src/artifact"
-	"github.com/bbr-release/bbr/src/instance"
 )
 
 // Director is what the workflows need from the BOSH Director.
@@ -47,27 +43,6 @@ var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing t
 // ErrSetUpUnfinished wraps an SSH set-up abandoned before the Director's
 // task ended: it may still make the user after bbr cleaned up.
 var ErrSetUpUnfinished = errors.New("the Director's SSH set-up task had not finished")
-
-// InstanceConn is what the workflows ask of one connected instance: the
-// script contract's side of it (src/instance.Conn), in typed calls.
-// Staging names are a job's, or a backup-one-restore-all artifact's.
-type InstanceConn interface {
-	IsWindows(ctx context.Context) (bool, error)
-	FindScripts(ctx context.Context) (instance.Scripts, error)
-	RunScript(ctx context.Context, run instance.ScriptRun) error
-	ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *instance.Holder, err error)
-	CheckStaging(ctx context.Context) (*instance.Holder, error)
-	UserActive(ctx context.Context, user string) (bool, error)
-	StagingRoot() string
-	StagingDir(name string) string
-	MakeStagingDir(ctx context.Context, name string) error
-	Checksums(ctx context.Context, name string) (artifact.Checksums, error)
-	StreamOut(ctx context.Context, name string, w io.Writer) error
-	StreamIn(ctx context.Context, name string, r io.Reader) error
-	RemoveStagingDir(ctx context.Context, name string) error
-	RemoveStaging(ctx context.Context) error
-	Close() error
-}
 
 // Dialer connects to an instance as user, pinning the host key the
 // Director returned.
