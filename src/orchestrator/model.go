@@ -2,51 +2,9 @@ package orchestrator
 
 import (
 	"context"
-	"errors"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/ssh"
 )
-
-// Director is what the workflows need from the BOSH Director.
-type Director interface {
-	VMs(ctx context.Context, deployment string) ([]VM, error)
-	Manifest(ctx context.Context, deployment string) (string, error)
-	SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]SSHHost, error)
-	CleanUpSSH(ctx context.Context, deployment, group, id, user string) error
-}
-
-// VM is one instance of a deployment, as the Director lists it.
-type VM struct {
-	Group     string
-	ID        string
-	Index     int
-	Bootstrap bool
-	IPs       []string
-}
-
-// SSHHost is one instance on which an SSH user was set up.
-type SSHHost struct {
-	Group string
-	// IndexOrID is what the Director returned to identify the instance
-	// (the instance ID on current Directors).
-	IndexOrID     string
-	IP            string
-	HostPublicKey string
-}
-
-// ErrCleanupUnconfirmed wraps a cleanup task that had not finished when
-// CleanUpSSH stopped waiting: the user is probably removed soon after.
-var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing the SSH user yet")
-
-// ErrSetUpUnfinished wraps an SSH set-up abandoned before the Director's
-// task ended: it may still make the user after bbr cleaned up.
-var ErrSetUpUnfinished = errors.New("the Director's SSH set-up task had not finished")
-
-// Dialer connects to an instance as user, pinning the host key the
-// Director returned.
-type Dialer func(ctx context.Context, host SSHHost, user string, key ssh.Signer) (InstanceConn, error)
 
 // Logger is the subset of the bosh-utils logger the workflows use.
 type Logger interface {
@@ -55,11 +13,12 @@ type Logger interface {
 	Warn(tag, msg string, args ...interface{})
 }
 
-// Orchestrator runs the workflows against one Director.
+// Orchestrator runs the workflows on the deployments its Finder finds.
 type Orchestrator struct {
-	Director Director
-	Dial     Dialer
-	Logger   Logger
+	// Finder finds a deployment and connects to its instances: through
+	// the Director (DirectorFinder), or to the Director VM (Standalone).
+	Finder Finder
+	Logger Logger
 	// Version is passed to metadata scripts as BBR_VERSION.
 	Version string
 	// Parallelism bounds concurrent remote operations (scripts, copies).
@@ -83,8 +42,6 @@ type Orchestrator struct {
 	JobCopied func(file string, took time.Duration)
 	// Leftovers, when set, follows what the runs have not yet undone.
 	Leftovers *Leftovers
-	// Standalone, when set, is director mode: Director is then unused.
-	Standalone *Standalone
 }
 
 // Instance is one VM of the deployment with an open connection.
@@ -153,7 +110,15 @@ type Deployment struct {
 	// skipped are connected instances bbr leaves alone (Windows); only
 	// cleanup visits them.
 	skipped []*Instance
+	// sshUser is the SSH user made for this run; empty when the run uses
+	// the operator's own (director mode).
 	sshUser string
+	// manifest gives the jobs' releases; nil when there is no manifest
+	// (director mode).
+	manifest manifestJobs
+	// fetchManifest asks for the manifest again, to save it with the
+	// backup as it is then; nil when there is none.
+	fetchManifest func(context.Context) (string, error)
 	// discovered is set once Instances and skipped are final: Leftovers
 	// reads them only after, from another goroutine.
 	discovered atomic.Bool
