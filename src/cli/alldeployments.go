@@ -58,7 +58,7 @@ func (a allDeployments) runAll(s session, c *cli.Context, body func(*orchestrato
 		a.tell(err)
 		return exitError(streams, err, "")
 	}
-	base := s.orchestrator(dir, nil, flagSettings(c))
+	base := s.orchestrator(directorFinder(dir), nil, flagSettings(c))
 	names, err := dir.Deployments(ctx)
 	if err == nil && len(names) == 0 {
 		err = fmt.Errorf("Failed to find any deployments") //nolint:staticcheck // upstream bbr's words

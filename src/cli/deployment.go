@@ -345,7 +345,7 @@ func newDeploymentOrchestrator(c *cli.Context, s session, logger boshlog.Logger)
 	if err != nil {
 		return nil, err
 	}
-	return s.orchestrator(dir, logger, flagSettings(c)), nil
+	return s.orchestrator(directorFinder(dir), logger, flagSettings(c)), nil
 }
 
 // settings are the orchestrator's knobs a command's flags (or the errand's
@@ -360,13 +360,11 @@ func flagSettings(c *cli.Context) settings {
 	return settings{c.Int("parallelism"), c.Duration("script-timeout"), c.Duration("progress-interval")}
 }
 
-// orchestrator is the workflows against a Director (nil in director mode),
-// the one place every command of this process (deployment, director,
-// errand) builds them.
-func (s session) orchestrator(dir orchestrator.Director, logger boshlog.Logger, set settings) *orchestrator.Orchestrator {
+// orchestrator is the workflows on what finder finds, the one place every
+// command of this process (deployment, director, errand) builds them.
+func (s session) orchestrator(finder orchestrator.Finder, logger boshlog.Logger, set settings) *orchestrator.Orchestrator {
 	return &orchestrator.Orchestrator{
-		Director:         dir,
-		Dial:             sshDialer(),
+		Finder:           finder,
 		Logger:           logger,
 		Version:          s.version,
 		Leftovers:        s.leftovers,

@@ -31,13 +31,13 @@ func directorCommand(s session) cli.Command {
 	run := func(advice string, b body) func(*cli.Context) error {
 		return func(c *cli.Context) error {
 			out, meter, stopBars := s.terminal(c)
-			o, err := newDirectorOrchestrator(c.Parent(), s, out)
+			o, name, err := newDirectorOrchestrator(c.Parent(), s, out)
 			if err != nil {
 				stopBars()
 				return exitError(streams, err, "")
 			}
 			o.Meter = meter
-			err = b(c, o, o.Standalone.Name)
+			err = b(c, o, name)
 			stopBars()
 			return exitErrorAdvised(s, err, advice)
 		}
@@ -128,15 +128,17 @@ func directorFlags() []cli.Flag {
 	}
 }
 
-func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchestrator.Orchestrator, error) {
+// newDirectorOrchestrator builds the workflows on the VM the flags name,
+// and the name its backups take.
+func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchestrator.Orchestrator, string, error) {
 	logger := newLogger(c, out)
 	raw, err := os.ReadFile(c.String("private-key-path"))
 	if err != nil {
-		return nil, fmt.Errorf("reading --private-key-path: %w", err)
+		return nil, "", fmt.Errorf("reading --private-key-path: %w", err)
 	}
 	signer, err := ssh.ParsePrivateKey(raw)
 	if err != nil {
-		return nil, fmt.Errorf("--private-key-path %s is not a usable private key (an unencrypted PEM or OpenSSH key is needed): %w", c.String("private-key-path"), err)
+		return nil, "", fmt.Errorf("--private-key-path %s is not a usable private key (an unencrypted PEM or OpenSSH key is needed): %w", c.String("private-key-path"), err)
 	}
 	addr := remote.HostAddress(c.String("host"))
 	check, algorithms, err := directorHostKeyCheck(c.String("known-hosts"), addr, func(key ssh.PublicKey) {
@@ -144,15 +146,16 @@ func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchest
 			addr, key.Type(), ssh.FingerprintSHA256(key))
 	})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	return s.standalone(logger, flagSettings(c), remote.HostName(c.String("host")), remote.Config{
+	name := remote.HostName(c.String("host"))
+	return s.standalone(logger, flagSettings(c), name, remote.Config{
 		Addr:              addr,
 		User:              c.String("username"),
 		Signer:            signer,
 		HostKeyCallback:   check,
 		HostKeyAlgorithms: algorithms,
-	}), nil
+	}), name, nil
 }
 
 // standalone is the workflows against one VM reached over SSH as cfg
@@ -160,11 +163,9 @@ func newDirectorOrchestrator(c *cli.Context, s session, out io.Writer) (*orchest
 // and the errand's bosh_director alike.
 func (s session) standalone(logger boshlog.Logger, set settings, name string, cfg remote.Config) *orchestrator.Orchestrator {
 	cfg.ConnectTimeout, cfg.KeepAliveInterval = 30*time.Second, 30*time.Second
-	o := s.orchestrator(nil, logger, set)
-	o.Standalone = &orchestrator.Standalone{Name: name, Dial: func(ctx context.Context) (orchestrator.InstanceConn, error) {
+	return s.orchestrator(&orchestrator.Standalone{Name: name, Dial: func(ctx context.Context) (orchestrator.InstanceConn, error) {
 		return dialInstance(ctx, cfg)
-	}}
-	return o
+	}}, logger, set)
 }
 
 // directorHostKeyCheck verifies the Director VM's host key against a

@@ -95,7 +95,7 @@ func newErrandRunner(s session, path string, check func(errand.Config) error) (e
 		return errand.Runner{Config: cfg, Out: s.streams.Out, Now: time.Now, Version: s.version, SetupError: err}, nil
 	}
 	set := settings{cfg.Parallelism, cfg.ScriptTimeoutDuration(), orchestrator.DefaultProgressInterval}
-	o := s.orchestrator(dir, logger, set)
+	o := s.orchestrator(directorFinder(dir), logger, set)
 	times := &report.CopyTimes{}
 	o.JobCopied = times.Record
 	backupDirector, err := errandDirectorBackup(s, cfg, logger, set, times)

@@ -16,6 +16,12 @@ import (
 // connection per instance and multiplexes sessions on it.
 const defaultParallelism = 20
 
+// directorFinder finds deployments through dir, reaching their instances
+// over SSH as the users dir sets up.
+func directorFinder(dir orchestrator.Director) orchestrator.DirectorFinder {
+	return orchestrator.DirectorFinder{Director: dir, Dial: sshDialer()}
+}
+
 func sshDialer() orchestrator.Dialer {
 	return func(ctx context.Context, host orchestrator.SSHHost, user string, key ssh.Signer) (orchestrator.InstanceConn, error) {
 		hostKey, _, _, _, err := ssh.ParseAuthorizedKey([]byte(host.HostPublicKey))

@@ -76,7 +76,7 @@ func (o *Orchestrator) Backup(ctx context.Context, opts BackupOptions) (artifact
 		artifactPath = art.Location()
 	}()
 	if opts.WithManifest {
-		if err := o.saveManifest(ctx, d.Name, art); err != nil {
+		if err := saveManifest(ctx, d, art); err != nil {
 			return art.Location(), err
 		}
 	}
@@ -130,8 +130,13 @@ func (o *Orchestrator) checkSpace(dest artifact.Destination, name string) error 
 	return err
 }
 
-func (o *Orchestrator) saveManifest(ctx context.Context, name string, art artifact.Writer) error {
-	m, err := o.Director.Manifest(ctx, name)
+// saveManifest asks for the manifest again rather than saving the one find
+// read, as upstream does: the backup holds the manifest of backup time.
+func saveManifest(ctx context.Context, d *Deployment, art artifact.Writer) error {
+	if d.fetchManifest == nil {
+		return fmt.Errorf("there is no manifest of %s to save", d.Name)
+	}
+	m, err := d.fetchManifest(ctx)
 	if err != nil {
 		return err
 	}

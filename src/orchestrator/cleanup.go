@@ -4,7 +4,28 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 )
+
+// cleanup removes what the run left on the instances: the staging
+// directory where it may exist, then what the Finder set up (the
+// connection, the SSH user). It runs on every instance even if some fail,
+// on a context the run's cancellation does not reach.
+func (o *Orchestrator) cleanup(d *Deployment) error {
+	run := o.run()
+	ctx, cancel := run.freshContext()
+	defer cancel()
+	all := append(slices.Clone(d.Instances), d.skipped...)
+	return cleanupError(forEach(all, o.Parallelism, func(inst *Instance) (err error) {
+		defer func() { inst.cleaned.Store(err == nil) }()
+		if inst.stagingCreated.Load() {
+			if rmErr := inst.conn.RemoveStaging(ctx); rmErr != nil {
+				err = fmt.Errorf("removing %s on %s: %w", inst.conn.StagingRoot(), inst.Name(), rmErr)
+			}
+		}
+		return errors.Join(err, o.Finder.Release(ctx, run, d, inst))
+	}))
+}
 
 // BackupCleanup undoes what an interrupted or failed backup may have left:
 // it runs every post-backup-unlock (with BBR_AFTER_BACKUP_SCRIPTS_SUCCESSFUL
@@ -68,7 +89,7 @@ func (o *Orchestrator) refuseLiveRun(ctx context.Context, d *Deployment) error {
 		if holder == nil {
 			return nil
 		}
-		alive, err := live(ctx, inst, holder)
+		alive, err := live(ctx, inst.conn, holder)
 		if err != nil {
 			return fmt.Errorf("%s: %w (pass --force to clean up anyway)", inst.Name(), err)
 		}

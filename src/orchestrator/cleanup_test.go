@@ -25,7 +25,7 @@ var _ = Describe("the cleanup commands", func() {
 		w.add("redis", 0, map[string]*fakeJob{"redis": job("backup", "restore")})
 		w.add("api", 0, map[string]*fakeJob{"api": job("pre-backup-lock", "post-backup-unlock", "pre-restore-lock", "post-restore-unlock")})
 		w.instances[0].staging = true // left by an interrupted run
-		o = &orchestrator.Orchestrator{Director: w, Dial: w.dial, Logger: boshlog.NewWriterLogger(boshlog.LevelDebug, GinkgoWriter),
+		o = &orchestrator.Orchestrator{Finder: w.finder(), Logger: boshlog.NewWriterLogger(boshlog.LevelDebug, GinkgoWriter),
 			Parallelism: 4, Now: time.Now, CleanupTimeout: time.Minute}
 	})
 

@@ -201,6 +201,11 @@ func (w *world) CleanUpSSH(_ context.Context, _, group, id, user string) error {
 	return w.cleanUpErr
 }
 
+// finder finds the world's deployment through its Director.
+func (w *world) finder() orchestrator.Finder {
+	return orchestrator.DirectorFinder{Director: w, Dial: w.dial}
+}
+
 func (w *world) dial(_ context.Context, host orchestrator.SSHHost, _ string, _ ssh.Signer) (orchestrator.InstanceConn, error) {
 	if err := w.dialErr[host.IndexOrID]; err != nil {
 		return nil, err

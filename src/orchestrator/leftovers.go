@@ -51,7 +51,11 @@ func (l *Leftovers) Report() string {
 	for _, d := range l.deployments {
 		if !d.discovered.Load() {
 			// Stopped while setting up: nothing is locked or staged yet,
-			// and which instances got the user is not known.
+			// and which instances got the user is not known. A run with
+			// the operator's own user (director mode) made none.
+			if d.sshUser == "" {
+				continue
+			}
 			fmt.Fprintf(&b, "Deployment %s:\n  SSH user %s may be left on its instances (stopped while connecting)\n", d.Name, d.sshUser)
 			continue
 		}

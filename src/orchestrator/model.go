@@ -2,76 +2,9 @@ package orchestrator
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/crypto/ssh"
-
-	"github.com/bbr-release/bbr/src/artifact"
-	"github.com/bbr-release/bbr/src/instance"
 )
-
-// Director is what the workflows need from the BOSH Director.
-type Director interface {
-	VMs(ctx context.Context, deployment string) ([]VM, error)
-	Manifest(ctx context.Context, deployment string) (string, error)
-	SetUpSSH(ctx context.Context, deployment, group, user, publicKey string) ([]SSHHost, error)
-	CleanUpSSH(ctx context.Context, deployment, group, id, user string) error
-}
-
-// VM is one instance of a deployment, as the Director lists it.
-type VM struct {
-	Group     string
-	ID        string
-	Index     int
-	Bootstrap bool
-	IPs       []string
-}
-
-// SSHHost is one instance on which an SSH user was set up.
-type SSHHost struct {
-	Group string
-	// IndexOrID is what the Director returned to identify the instance
-	// (the instance ID on current Directors).
-	IndexOrID     string
-	IP            string
-	HostPublicKey string
-}
-
-// ErrCleanupUnconfirmed wraps a cleanup task that had not finished when
-// CleanUpSSH stopped waiting: the user is probably removed soon after.
-var ErrCleanupUnconfirmed = errors.New("the Director has not finished removing the SSH user yet")
-
-// ErrSetUpUnfinished wraps an SSH set-up abandoned before the Director's
-// task ended: it may still make the user after bbr cleaned up.
-var ErrSetUpUnfinished = errors.New("the Director's SSH set-up task had not finished")
-
-// InstanceConn is what the workflows ask of one connected instance: the
-// script contract's side of it (src/instance.Conn), in typed calls.
-// Staging names are a job's, or a backup-one-restore-all artifact's.
-type InstanceConn interface {
-	IsWindows(ctx context.Context) (bool, error)
-	FindScripts(ctx context.Context) (instance.Scripts, error)
-	RunScript(ctx context.Context, run instance.ScriptRun) error
-	ClaimStaging(ctx context.Context, owner string) (claimed bool, holder *instance.Holder, err error)
-	CheckStaging(ctx context.Context) (*instance.Holder, error)
-	UserActive(ctx context.Context, user string) (bool, error)
-	StagingRoot() string
-	StagingDir(name string) string
-	MakeStagingDir(ctx context.Context, name string) error
-	Checksums(ctx context.Context, name string) (artifact.Checksums, error)
-	StreamOut(ctx context.Context, name string, w io.Writer) error
-	StreamIn(ctx context.Context, name string, r io.Reader) error
-	RemoveStagingDir(ctx context.Context, name string) error
-	RemoveStaging(ctx context.Context) error
-	Close() error
-}
-
-// Dialer connects to an instance as user, pinning the host key the
-// Director returned.
-type Dialer func(ctx context.Context, host SSHHost, user string, key ssh.Signer) (InstanceConn, error)
 
 // Logger is the subset of the bosh-utils logger the workflows use.
 type Logger interface {
@@ -80,11 +13,12 @@ type Logger interface {
 	Warn(tag, msg string, args ...interface{})
 }
 
-// Orchestrator runs the workflows against one Director.
+// Orchestrator runs the workflows on the deployments its Finder finds.
 type Orchestrator struct {
-	Director Director
-	Dial     Dialer
-	Logger   Logger
+	// Finder finds a deployment and connects to its instances: through
+	// the Director (DirectorFinder), or to the Director VM (Standalone).
+	Finder Finder
+	Logger Logger
 	// Version is passed to metadata scripts as BBR_VERSION.
 	Version string
 	// Parallelism bounds concurrent remote operations (scripts, copies).
@@ -108,8 +42,6 @@ type Orchestrator struct {
 	JobCopied func(file string, took time.Duration)
 	// Leftovers, when set, follows what the runs have not yet undone.
 	Leftovers *Leftovers
-	// Standalone, when set, is director mode: Director is then unused.
-	Standalone *Standalone
 }
 
 // Instance is one VM of the deployment with an open connection.
@@ -178,7 +110,15 @@ type Deployment struct {
 	// skipped are connected instances bbr leaves alone (Windows); only
 	// cleanup visits them.
 	skipped []*Instance
+	// sshUser is the SSH user made for this run; empty when the run uses
+	// the operator's own (director mode).
 	sshUser string
+	// manifest gives the jobs' releases; nil when there is no manifest
+	// (director mode).
+	manifest manifestJobs
+	// fetchManifest asks for the manifest again, to save it with the
+	// backup as it is then; nil when there is none.
+	fetchManifest func(context.Context) (string, error)
 	// discovered is set once Instances and skipped are final: Leftovers
 	// reads them only after, from another goroutine.
 	discovered atomic.Bool

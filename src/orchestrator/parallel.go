@@ -1,7 +1,6 @@
 package orchestrator
 
 import (
-	"context"
 	"errors"
 	"sync"
 )
@@ -27,10 +26,4 @@ func forEach[T any](items []T, limit int, f func(T) error) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
-}
-
-// freshContext is for unlock and cleanup: it ignores the cancellation of the
-// run (they must still happen) but is bounded in time.
-func (o *Orchestrator) freshContext() (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), o.CleanupTimeout)
 }

@@ -131,7 +131,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.S
 		defer f.Close()
 		inst.stagingCreated.Store(true)
 		counted, jobDone := progress.job(fmt.Sprintf("%s/%d %s", inst.Group, inst.Index, j.Name), art.Size(file), bufio.NewReaderSize(f, 256<<10))
-		err = streamVerified(ctx, j, file, counted, want)
+		err = streamVerified(ctx, inst.conn, j.stagingName(), file, counted, want)
 		jobDone(err)
 		if err != nil {
 			return fmt.Errorf("Unable to send backup to remote machine %s for job %s: %w", inst.Name(), j.Name, err) //nolint:staticcheck // upstream bbr's words
@@ -152,7 +152,7 @@ func (o *Orchestrator) upload(ctx context.Context, d *Deployment, art artifact.S
 // streamVerified uploads the job's tar, passing on only what matches the
 // metadata's checksums (artifact.CopyVerified): a corrupt file stops the
 // upload before anything is locked.
-func streamVerified(ctx context.Context, j *Job, file string, tarFile io.Reader, want artifact.Checksums) error {
+func streamVerified(ctx context.Context, t Transfer, name, file string, tarFile io.Reader, want artifact.Checksums) error {
 	pr, pw := io.Pipe()
 	copied := make(chan error, 1)
 	go func() {
@@ -160,7 +160,7 @@ func streamVerified(ctx context.Context, j *Job, file string, tarFile io.Reader,
 		pw.CloseWithError(err)
 		copied <- err
 	}()
-	err := j.Instance.conn.StreamIn(ctx, j.stagingName(), pr)
+	err := t.StreamIn(ctx, name, pr)
 	pr.CloseWithError(errUploadEnded) // unblocks the copy if tar stopped reading
 	copyErr := <-copied
 	var corrupt *artifact.NotCheckedError

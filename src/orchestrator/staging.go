@@ -23,7 +23,7 @@ func (o *Orchestrator) claimStaging(ctx context.Context, d *Deployment, claim bo
 			return nil // claimed, or (not claiming) nothing there
 		}
 		msg := fmt.Errorf("Directory %s already exists on instance %s", inst.conn.StagingRoot(), inst.Name()) //nolint:staticcheck // upstream bbr's words
-		alive, err := live(ctx, inst, holder)
+		alive, err := live(ctx, inst.conn, holder)
 		switch {
 		case err != nil:
 			return fmt.Errorf("%w: %w", msg, err)
@@ -53,10 +53,10 @@ func takeStaging(ctx context.Context, inst *Instance, claim bool, owner string) 
 // that names no user (director mode, where the run uses the operator's
 // own user, or an older bbr) cannot be told apart from a dead one and is
 // taken as gone.
-func live(ctx context.Context, inst *Instance, h *instance.Holder) (bool, error) {
+func live(ctx context.Context, c StagingClaim, h *instance.Holder) (bool, error) {
 	user := h.User()
 	if user == "" {
 		return false, nil
 	}
-	return inst.conn.UserActive(ctx, user)
+	return c.UserActive(ctx, user)
 }

@@ -38,8 +38,7 @@ var _ = Describe("Workflows", func() {
 		ctx = context.Background()
 		clock = time.Date(2026, 11, 25, 3, 23, 27, 0, time.UTC)
 		o = &orchestrator.Orchestrator{
-			Director:       w,
-			Dial:           w.dial,
+			Finder:         w.finder(),
 			Logger:         boshlog.NewWriterLogger(boshlog.LevelDebug, GinkgoWriter),
 			Version:        "1.2.3",
 			Parallelism:    4,
@@ -410,7 +409,7 @@ jobs:
 			Expect(err).To(MatchError(ContainSubstring(`refusing instance group name "red is"`)))
 
 			w = newWorld("dep")
-			o.Director, o.Dial = w, w.dial
+			o.Finder = w.finder()
 			w.manifest = "instance_groups: [{name: redis, jobs: [{name: redis, release: ../r}]}]"
 			w.add("redis", 0, map[string]*fakeJob{"redis": job("backup")})
 			_, err = backup()
