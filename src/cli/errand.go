@@ -182,6 +182,5 @@ func runScheduler(s session, path string) error {
 		Clock:     schedule.WallClock{},
 		Out:       s.streams.Out,
 	}
-	sc.Loop(s.ctx)
-	return nil
+	return sc.Loop(s.ctx)
 }

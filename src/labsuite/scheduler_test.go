@@ -99,7 +99,10 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		root, err = filepath.Abs(filepath.Join("..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		vars := jumpboxVars(map[string]any{"deployments": []string{"waiting"}, "backup_schedule": "@every 1s", "backup_time_zone": "Europe/Berlin"})
-		labUp("basic", writeDirectorDeployment(), writeWaitingDeployment(), writeJumpboxDeployment(root, vars, "schedule"))
+		// @every 1s is below the scheduler's 15m floor: min_interval lowers it.
+		fast := filepath.Join(GinkgoT().TempDir(), "fast-schedule.yml")
+		Expect(os.WriteFile(fast, []byte("- type: replace\n  path: /instance_groups/name=jumpbox/jobs/name=scheduler/properties/min_interval?\n  value: 1s\n"), 0o644)).To(Succeed())
+		labUp("basic", writeDirectorDeployment(), writeWaitingDeployment(), writeJumpboxDeployment(root, vars, "schedule", fast))
 		jumpbox, waiting, vm = instance("jumpbox", "jumpbox", 0), instance("waiting", "worker", 0), instance("bosh", "bosh", 0)
 		Expect(os.MkdirAll(filepath.Join(vm.Root, "store", "director"), 0o755)).To(Succeed())
 		Expect(os.MkdirAll(filepath.Join(vm.Root, "store", "blobstore"), 0o755)).To(Succeed())

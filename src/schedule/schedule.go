@@ -5,103 +5,14 @@ package schedule
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 	_ "time/tzdata" // time zones without the stemcell's zoneinfo
 
 	"github.com/robfig/cron/v3"
-	yaml "go.yaml.in/yaml/v2"
 )
-
-// Config is the scheduler job's config file.
-type Config struct {
-	// Schedule is a cron expression (minute hour day-of-month month
-	// day-of-week), a descriptor (@daily, @hourly) or @every <duration>.
-	Schedule string `yaml:"schedule"`
-	// TimeZone is an IANA name (Europe/Berlin); empty: UTC.
-	TimeZone string `yaml:"time_zone"`
-	// BackupConfig is the colocated backup errand's config: what is backed
-	// up, where, and how, is the errand's.
-	BackupConfig string `yaml:"backup_config"`
-}
-
-// LoadConfig reads and checks the scheduler's config file.
-func LoadConfig(path string) (Config, error) {
-	var c Config
-	raw, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("reading the scheduler config: %w", err)
-	}
-	if err := yaml.UnmarshalStrict(raw, &c); err != nil {
-		return c, fmt.Errorf("parsing the scheduler config: %w", err)
-	}
-	if c.BackupConfig == "" {
-		return c, errors.New("backup_config is required: the backup errand's config file the scheduler runs")
-	}
-	_, _, err = c.Parse()
-	return c, err
-}
-
-// Parse returns the schedule and its time zone.
-func (c Config) Parse() (cron.Schedule, *time.Location, error) {
-	spec := strings.TrimSpace(c.Schedule)
-	if strings.HasPrefix(spec, "TZ=") || strings.HasPrefix(spec, "CRON_TZ=") {
-		return nil, nil, errors.New("schedule: give the time zone as time_zone, not in the expression")
-	}
-	sched, err := cron.ParseStandard(spec)
-	if err != nil {
-		return nil, nil, fmt.Errorf("schedule %q: %w (e.g. \"0 2 * * *\", daily at 02:00, or @every 6h)", c.Schedule, err)
-	}
-	loc, err := time.LoadLocation(c.TimeZone)
-	if err != nil || c.TimeZone == "Local" {
-		return nil, nil, fmt.Errorf("time_zone %q is not a time zone name (e.g. UTC, Europe/Berlin, America/New_York)", c.TimeZone)
-	}
-	if spec, ok := sched.(*cron.SpecSchedule); ok {
-		sched = wallClock{spec: spec, loc: loc}
-	}
-	return sched, loc, nil
-}
-
-// wallClock reads a cron expression on the wall clock of loc: a time a
-// DST change skips runs as the same minutes past the jump (02:30 becomes
-// 03:30), and one it repeats runs once, at its first instant, as cron
-// runs it (cron.SpecSchedule alone skips the first and runs the second
-// twice). @every stays real durations.
-type wallClock struct {
-	spec *cron.SpecSchedule
-	loc  *time.Location
-}
-
-// sameWall says whether t (in its zone) reads as the wall clock f.
-func sameWall(t, f time.Time) bool {
-	return t.Year() == f.Year() && t.YearDay() == f.YearDay() && t.Hour() == f.Hour() && t.Minute() == f.Minute() && t.Second() == f.Second()
-}
-
-func (w wallClock) Next(t time.Time) time.Time {
-	// The expression is computed on a zone without DST (UTC) holding the
-	// same wall clock, then placed back in loc.
-	l := t.In(w.loc)
-	f := time.Date(l.Year(), l.Month(), l.Day(), l.Hour(), l.Minute(), l.Second(), 0, time.UTC)
-	for {
-		if f = w.spec.Next(f); f.IsZero() {
-			return f
-		}
-		n := time.Date(f.Year(), f.Month(), f.Day(), f.Hour(), f.Minute(), f.Second(), 0, w.loc)
-		// A wall clock time a DST change repeats is two instants: Go's
-		// time.Date may give the later one.
-		_, before := n.Add(-3 * time.Hour).Zone()
-		if e := time.Date(f.Year(), f.Month(), f.Day(), f.Hour(), f.Minute(), f.Second(), 0, time.FixedZone("", before)); e.Before(n) && e.After(t) && sameWall(e.In(w.loc), f) {
-			n = e.In(w.loc)
-		}
-		if n.After(t) {
-			return n
-		}
-	}
-}
 
 // Clock is the scheduler's time: tests give it a fake one.
 type Clock interface {
@@ -150,8 +61,10 @@ type Scheduler struct {
 const maxMissedListed = 5
 
 // Loop runs until ctx ends (monit stop); a run in progress is given the
-// same ctx, so it unlocks and cleans up before Loop returns.
-func (s Scheduler) Loop(ctx context.Context) {
+// same ctx, so it unlocks and cleans up before Loop returns. It fails
+// when the schedule gives no next time: robfig/cron's zero time is in the
+// past, and waiting for it would start runs back to back.
+func (s Scheduler) Loop(ctx context.Context) error {
 	s.logf("started: %s", s.What)
 	now := s.Clock.Now().In(s.Location)
 	if last, ok := s.LastStart(); ok {
@@ -160,10 +73,15 @@ func (s Scheduler) Loop(ctx context.Context) {
 	}
 	for {
 		due := s.Schedule.Next(now)
+		if due.IsZero() {
+			err := fmt.Errorf("the schedule gives no next time after %s: stopping rather than running back to back", s.format(now))
+			s.logf("stopped: %s", err)
+			return err
+		}
 		s.logf("next run at %s", s.format(due))
 		if s.Clock.Wait(ctx, due) != nil {
 			s.logf("stopped")
-			return
+			return nil
 		}
 		s.logf("starting the run scheduled at %s", s.format(due))
 		if err := s.Run(ctx); err != nil {
@@ -173,7 +91,7 @@ func (s Scheduler) Loop(ctx context.Context) {
 		}
 		if ctx.Err() != nil {
 			s.logf("stopped")
-			return
+			return nil
 		}
 		now = s.Clock.Now().In(s.Location)
 		// Times due while this run went on get no run of their own: never

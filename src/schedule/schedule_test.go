@@ -53,7 +53,7 @@ var _ = Describe("the scheduler", func() {
 	})
 
 	scheduler := func(spec, zone string, run func(context.Context) error) schedule.Scheduler {
-		sched, loc, err := schedule.Config{Schedule: spec, TimeZone: zone}.Parse()
+		sched, loc, err := schedule.Config{Schedule: spec, TimeZone: zone, MinInterval: "1s"}.Parse()
 		Expect(err).NotTo(HaveOccurred())
 		return schedule.Scheduler{Schedule: sched, Location: loc, Run: run, Clock: clock, Out: &out,
 			LastStart: func() (time.Time, bool) { return last, !last.IsZero() },
@@ -74,7 +74,7 @@ var _ = Describe("the scheduler", func() {
 			}
 			return nil
 		})
-		s.Loop(ctx)
+		Expect(s.Loop(ctx)).To(Succeed())
 		Expect(ran).To(HaveLen(3))
 		// 25 October: CEST ends at 03:00, so 02:30 comes twice; it runs once.
 		for i, day := range []int{24, 25, 26} {
@@ -132,7 +132,7 @@ var _ = Describe("the scheduler", func() {
 			cancel()
 			return nil
 		})
-		s.Loop(ctx)
+		Expect(s.Loop(ctx)).To(Succeed())
 		Expect(ran).To(Equal([]time.Time{time.Date(2026, 12, 1, 1, 0, 0, 0, time.UTC), time.Date(2026, 12, 1, 4, 0, 0, 0, time.UTC)}))
 		Expect(missed).To(Equal([]missedCall{{time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC), 2, "the run scheduled at 2026-12-01 01:00:00 UTC was still going"}}))
 		Expect(out.String()).To(ContainSubstring("the run scheduled at 2026-12-01 01:00:00 UTC failed: 1 of 2 deployments failed: cf; more"))
@@ -144,7 +144,7 @@ var _ = Describe("the scheduler", func() {
 		clock = &fakeClock{now: time.Date(2026, 12, 1, 12, 0, 30, 0, time.UTC)}
 		last = time.Date(2026, 12, 1, 11, 50, 0, 0, time.UTC)
 		s := scheduler("@every 1m", "", func(context.Context) error { cancel(); return nil })
-		s.Loop(ctx)
+		Expect(s.Loop(ctx)).To(Succeed())
 		Expect(missed).To(HaveLen(1))
 		Expect(missed[0].first).To(Equal(time.Date(2026, 12, 1, 11, 51, 0, 0, time.UTC)))
 		Expect(missed[0].count).To(Equal(10))
@@ -156,14 +156,29 @@ var _ = Describe("the scheduler", func() {
 		clock = &fakeClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
 		last = time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)
 		s := scheduler("0 2 * * *", "UTC", func(context.Context) error { cancel(); return nil })
-		s.Loop(ctx)
+		Expect(s.Loop(ctx)).To(Succeed())
 		Expect(missed).To(BeEmpty())
+	})
+
+	It("stops with an error, starting nothing, when the schedule gives no next time (29 February after 2096: none until 2104)", func() {
+		clock = &fakeClock{now: time.Date(2097, 3, 1, 0, 0, 0, 0, time.UTC)}
+		runs := 0
+		s := scheduler("0 0 29 2 *", "", func(context.Context) error {
+			if runs++; runs == 3 {
+				cancel() // the old loop ran back to back
+			}
+			return nil
+		})
+		err := s.Loop(ctx)
+		Expect(runs).To(BeZero())
+		Expect(err).To(MatchError("the schedule gives no next time after 2097-03-01 00:00:00 UTC: stopping rather than running back to back"))
+		Expect(out.String()).To(ContainSubstring("scheduler: stopped: the schedule gives no next time after 2097-03-01 00:00:00 UTC"))
 	})
 
 	It("stops at once when stopped while waiting, starting nothing", func() {
 		clock = &fakeClock{now: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)}
 		cancel()
-		scheduler("@hourly", "", func(context.Context) error { Fail("ran"); return nil }).Loop(ctx)
+		Expect(scheduler("@hourly", "", func(context.Context) error { Fail("ran"); return nil }).Loop(ctx)).To(Succeed())
 		Expect(out.String()).To(HaveSuffix("scheduler: stopped\n"))
 	})
 
@@ -187,5 +202,32 @@ var _ = Describe("the scheduler", func() {
 		Entry("an unknown zone", "schedule: '@daily'\ntime_zone: Mars/Olympus\nbackup_config: /b\n", `time_zone "Mars/Olympus" is not a time zone name`),
 		Entry("no backup config", "schedule: '@daily'\n", "backup_config is required"),
 		Entry("an unknown key", "schedule: '@daily'\nbackup_config: /b\ncron: x\n", "field cron not found"),
+		Entry("30 February", "schedule: '0 0 30 2 *'\nbackup_config: /b\n", `schedule "0 0 30 2 *" never fires`),
+		Entry("31 April or June", "schedule: '0 2 31 4,6 *'\nbackup_config: /b\n", `schedule "0 2 31 4,6 *" never fires`),
+		Entry("every 5 minutes", "schedule: '*/5 * * * *'\nbackup_config: /b\n", `schedule "*/5 * * * *" runs as often as every 5m0s: more often than min_interval (15m0s)`),
+		Entry("two minutes 10 apart across the hour", "schedule: '5,55 * * * *'\nbackup_config: /b\n", "runs as often as every 10m0s"),
+		Entry("@every 1m", "schedule: '@every 1m'\nbackup_config: /b\n", `schedule "@every 1m" runs as often as every 1m0s: more often than min_interval (15m0s)`),
+		Entry("every 5 minutes with min_interval 10m", "schedule: '*/5 * * * *'\nmin_interval: 10m\nbackup_config: /b\n", "more often than min_interval (10m0s)"),
+		Entry("a min_interval above 15m", "schedule: '@daily'\nmin_interval: 2h\nbackup_config: /b\n", `min_interval "2h" must be a duration from 1s to 15m`),
+		Entry("a min_interval of 0", "schedule: '@daily'\nmin_interval: 0s\nbackup_config: /b\n", `min_interval "0s" must be a duration from 1s to 15m`),
+		Entry("a negative run_timeout", "schedule: '@daily'\nrun_timeout: -1h\nbackup_config: /b\n", `run_timeout "-1h" must be a duration`),
+		Entry("a run_timeout that is no duration", "schedule: '@daily'\nrun_timeout: soon\nbackup_config: /b\n", `run_timeout "soon" must be a duration`),
+	)
+
+	DescribeTable("accepts a schedule that fires, no more often than min_interval",
+		func(cfg string) {
+			path := filepath.Join(GinkgoT().TempDir(), "config.yml")
+			Expect(os.WriteFile(path, []byte(cfg+"backup_config: /b\n"), 0o600)).To(Succeed())
+			_, err := schedule.LoadConfig(path)
+			Expect(err).NotTo(HaveOccurred())
+		},
+		Entry("29 February, every leap year", "schedule: '0 0 29 2 *'\n"),
+		Entry("30 February or any Monday in February (day-of-month or day-of-week)", "schedule: '0 0 30 2 1'\n"),
+		Entry("twice an hour", "schedule: '0,30 * * * *'\n"),
+		Entry("10 minutes apart, but not in consecutive hours", "schedule: '0,50 2 * * *'\n"),
+		Entry("@every 15m", "schedule: '@every 15m'\n"),
+		Entry("@hourly", "schedule: '@hourly'\n"),
+		Entry("every 5 minutes with min_interval 5m", "schedule: '*/5 * * * *'\nmin_interval: 5m\n"),
+		Entry("@every 1s with min_interval 1s and a run_timeout", "schedule: '@every 1s'\nmin_interval: 1s\nrun_timeout: 6h\n"),
 	)
 })
