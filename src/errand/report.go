@@ -141,3 +141,15 @@ func MissedRuns(cfg Config, out io.Writer) func(ctx context.Context, first time.
 		}
 	}
 }
+
+// TimedOutRun tells the webhook (the scheduler's) of a scheduled run its
+// run_timeout stopped: a stopped run posts nothing of its own, so that
+// monit stop is quick. Warnings go to out.
+func TimedOutRun(cfg Config, out io.Writer) func(ctx context.Context, started, ended time.Time, err error) {
+	hook := cfg.webhook()
+	return func(ctx context.Context, started, ended time.Time, err error) {
+		if herr := hook.Notify(ctx, report.Attempt(report.KindRun, "the scheduled backup", started, ended, err)); herr != nil {
+			fmt.Fprintf(out, "Warning: %v\n", herr)
+		}
+	}
+}
