@@ -3,6 +3,7 @@ package errand
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -152,4 +153,15 @@ func TimedOutRun(cfg Config, out io.Writer) func(ctx context.Context, started, e
 			fmt.Fprintf(out, "Warning: %v\n", herr)
 		}
 	}
+}
+
+// withStopCause adds why ctx was stopped to err, when the stop has a
+// cause of its own (the scheduler's run_timeout): "context canceled"
+// alone does not tell the operator who stopped the run.
+func withStopCause(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	if err == nil || ctx.Err() == nil || errors.Is(cause, ctx.Err()) || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
 }

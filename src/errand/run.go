@@ -142,17 +142,6 @@ func (r Runner) RunBackup(ctx context.Context) error {
 	return nil
 }
 
-// withStopCause adds why ctx was stopped to err, when the stop has a
-// cause of its own (the scheduler's run_timeout): "context canceled"
-// alone does not tell the operator who stopped the run.
-func withStopCause(ctx context.Context, err error) error {
-	cause := context.Cause(ctx)
-	if err == nil || ctx.Err() == nil || errors.Is(cause, ctx.Err()) || errors.Is(err, cause) {
-		return err
-	}
-	return fmt.Errorf("%w: %w", err, cause)
-}
-
 func (r Runner) bucket(ctx context.Context) (artifact.Destination, error) {
 	if r.Bucket == nil {
 		return nil, nil
