@@ -169,8 +169,16 @@ func runScheduler(s session, path string) error {
 	if err != nil {
 		return err
 	}
+	timeout, err := cfg.Timeout()
+	if err != nil {
+		return err
+	}
+	what := fmt.Sprintf("the backup job's config %s, on %q in %s", cfg.BackupConfig, cfg.Schedule, loc)
+	if timeout > 0 {
+		what += fmt.Sprintf(", each run stopped after %s (run_timeout)", timeout)
+	}
 	sc := schedule.Scheduler{
-		What:     fmt.Sprintf("the backup job's config %s, on %q in %s", cfg.BackupConfig, cfg.Schedule, loc),
+		What:     what,
 		Schedule: sched,
 		Location: loc,
 		Run: func(ctx context.Context) error {
@@ -180,11 +188,12 @@ func runScheduler(s session, path string) error {
 			}
 			return r.RunBackup(ctx)
 		},
-		LastStart: func() (time.Time, bool) { return errand.LastStart(backup.ArtifactDirectory) },
-		Missed:    errand.MissedRuns(backup, s.streams.Out),
-		Clock:     schedule.WallClock{},
-		Out:       s.streams.Out,
+		RunTimeout: timeout,
+		LastStart:  func() (time.Time, bool) { return errand.LastStart(backup.ArtifactDirectory) },
+		Missed:     errand.MissedRuns(backup, s.streams.Out),
+		TimedOut:   errand.TimedOutRun(backup, s.streams.Out),
+		Clock:      schedule.WallClock{},
+		Out:        s.streams.Out,
 	}
-	sc.Loop(s.ctx)
-	return nil
+	return sc.Loop(s.ctx)
 }

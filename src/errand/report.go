@@ -3,6 +3,7 @@ package errand
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -193,4 +194,27 @@ func MissedRuns(cfg Config, out io.Writer) func(ctx context.Context, first time.
 			fmt.Fprintf(out, "Warning: %v\n", herr)
 		}
 	}
+}
+
+// TimedOutRun tells the webhook (the scheduler's) of a scheduled run its
+// run_timeout stopped: a stopped run posts nothing of its own, so that
+// monit stop is quick. Warnings go to out.
+func TimedOutRun(cfg Config, out io.Writer) func(ctx context.Context, started, ended time.Time, err error) {
+	hook := cfg.webhook()
+	return func(ctx context.Context, started, ended time.Time, err error) {
+		if herr := hook.Notify(ctx, report.Attempt(report.KindRun, "the scheduled backup", started, ended, err)); herr != nil {
+			fmt.Fprintf(out, "Warning: %v\n", herr)
+		}
+	}
+}
+
+// withStopCause adds why ctx was stopped to err, when the stop has a
+// cause of its own (the scheduler's run_timeout): "context canceled"
+// alone does not tell the operator who stopped the run.
+func withStopCause(ctx context.Context, err error) error {
+	cause := context.Cause(ctx)
+	if err == nil || ctx.Err() == nil || errors.Is(cause, ctx.Err()) || errors.Is(err, cause) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, cause)
 }

@@ -103,7 +103,7 @@ var _ = Describe("the backup errand's report, metrics and webhook", func() {
 		Expect(err.Error()).NotTo(ContainSubstring("s3cret"))
 	})
 
-	It("posts scheduled runs that did not start to the webhook as a failure, and warns when it cannot", func() {
+	It("posts scheduled runs that did not start, and one run_timeout stopped, to the webhook as failures, and warns when it cannot", func() {
 		var posted []string
 		hook := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			raw, _ := io.ReadAll(r.Body)
@@ -123,6 +123,14 @@ var _ = Describe("the backup errand's report, metrics and webhook", func() {
 		Expect(json.Unmarshal([]byte(posted[0]), &msg)).To(Succeed())
 		Expect(msg.Text).To(ContainSubstring("FAILED"))
 		Expect(msg.Text).To(ContainSubstring("3 scheduled run(s) from 2026-12-02T02:00:00Z did not start: the run scheduled at 2026-12-01 02:00:00 UTC was still going"))
+		Expect(msg.BBR.Kind).To(Equal(report.KindRun))
+		Expect(out.String()).To(BeEmpty())
+
+		errand.TimedOutRun(cfg, &out)(context.Background(), first, first.Add(20*time.Minute), errors.New("the run scheduled at 2026-12-02 02:00:00 UTC was stopped at its run_timeout (20m0s): 1 of 1 deployments failed: cf"))
+		Expect(posted).To(HaveLen(2))
+		Expect(json.Unmarshal([]byte(posted[1]), &msg)).To(Succeed())
+		Expect(msg.Text).To(ContainSubstring("the scheduled backup FAILED after 20m"))
+		Expect(msg.Text).To(ContainSubstring("was stopped at its run_timeout (20m0s): 1 of 1 deployments failed: cf"))
 		Expect(msg.BBR.Kind).To(Equal(report.KindRun))
 		Expect(out.String()).To(BeEmpty())
 

@@ -134,6 +134,7 @@ func (r Runner) RunBackup(ctx context.Context) error {
 		if ctx.Err() == nil {
 			res = r.backupOne(ctx, store, bucket, t)
 		}
+		res.err = withStopCause(ctx, res.err)
 		results = append(results, res)
 		rep.add(ctx, res, start, r.Now())
 	}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -14,6 +17,7 @@ import (
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/artifact/destinationtest"
 	"github.com/bbr-release/bbr/src/errand"
+	"github.com/bbr-release/bbr/src/schedule"
 )
 
 func names(dir string) []string {
@@ -169,6 +173,22 @@ var _ = Describe("the backup errand's edge cases", func() {
 		Expect(r.RunBackup(ctx)).To(MatchError("2 of 2 deployments failed: cf, redis"))
 		Expect(started).To(Equal([]string{"cf"}))
 		Expect(out.String()).To(MatchRegexp(`redis\s+FAILED\s+-\s+0s\s+-\s+not started: the errand was stopped`))
+	})
+
+	It("says why it was stopped when its stop has a cause (the scheduler's run_timeout), in the summary and the report", func() {
+		cfg.Deployments = []string{"cf", "redis"}
+		ctx, cancel := context.WithCancelCause(context.Background())
+		r := runner(func(ctx context.Context, dep string, dest artifact.Destination) (string, error) {
+			cancel(fmt.Errorf("%w (20m0s)", schedule.ErrRunTimeout))
+			return "", fmt.Errorf("backing up %s: %w", dep, ctx.Err())
+		})
+		Expect(r.RunBackup(ctx)).To(MatchError("2 of 2 deployments failed: cf, redis"))
+		why := "the scheduler stopped the run at its run_timeout (20m0s)"
+		Expect(out.String()).To(MatchRegexp(`cf\s+FAILED\s+.*backing up cf: context canceled: ` + regexp.QuoteMeta(why)))
+		Expect(out.String()).To(MatchRegexp(`redis\s+FAILED\s+-\s+0s\s+-\s+not started: the errand was stopped: ` + regexp.QuoteMeta(why)))
+		raw, err := os.ReadFile(filepath.Join(root, errand.ReportsDir, errand.LastRun))
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Count(string(raw), why)).To(Equal(2), string(raw))
 	})
 
 	It("fails clearly when all_deployments finds nothing or the Director cannot list", func() {

@@ -555,7 +555,7 @@ var _ = Describe("the scheduler job", func() {
 		Expect(err).NotTo(HaveOccurred())
 		cfg, err := schedule.LoadConfig(filepath.Join(dst, "config", "config.yml"))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(cfg).To(Equal(schedule.Config{Schedule: "0 2 * * *", TimeZone: "UTC", BackupConfig: "/var/vcap/jobs/backup/config/config.yml"}))
+		Expect(cfg).To(Equal(schedule.Config{Schedule: "0 2 * * *", TimeZone: "UTC", MinInterval: "15m", BackupConfig: "/var/vcap/jobs/backup/config/config.yml"}))
 		Expect(exec.Command("bash", "-n", filepath.Join(dst, "bin", "ctl")).CombinedOutput()).To(BeEmpty(), "bin/ctl must be valid bash")
 		monit, err := os.ReadFile(filepath.Join(jobsDir, "scheduler", "monit"))
 		Expect(err).NotTo(HaveOccurred())
@@ -577,5 +577,34 @@ var _ = Describe("the scheduler job", func() {
 		Entry("six fields", map[string]any{"schedule": "0 0 2 * * *"}, `must have 5 fields`),
 		Entry("empty", map[string]any{"schedule": ""}, "schedule must be a cron expression"),
 		Entry("a path as time zone", map[string]any{"time_zone": "../../etc/passwd"}, "must be an IANA time zone name"),
+		Entry("30 February", map[string]any{"schedule": "0 0 30 2 *"}, `scheduler: schedule "0 0 30 2 *" never fires`),
+		Entry("31 April, June, September or November", map[string]any{"schedule": "0 2 31 apr,jun,sep,nov *"}, "never fires"),
+		Entry("every 5 minutes", map[string]any{"schedule": "*/5 * * * *"}, `scheduler: schedule "*/5 * * * *" runs as often as every 5 minutes: more often than min_interval (15m)`),
+		Entry("minutes 10 apart across consecutive hours", map[string]any{"schedule": "5,55 1-2 * * *"}, "runs as often as every 10 minutes"),
+		Entry("@every 1s", map[string]any{"schedule": "@every 1s"}, `runs as often as every 1 seconds: more often than min_interval (15m)`),
+		Entry("@every 14m59s", map[string]any{"schedule": "@every 14m59s"}, "more often than min_interval (15m)"),
+		Entry("an unknown descriptor", map[string]any{"schedule": "@fortnightly"}, `schedule "@fortnightly" is not a descriptor`),
+		Entry("a minute out of range", map[string]any{"schedule": "60 2 * * *"}, `schedule "60 2 * * *": minute field "60"`),
+		Entry("every 5 minutes under min_interval 10m", map[string]any{"schedule": "*/5 * * * *", "min_interval": "10m"}, "more often than min_interval (10m)"),
+		Entry("a min_interval above 15m", map[string]any{"min_interval": "1h"}, `scheduler: min_interval "1h" must be a duration from 1s to 15m`),
+		Entry("a min_interval that is no duration", map[string]any{"min_interval": 60}, "must be a duration from 1s to 15m"),
+		Entry("a run_timeout that is no duration", map[string]any{"run_timeout": "6 hours"}, `scheduler: run_timeout "6 hours" must be a duration`),
+	)
+
+	DescribeTable("renders a schedule that fires no more often than min_interval, and the scheduler accepts it",
+		func(props map[string]any) {
+			dst, err := renderScheduler(props)
+			Expect(err).NotTo(HaveOccurred())
+			_, err = schedule.LoadConfig(filepath.Join(dst, "config", "config.yml"))
+			Expect(err).NotTo(HaveOccurred())
+		},
+		Entry("29 February", map[string]any{"schedule": "0 0 29 feb *"}),
+		Entry("30 February or a Monday in February", map[string]any{"schedule": "0 0 30 2 MON"}),
+		Entry("twice an hour", map[string]any{"schedule": "0,30 * * * *"}),
+		Entry("10 minutes apart in one hour only", map[string]any{"schedule": "0,50 2 * * *"}),
+		Entry("@every 1h30m", map[string]any{"schedule": "@every 1h30m"}),
+		Entry("@weekly", map[string]any{"schedule": "@weekly"}),
+		Entry("every 5 minutes under min_interval 5m, with a run_timeout", map[string]any{"schedule": "*/5 * * * *", "min_interval": "5m", "run_timeout": "4m"}),
+		Entry("@every 1s under min_interval 1s (the lab's)", map[string]any{"schedule": "@every 1s", "min_interval": "1s"}),
 	)
 })

@@ -21,7 +21,8 @@ import (
 // writeJumpboxDeployment makes a lab deployment from the release's own
 // manifest: jumpbox-deployment's jumpbox (stand-in) with
 // manifests/ops/colocate-on-jumpbox.yml, interpolated by the real bosh CLI,
-// and the release's jobs and the built bbr as its package.
+// and the release's jobs and the built bbr as its package. ops are
+// manifests/ops names, or a spec's own ops file by its absolute path.
 func writeJumpboxDeployment(root string, vars map[string]any, ops ...string) string {
 	dir := filepath.Join(GinkgoT().TempDir(), "jumpbox")
 	raw, err := yaml.Marshal(vars)
@@ -30,7 +31,10 @@ func writeJumpboxDeployment(root string, vars map[string]any, ops ...string) str
 	Expect(os.WriteFile(varsFile, raw, 0o600)).To(Succeed())
 	args := []string{"int", filepath.Join(root, "src", "release", "testdata", "jumpbox.yml"), "--vars-file", varsFile, "--var-errs", "--var-errs-unused"}
 	for _, o := range append([]string{"colocate-on-jumpbox"}, ops...) {
-		args = append(args, "-o", filepath.Join(root, "manifests", "ops", o+".yml"))
+		if !filepath.IsAbs(o) { // a spec's own ops file is given by its path
+			o = filepath.Join(root, "manifests", "ops", o+".yml")
+		}
+		args = append(args, "-o", o)
 	}
 	manifest := runIn("", nil, boshBin, args...).expectSuccess().out
 	Expect(os.MkdirAll(dir, 0o755)).To(Succeed())

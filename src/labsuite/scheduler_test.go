@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -99,7 +100,10 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		root, err = filepath.Abs(filepath.Join("..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		vars := jumpboxVars(map[string]any{"deployments": []string{"waiting"}, "backup_schedule": "@every 1s", "backup_time_zone": "Europe/Berlin"})
-		labUp("basic", writeDirectorDeployment(), writeWaitingDeployment(), writeJumpboxDeployment(root, vars, "schedule"))
+		// @every 1s is below the scheduler's 15m floor: min_interval lowers it.
+		fast := filepath.Join(GinkgoT().TempDir(), "fast-schedule.yml")
+		Expect(os.WriteFile(fast, []byte("- type: replace\n  path: /instance_groups/name=jumpbox/jobs/name=scheduler/properties/min_interval?\n  value: 1s\n"), 0o644)).To(Succeed())
+		labUp("basic", writeDirectorDeployment(), writeWaitingDeployment(), writeJumpboxDeployment(root, vars, "schedule", fast))
 		jumpbox, waiting, vm = instance("jumpbox", "jumpbox", 0), instance("waiting", "worker", 0), instance("bosh", "bosh", 0)
 		Expect(os.MkdirAll(filepath.Join(vm.Root, "store", "director"), 0o755)).To(Succeed())
 		Expect(os.MkdirAll(filepath.Join(vm.Root, "store", "blobstore"), 0o755)).To(Succeed())
@@ -177,5 +181,34 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		run := lastRun()
 		Expect(run.Deployments).To(ConsistOf(HaveField("Name", "waiting"), HaveField("Name", vm.IP)))
 		Expect(schedulerLog()).To(MatchRegexp(`the run scheduled at \S+ \S+ CES?T succeeded`))
+	})
+
+	It("says a hung scheduled run missed its next time while it goes on, and stops it at run_timeout: unlocked, reported failed with the reason", func() {
+		renderJob(root, jumpbox, "jumpbox", "scheduler", map[string]any{"schedule": "@every 1s", "time_zone": "Europe/Berlin", "min_interval": "1s", "run_timeout": "5s"})
+		goOn(false)
+		locks, unlocks := waitingLines("locked"), waitingLines("unlocked")
+		Expect(ctl("start").code).To(Equal(0))
+		Eventually(func() int { return waitingLines("locked") }, "60s", "100ms").Should(BeNumerically(">", locks), "the scheduled backup is in its backup step")
+		Eventually(func() int { return waitingLines("unlocked") }, "60s", "100ms").Should(BeNumerically(">", unlocks), "unlocked by run_timeout, no monit stop")
+		Eventually(schedulerLog, "60s", "100ms").Should(MatchRegexp(`scheduler: the run scheduled at \S+ \S+ CES?T was stopped at its run_timeout \(5s\): `))
+		Expect(ctl("stop").code).To(Equal(0))
+		log := schedulerLog()
+		still := regexp.MustCompile(`scheduler: missed the run scheduled at \S+ \S+ CES?T: the run scheduled at \S+ \S+ CES?T is still going\n`).FindStringIndex(log)
+		Expect(still).NotTo(BeNil(), "a time the hung run overran is said while it goes on")
+		Expect(still[0]).To(BeNumerically("<", strings.Index(log, "was stopped at its run_timeout")))
+		// The next run (stopped by ctl stop) wrote last-run.json since:
+		// the timed-out run's own report says why it failed.
+		reports, _ := filepath.Glob(filepath.Join(jumpbox.Root, "store", "bbr", "artifacts", ".reports", "backup-*.json"))
+		timedOut := 0
+		for _, r := range reports {
+			var run report.Run
+			Expect(json.Unmarshal(must(os.ReadFile(r)), &run)).To(Succeed())
+			if raw := string(must(os.ReadFile(r))); strings.Contains(raw, "the scheduler stopped the run at its run_timeout (5s)") {
+				Expect(run.OK).To(BeFalse())
+				timedOut++
+			}
+		}
+		Expect(timedOut).To(BeNumerically(">=", 1))
+		Expect(waitingLines("locked")).To(Equal(waitingLines("unlocked")), "every lock undone")
 	})
 })

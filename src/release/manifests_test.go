@@ -125,7 +125,7 @@ var _ = Describe("manifests and ops-files", func() {
 					if j.Name == "scheduler" {
 						sc, err := schedule.LoadConfig(filepath.Join(dst, "config", "config.yml"))
 						Expect(err).NotTo(HaveOccurred())
-						Expect(sc).To(Equal(schedule.Config{Schedule: "30 2 * * *", TimeZone: "Europe/Berlin", BackupConfig: "/var/vcap/jobs/backup/config/config.yml"}))
+						Expect(sc).To(Equal(schedule.Config{Schedule: "30 2 * * *", TimeZone: "Europe/Berlin", MinInterval: "15m", BackupConfig: "/var/vcap/jobs/backup/config/config.yml"}))
 						configs[j.Name] = errand.Config{}
 						continue
 					}
