@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"filippo.io/age"
+	"golang.org/x/sys/unix"
 
 	"github.com/bbr-release/bbr/src/artifact"
 	"github.com/bbr-release/bbr/src/transform"
@@ -25,7 +28,9 @@ import (
 // The benchmark's s2: 20 instances of 50 MiB of random data, written at
 // once through a local destination, as `scripts/bench`'s s2 backs them
 // up. BBR_BENCH_DIR puts the backups on another file system than
-// $TMPDIR's; BBR_BENCH_STREAMS and BBR_BENCH_MIB change the shape.
+// $TMPDIR's; BBR_BENCH_STREAMS and BBR_BENCH_MIB change the shape;
+// BBR_BENCH_HEAP=file writes a heap profile of what is live mid-backup
+// (file.plain, file.zstd+age, ...).
 //
 //	go test ./src/transform -run '^$' -bench S2 -benchtime 3x \
 //	    -cpuprofile cpu.out -memprofile mem.out
@@ -47,7 +52,14 @@ func BenchmarkS2(b *testing.B) {
 	if os.Getenv("GOMEMLIMIT") == "" {
 		defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
 	}
-	noise := make([]byte, 16<<20) // longer than any zstd window bbr writes with
+	// The noise is longer than any zstd window bbr writes with, and
+	// outside the Go heap, so that the GC and its limit see only what
+	// bbr would hold (it does count in peak-RSS-MiB: 16 MiB).
+	noise, err := unix.Mmap(-1, 0, 16<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Munmap(noise)
 	_, _ = rand.Read(noise)
 	for _, c := range []struct {
 		name string
@@ -76,6 +88,9 @@ func BenchmarkS2(b *testing.B) {
 					b.Fatal(err)
 				}
 				var wg sync.WaitGroup
+				if path := os.Getenv("BBR_BENCH_HEAP"); path != "" && i == 0 {
+					wg.Go(func() { writeHeapProfile(b, path+"."+c.name) })
+				}
 				errs := make([]error, streams)
 				for s := range streams {
 					wg.Go(func() {
@@ -102,6 +117,22 @@ func BenchmarkS2(b *testing.B) {
 			b.ReportMetric(peak, "peak-RSS-MiB")
 			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
 		})
+	}
+}
+
+// writeHeapProfile writes what is live half a second into the backup,
+// when every stream's encoder is.
+func writeHeapProfile(b *testing.B, path string) {
+	time.Sleep(500 * time.Millisecond)
+	runtime.GC()
+	f, err := os.Create(path)
+	if err != nil {
+		b.Error(err)
+		return
+	}
+	defer f.Close()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		b.Error(err)
 	}
 }
 
