@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
@@ -214,4 +215,93 @@ func peakRSS() float64 {
 		}
 	}
 	return 0
+}
+
+// BenchmarkS4 reads s2's backup back as restore does: every file of
+// it at once, decrypted and decompressed, checked against its size.
+func BenchmarkS4(b *testing.B) {
+	streams, size := envInt("BBR_BENCH_STREAMS", 20), int64(envInt("BBR_BENCH_MIB", 50))<<20
+	if os.Getenv("GOMEMLIMIT") == "" {
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(64 << 20))
+	}
+	id, err := age.GenerateX25519Identity()
+	if err != nil {
+		b.Fatal(err)
+	}
+	rs, err := transform.ParseRecipients([]string{id.Recipient().String()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	noise, err := unix.Mmap(-1, 0, 16<<20, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_ANON|unix.MAP_PRIVATE)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer unix.Munmap(noise)
+	_, _ = rand.Read(noise)
+	for _, c := range []struct {
+		name string
+		o    transform.Options
+	}{
+		{"plain", transform.Options{}},
+		{"zstd+age", transform.Options{Compress: true, Recipients: rs, Identities: []age.Identity{id}}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			parent := os.Getenv("BBR_BENCH_DIR")
+			if parent == "" {
+				parent = b.TempDir()
+			}
+			dest := transform.Wrap(artifact.Local{Dir: parent}, c.o)
+			start := time.Date(2026, 12, 2, 10, 0, 0, 0, time.UTC)
+			w, err := dest.Create(context.Background(), artifact.BackupName("s2", start), start)
+			if err != nil {
+				b.Fatal(err)
+			}
+			files := make([]string, streams)
+			for s := range streams {
+				files[s] = fmt.Sprintf("s2-%d-data.tar", s)
+				sums, _, err := w.WriteTar(files[s], newRandomTar(noise, s*4099*512, size))
+				if err == nil {
+					err = w.AddInstanceArtifact("s2", s, "data", sums)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if err := w.Finish(start.Add(time.Minute), nil); err != nil {
+				b.Fatal(err)
+			}
+			src, err := dest.Open(context.Background(), artifact.BackupBase(filepath.Base(w.Location())))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(int64(streams) * size)
+			var peak float64
+			cpu0 := cpuTime()
+			for b.Loop() {
+				resetPeakRSS()
+				var wg sync.WaitGroup
+				errs := make([]error, streams)
+				for s := range streams {
+					wg.Go(func() {
+						r, err := src.Open(context.Background(), files[s])
+						if err != nil {
+							errs[s] = err
+							return
+						}
+						defer r.Close()
+						_, errs[s] = io.Copy(io.Discard, r)
+					})
+				}
+				wg.Wait()
+				for _, err := range errs {
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				peak = peakRSS()
+			}
+			b.ReportMetric(peak, "peak-RSS-MiB")
+			b.ReportMetric((cpuTime()-cpu0).Seconds()/float64(b.N), "cpu-s/op")
+		})
+	}
 }
