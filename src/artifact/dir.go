@@ -166,9 +166,14 @@ func (d *Dir) WriteTar(name string, r io.Reader) (Checksums, int64, error) {
 	return sums, n, err
 }
 
-// Put stores r as the artifact file name, as it is, synced.
+// Put stores r as the artifact file name, as it is, synced. A reader
+// with WriteTo (a transform's stage) writes from its own slices.
 func (d *Dir) Put(name string, r io.Reader) (int64, error) {
 	return d.writeFile(name, func(w io.Writer) error {
+		if wt, ok := r.(io.WriterTo); ok {
+			_, err := wt.WriteTo(w)
+			return err
+		}
 		_, err := io.CopyBuffer(w, r, make([]byte, ioBufferSize))
 		return err
 	})

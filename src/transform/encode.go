@@ -35,7 +35,7 @@ type Options struct {
 const DefaultLevel = 3
 
 // window is the zstd window bbr writes with (see chain).
-const window = 1 << 20
+const window = 512 << 10
 
 // Validate refuses options that cannot work.
 func (o Options) Validate() error {
@@ -88,16 +88,17 @@ func (o Options) chain(dst io.Writer) (io.Writer, func() error, error) {
 		w, closers = aw, append(closers, aw)
 	}
 	if o.Compress {
-		level := o.Level
-		if level == 0 {
-			level = DefaultLevel
-		}
-		// One goroutine and a 1 MiB window per stream: a backup runs
-		// many streams at once, and klauspost's defaults (a goroutine per
-		// CPU, an 8 MiB window) take over 10 MiB each, and are slower on
-		// a stream from one instance.
-		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(level)),
-			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window))
+		// One goroutine and a 512 KiB window per stream, its history
+		// kept at the window and a block (WithLowerEncoderMem): a backup
+		// runs many streams at once, and klauspost's defaults (a
+		// goroutine per CPU, an 8 MiB window) take over 10 MiB each and
+		// are slower on a stream from one instance. At level 3 an
+		// encoder holds 2.3 MiB (1.25 of them its match tables), against
+		// 3.7 with a 1 MiB window kept twice; the window costs 2-3 % of
+		// the size on source code and nothing on a SQL dump
+		// (docs/performance.md).
+		zw, err := zstd.NewWriter(w, zstd.WithEncoderLevel(o.encoderLevel()),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(window), zstd.WithLowerEncoderMem(true))
 		if err != nil {
 			return nil, nil, fmt.Errorf("compressing: %w", err)
 		}
@@ -114,21 +115,20 @@ func (o Options) chain(dst io.Writer) (io.Writer, func() error, error) {
 	return w, flush, nil
 }
 
-// encodeAll encodes src into dst and returns the plain bytes read.
+// encodeAll encodes src into dst and returns the plain bytes read. The
+// writers copy what they keep (zstd its block, age its chunk), so a src
+// with WriteTo (a handoff, a strings.Reader) needs no buffer here.
 func (o Options) encodeAll(dst io.Writer, src io.Reader) (int64, error) {
 	w, flush, err := o.chain(dst)
 	if err != nil {
 		return 0, err
 	}
-	n, err := io.CopyBuffer(w, src, make([]byte, copyBuffer))
+	n, err := io.Copy(w, src)
 	if err == nil {
 		err = flush()
 	}
 	return n, err
 }
-
-// copyBuffer is the size of the writes between the stages.
-const copyBuffer = 256 << 10
 
 // digest counts and hashes the stored bytes as they pass.
 type digest struct {

@@ -16,7 +16,7 @@ import (
 )
 
 // maxWindow bounds the memory a zstd frame can make a reader take: bbr
-// writes 1 MiB windows, the zstd CLI 8 MiB at most below level 20; a
+// writes 512 KiB windows (1 MiB before), the zstd CLI 8 MiB at most below level 20; a
 // hostile file claiming gigabytes is refused instead of allocated.
 const maxWindow = 64 << 20
 

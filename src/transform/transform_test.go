@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"math"
+	"crypto/rand"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -93,6 +94,12 @@ var _ = Describe("transformed backups", func() {
 	})
 
 	It("writes what the age and zstd CLIs turn back into the tar upstream would have written", func() {
+		// Some MiB, many zstd blocks and windows, repeats further back
+		// than the window, and incompressible stretches.
+		noise := make([]byte, 1<<20)
+		_, _ = rand.Read(noise)
+		text := bytes.Repeat([]byte("COPY public.accounts (id, owner) FROM stdin;\n"), 30_000)
+		tars["db-2-pg.tar"] = tarOf(map[string][]byte{"./noise": noise, "./again": noise, "./dump.sql": text})
 		name := backup(encrypting(true), tars)
 		keyFile := filepath.Join(GinkgoT().TempDir(), "key.txt")
 		writeFile(keyFile, []byte(k.id.String()+"\n"))

@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -74,32 +73,32 @@ type writer struct {
 // WriteTar hashes the plain tar as upstream does, and stores it encoded.
 // Three goroutines share the work: hashing the plain tar (the caller's),
 // compressing and encrypting, and storing with the stored bytes' digest;
-// in one, a backup from one instance would be held to one core.
+// in one, a backup from one instance would be held to one core. The
+// stages hand each other their own slices (handoff): no buffer between
+// them, as a backup runs many of these at once. The memory limit grows
+// by what the stream holds while it runs (memory.go).
 func (w *writer) WriteTar(file string, r io.Reader) (artifact.Checksums, int64, error) {
-	encR, encW := io.Pipe()
-	stored := newDigest()
+	defer reserve(w.o.streamMemory())()
+	enc := newHandoff()
 	putDone := make(chan error, 1)
 	go func() {
-		_, err := w.Writer.Put(w.o.storedName(file), io.TeeReader(encR, stored))
-		encR.CloseWithError(errors.Join(err, errStopped)) // unblocks the encoder
+		_, err := w.Writer.Put(w.o.storedName(file), enc)
+		enc.CloseWithError(errors.Join(err, errStopped)) // unblocks the encoder
 		putDone <- err
 	}()
-	plainR, plainW := io.Pipe()
+	plainR := newHandoff()
+	stored := newDigest()
 	var plain int64
 	encDone := make(chan error, 1)
 	go func() {
-		n, err := w.o.encodeAll(encW, plainR)
+		n, err := w.o.encodeAll(io.MultiWriter(stored, enc), plainR)
 		plain = n
 		plainR.CloseWithError(errors.Join(err, errStopped)) // unblocks the hashing
-		encW.CloseWithError(err)                            // the stored file ends here, or fails
+		enc.CloseWrite(err)                                 // the stored file ends here, or fails
 		encDone <- err
 	}()
-	bw := bufio.NewWriterSize(plainW, copyBuffer)
-	sums, err := artifact.SumTar(io.TeeReader(r, bw))
-	if err == nil {
-		err = bw.Flush()
-	}
-	plainW.CloseWithError(err)
+	sums, err := artifact.SumTar(io.TeeReader(r, plainR))
+	plainR.CloseWrite(err)
 	encErr, putErr := <-encDone, <-putDone
 	// The first stage to fail is the cause; the others fail with it.
 	switch {
