@@ -3,8 +3,8 @@ package transform_test
 import (
 	"bytes"
 	"context"
-	"math"
 	"crypto/rand"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
