@@ -68,12 +68,19 @@ type ExitError struct {
 	Stderr string
 }
 
+// NoExitStatus is the Code of a command whose session ended without one.
+const NoExitStatus = -1
+
 func (e *ExitError) Error() string {
+	code := fmt.Sprintf("exit code %d", e.Code)
+	if e.Code == NoExitStatus {
+		code = "no exit status"
+	}
 	msg := strings.TrimSpace(e.Stderr)
 	if msg == "" {
-		return fmt.Sprintf("exit code %d", e.Code)
+		return code
 	}
-	return fmt.Sprintf("%s - exit code %d", msg, e.Code)
+	return fmt.Sprintf("%s - %s", msg, code)
 }
 
 // Conn is an open connection to one instance.
@@ -264,7 +271,9 @@ func (c *Conn) Run(ctx context.Context, cmd string, stdin io.Reader, stdout io.W
 	case errors.As(err, &exitErr):
 		return &ExitError{Code: exitErr.ExitStatus(), Stderr: stderr.String()}
 	case isExitMissing(err):
-		return fmt.Errorf("the ssh session to %s ended without an exit status: did the network or the instance fail? %s", c.addr, strings.TrimSpace(stderr.String()))
+		// An ExitError, so reports shorten and redact its output.
+		return fmt.Errorf("the ssh session to %s ended without an exit status: did the network or the instance fail?: %w", c.addr,
+			&ExitError{Code: NoExitStatus, Stderr: stderr.String()})
 	default:
 		return fmt.Errorf("running command on %s: %w", c.addr, err)
 	}

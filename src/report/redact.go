@@ -81,14 +81,18 @@ func summariseExit(e *remote.ExitError) string {
 			lines = append(lines, line)
 		}
 	}
+	code := fmt.Sprintf("exit code %d", e.Code)
+	if e.Code == remote.NoExitStatus {
+		code = "no exit status"
+	}
 	if len(lines) == 0 {
-		return fmt.Sprintf("exit code %d", e.Code)
+		return code
 	}
 	if len(lines) > outputLines {
 		lines = lines[len(lines)-outputLines:]
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "exit code %d; the last %d line(s) of its stderr, redacted (the error log has it all):", e.Code, len(lines))
+	fmt.Fprintf(&b, "%s; the last %d line(s) of its stderr, redacted (the error log has it all):", code, len(lines))
 	for _, line := range lines {
 		b.WriteString("\n" + OutputPrefix + cut(Redact(line), outputChars))
 	}
@@ -106,23 +110,27 @@ func cut(s string, n int) string {
 
 // secretKey is a name that looks like a secret's: PGPASSWORD, db_passwd,
 // AWS_SECRET_ACCESS_KEY, api-token, credentials, auth, private_key...
-const secretKey = `[A-Za-z0-9_.-]*(?:pass|secret|token|key|credential|auth|private)[A-Za-z0-9_.-]*`
+const secretKey = `[A-Za-z0-9_.-]*(?:pass|pwd|secret|token|key|credential|auth|private)[A-Za-z0-9_.-]*`
 
 // The redactions, in order; each keeps what names the secret ($1) and
 // replaces the value.
 var redactions = []*regexp.Regexp{
-	// scheme://user:password@host
-	regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s/]+(@)`),
+	// scheme://user:password@host (the password may hold a "/")
+	regexp.MustCompile(`(?i)([a-z][a-z0-9+.-]*://[^/\s:@]+:)[^@\s]+(@)`),
 	// "password": "x" (JSON), anywhere on the line
 	regexp.MustCompile(`(?i)("` + secretKey + `"\s*:\s*)("(?:[^"\\]|\\.)*"|[^\s,}]+)`),
-	// password: x (YAML, HTTP headers), at the start of the line
-	regexp.MustCompile(`(?i)^(\s*(?:-\s+)?['"]?` + secretKey + `['"]?\s*:\s+)(\S.*)$`),
+	// password: x (YAML, HTTP headers; curl -v puts "> " first)
+	regexp.MustCompile(`(?i)^([\s<>*]*(?:-\s+)?['"]?` + secretKey + `['"]?\s*:\s+)(\S.*)$`),
 	// PGPASSWORD=x, export TOKEN='x y', --password=x
 	regexp.MustCompile(`(?i)(` + secretKey + `\s*=\s*)("[^"]*"|'[^']*'|[^\s"';&|,]+)`),
 	// --password x, -auth-token x
 	regexp.MustCompile(`(?i)((?:^|\s)--?` + secretKey + `\s+)([^\s-]\S*)`),
-	// Authorization: Bearer x, anywhere
-	regexp.MustCompile(`(?i)(\bbearer\s+)([^\s'"]+)`),
+	// Authorization: Bearer x, or Basic x, anywhere
+	regexp.MustCompile(`(?i)(\b(?:bearer|basic)\s+)([^\s'"]+)`),
+	// curl -u user:password, --user user:password
+	regexp.MustCompile(`((?:^|\s)(?:-u|--user)[\s=]+['"]?[^\s:'"]+:)([^\s'"]+)`),
+	// mysql -phunter2 (the password glued to -p)
+	regexp.MustCompile(`(\bmysql(?:dump)?\b.*\s-p)(\S+)`),
 	// an age identity, anywhere
 	regexp.MustCompile(`(AGE-SECRET-KEY-1)[0-9A-Z]+`),
 }

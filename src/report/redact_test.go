@@ -60,6 +60,19 @@ var _ = Describe("a failed script's output in reports and posts", func() {
 		}
 	})
 
+	It("shortens the output of a session that ended without an exit status as a script's", func() {
+		var stderr strings.Builder
+		for i := 0; i < 100; i++ {
+			fmt.Fprintf(&stderr, "+ export PGPASSWORD=hunter2 # %d\n", i)
+		}
+		lost := fmt.Errorf("the ssh session to 10.0.0.9:22 ended without an exit status: did the network or the instance fail?: %w",
+			&remote.ExitError{Code: remote.NoExitStatus, Stderr: stderr.String()})
+		d := report.Attempt(report.KindDeployment, "cf", t0, t0.Add(time.Minute), fmt.Errorf("Error attempting to run backup for job pg on db/0: %w", lost))
+		Expect(d.Errors).To(HaveLen(6))
+		Expect(d.Errors[0]).To(HaveSuffix("did the network or the instance fail?: no exit status; the last 5 line(s) of its stderr, redacted (the error log has it all):"))
+		Expect(strings.Join(d.Errors, "\n")).NotTo(ContainSubstring("hunter2"))
+	})
+
 	It("posts it to the webhook without the secret, with the exit code and the job and instance", func() {
 		var body string
 		server := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -92,6 +105,11 @@ var _ = Describe("a failed script's output in reports and posts", func() {
 		Entry("URL", "connecting to postgres://admin:hunter2@10.0.0.9/db", "connecting to postgres://admin:[REDACTED]@10.0.0.9/db"),
 		Entry("bearer", "curl -H 'Authorization: Bearer eyJhbGc'", "curl -H 'Authorization: Bearer [REDACTED]'"),
 		Entry("an age identity", "echo AGE-SECRET-KEY-1QQPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L", "echo AGE-SECRET-KEY-1[REDACTED]"),
+		Entry("MYSQL_PWD", "export MYSQL_PWD=hunter2", "export MYSQL_PWD=[REDACTED]"),
+		Entry("curl -v's basic auth", "> Authorization: Basic dXNlcjpodW50ZXIy", "> Authorization: [REDACTED]"),
+		Entry("curl -u", "curl -u admin:hunter2 https://x", "curl -u admin:[REDACTED] https://x"),
+		Entry("a URL password with a slash", "postgres://u:hun/ter2@db/x", "postgres://u:[REDACTED]@db/x"),
+		Entry("mysql -p", "mysql -u root -phunter2 db", "mysql -u root -p[REDACTED] db"),
 		Entry("an error message stays", `psql: error: FATAL: password authentication failed for user "admin"`, `psql: error: FATAL: password authentication failed for user "admin"`),
 		Entry("a plain assignment stays", "+ PGHOST=10.0.0.9", "+ PGHOST=10.0.0.9"),
 	)

@@ -152,26 +152,26 @@ var _ = Describe("manifests and ops-files", func() {
 			Expect(b.AllDeployments).To(BeTrue())
 			Expect(b.KeepLast).To(Equal(3))
 		}),
-		Entry("colocated on jumpbox-deployment", "src/release/testdata/jumpbox.yml", []string{"colocate-on-jumpbox"}, func(b, r errand.Config) {
+		Entry("colocated on jumpbox-deployment", "src/tests/release/testdata/jumpbox.yml", []string{"colocate-on-jumpbox"}, func(b, r errand.Config) {
 			Expect(b.Director.URL).To(Equal("https://10.0.0.6:25555"))
 		}),
-		Entry("colocated, UAA client, all deployments, retention", "src/release/testdata/jumpbox.yml", []string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention"}, func(b, r errand.Config) {
+		Entry("colocated, UAA client, all deployments, retention", "src/tests/release/testdata/jumpbox.yml", []string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention"}, func(b, r errand.Config) {
 			Expect(b.AllDeployments).To(BeTrue())
 			Expect(b.Director.Client).To(Equal("bbr-uaa"))
 		}),
 		Entry("standalone, S3 destination", "manifests/bbr.yml", []string{"s3-destination"}, expectS3),
-		Entry("colocated with every ops-file, S3 destination", "src/release/testdata/jumpbox.yml",
+		Entry("colocated with every ops-file, S3 destination", "src/tests/release/testdata/jumpbox.yml",
 			[]string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention", "s3-destination"}, expectS3),
 		Entry("standalone, encryption", "manifests/bbr.yml", []string{"encryption"}, func(b, r errand.Config) {
 			expectEncryption(b, r, false)
 		}),
-		Entry("colocated with every ops-file, encryption and its identity", "src/release/testdata/jumpbox.yml",
+		Entry("colocated with every ops-file, encryption and its identity", "src/tests/release/testdata/jumpbox.yml",
 			[]string{"colocate-on-jumpbox", "uaa-client", "all-deployments", "retention", "s3-destination", "encryption", "encryption-identity"},
 			func(b, r errand.Config) {
 				expectS3(b, r)
 				expectEncryption(b, r, true)
 			}),
-		Entry("colocated, on a schedule, with the Director VM", "src/release/testdata/jumpbox.yml",
+		Entry("colocated, on a schedule, with the Director VM", "src/tests/release/testdata/jumpbox.yml",
 			[]string{"colocate-on-jumpbox", "schedule", "backup-director"}, func(b, r errand.Config) {
 				Expect(b.BoshDirector.Host).To(Equal("10.0.0.6"))
 				Expect(b.BoshDirector.SSHUser).To(Equal("bbr"))

@@ -50,7 +50,7 @@ var _ = Describe("the errands through the real bosh CLI", Ordered, func() {
 			Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")
 		}
 		var err error
-		root, err = filepath.Abs(filepath.Join("..", ".."))
+		root, err = filepath.Abs(filepath.Join("..", "..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		labUp("basic", writeSmallDeployment(), writeWaitingDeployment(),
 			writeJumpboxDeployment(root, jumpboxVars(map[string]any{"deployments": []string{"small"}, "restore_deployment": "small"})))

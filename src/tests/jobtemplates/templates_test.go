@@ -27,7 +27,7 @@ import (
 	"github.com/bbr-release/bbr/src/schedule"
 )
 
-var jobsDir = filepath.Join("..", "..", "jobs")
+var jobsDir = filepath.Join("..", "..", "..", "jobs")
 
 type rendered struct {
 	run, config string

@@ -27,7 +27,7 @@ type concourseTask struct {
 // task file, and TMPDIR an empty directory beside the working directory
 // (taskTmp). It returns the result and the working directory.
 func runTask(name string, inputs map[string]string, params map[string]string) (result, string) {
-	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	repo, err := filepath.Abs(filepath.Join("..", "..", ".."))
 	Expect(err).NotTo(HaveOccurred())
 	raw, err := os.ReadFile(filepath.Join(repo, "concourse", "tasks", name, "task.yml"))
 	Expect(err).NotTo(HaveOccurred())

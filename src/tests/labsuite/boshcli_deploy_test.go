@@ -150,7 +150,7 @@ var _ = Describe("the operator's path with the real bosh CLI: upload-release, de
 			Skip("BBR_TEST_BIN and BBR_RELEASE_TARBALL are not set: scripts/test builds the bosh CLI and the dev release there")
 		}
 		var err error
-		root, err = filepath.Abs(filepath.Join("..", ".."))
+		root, err = filepath.Abs(filepath.Join("..", "..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		// The release compiles once per package version, across runs.
 		GinkgoT().Setenv("BBR_LAB_COMPILE_CACHE", filepath.Join(filepath.Dir(boshBin), "_compiled-packages")) // "_": no Go package under it for ./...

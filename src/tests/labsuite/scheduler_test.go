@@ -97,7 +97,7 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 			Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")
 		}
 		var err error
-		root, err = filepath.Abs(filepath.Join("..", ".."))
+		root, err = filepath.Abs(filepath.Join("..", "..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		vars := jumpboxVars(map[string]any{"deployments": []string{"waiting"}, "backup_schedule": "@every 1s", "backup_time_zone": "Europe/Berlin"})
 		// @every 1s is below the scheduler's 15m floor: min_interval lowers it.

@@ -116,7 +116,7 @@ var _ = Describe("the backup and restore errands on a jumpbox", Ordered, func() 
 		if boshBin == "" {
 			Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")
 		}
-		root, err := filepath.Abs(filepath.Join("..", ".."))
+		root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		labUp("basic", "sample", writeSmallDeployment(), writeJumpboxDeployment(root, jumpboxVars(nil)))
 		jumpbox = instance("jumpbox", "jumpbox", 0).Root
@@ -164,7 +164,7 @@ var _ = Describe("the errands with manifests/ops/s3-destination.yml and encrypti
 			Skip("BBR_TEST_BIN is not set: scripts/test builds the bosh CLI there")
 		}
 		s3 = startObjectStore()
-		root, err := filepath.Abs(filepath.Join("..", ".."))
+		root, err := filepath.Abs(filepath.Join("..", "..", ".."))
 		Expect(err).NotTo(HaveOccurred())
 		key, err = age.GenerateX25519Identity()
 		Expect(err).NotTo(HaveOccurred())

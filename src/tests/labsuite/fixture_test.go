@@ -15,7 +15,7 @@ import (
 )
 
 // The artifact upstream bbr v1.9.75 wrote (see its README).
-var fixtureDir = filepath.Join("..", "..", "testdata", "upstream-bbr-1.9.75")
+var fixtureDir = filepath.Join("..", "..", "..", "testdata", "upstream-bbr-1.9.75")
 
 // writeAccDeployment recreates the deployment the fixture came from: each
 // job keeps its data in /var/vcap/store/<job>/data; backup copies it into

@@ -12,7 +12,7 @@ import (
 	yaml "go.yaml.in/yaml/v2"
 )
 
-var root = filepath.Join("..", "..")
+var root = filepath.Join("..", "..", "..")
 
 // task is the part of a Concourse task file the pipelines rely on.
 type task struct {
