@@ -61,7 +61,7 @@ func (l Local) stat(name, deployment string, t time.Time) Stored {
 	_, markerErr := os.Lstat(filepath.Join(path, FailedFile))
 	var lacks []string
 	if err == nil {
-		lacks = lacking(path, dir.Metadata())
+		lacks, err = lacking(path, dir.Metadata())
 	}
 	switch {
 	case len(lacks) > 0:

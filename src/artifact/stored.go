@@ -85,30 +85,36 @@ func StoredNames(meta Metadata) []string {
 }
 
 // lacking lists, as "name (why)", each file meta names that dir does
-// not hold as a regular file.
-func lacking(dir string, meta Metadata) []string {
+// not hold as a regular file. A file it cannot tell about (an I/O
+// error, a permission) is an error instead: the backup may be good.
+func lacking(dir string, meta Metadata) ([]string, error) {
 	var out []string
 	for _, name := range StoredNames(meta) {
-		if _, why := statStored(dir, name); why != "" {
+		_, why, err := statStored(dir, name)
+		if err != nil {
+			return nil, err
+		}
+		if why != "" {
 			out = append(out, name+" ("+why+")")
 		}
 	}
-	return out
+	return out, nil
 }
 
-// statStored is the size of dir's file name, or why it is not a
-// stored file.
-func statStored(dir, name string) (size int64, why string) {
+// statStored is the size of dir's file name, or why it is not a stored
+// file (missing, or not a regular file), or the error that kept it from
+// telling.
+func statStored(dir, name string) (size int64, why string, err error) {
 	info, err := os.Lstat(filepath.Join(dir, name))
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return 0, "missing"
+		return 0, "missing", nil
 	case err != nil:
-		return 0, err.Error()
+		return 0, "", err
 	case !info.Mode().IsRegular():
-		return 0, "not a regular file"
+		return 0, "not a regular file", nil
 	}
-	return info.Size(), ""
+	return info.Size(), "", nil
 }
 
 // errLacking says which files a backup lacks.
@@ -135,7 +141,10 @@ func (d *Dir) checkWritten() error {
 	slices.Sort(names)
 	var changed []string
 	for _, name := range slices.Compact(names) {
-		size, why := statStored(d.Path, name)
+		size, why, err := statStored(d.Path, name)
+		if err != nil {
+			why = err.Error()
+		}
 		if want, ok := d.written[name]; ok && why == "" && size != want {
 			why = fmt.Sprintf("%d bytes, %d written", size, want)
 		}

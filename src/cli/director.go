@@ -34,6 +34,13 @@ func directorCommand(s session) cli.Command {
 			o, name, err := newDirectorOrchestrator(c.Parent(), s, out)
 			if err != nil {
 				stopBars()
+				name := remote.HostName(c.Parent().String("host"))
+				switch c.Command.Name { // a key that does not read: still a failed run to report
+				case "backup":
+					backups.reports.record(ctx, s, c, nil, report.KindDirector, name, time.Now(), "", err, nil)
+				case "restore":
+					restores.recordRestore(ctx, s, c, report.KindDirector, name, time.Now(), nil, err)
+				}
 				return exitError(streams, err, "")
 			}
 			o.Meter = meter

@@ -210,3 +210,34 @@ func must[T any](v T, err error) T {
 	Expect(err).NotTo(HaveOccurred())
 	return v
 }
+
+var _ = Describe("bbr director stopped before it reaches the VM", func() {
+	It("reports, counts and posts a backup and a restore whose key does not read", func() {
+		inTempDir()
+		posted := hookServer()
+		dir := GinkgoT().TempDir()
+		metrics := filepath.Join(dir, "metrics")
+		for _, op := range []string{"backup", "restore"} {
+			path := filepath.Join(dir, op+".json")
+			args := []string{"director", "--host", "10.0.0.6", "--username", "jumpbox", "--private-key-path", filepath.Join(dir, "no-such-key"),
+				op, "--artifact-path", dir, "--report", path, "--metrics-dir", metrics}
+			if op == "restore" {
+				stamp := time.Date(2026, 12, 2, 3, 0, 0, 0, time.UTC)
+				a, err := artifact.Create(GinkgoT().TempDir(), "10.0.0.6", stamp)
+				Expect(err).NotTo(HaveOccurred())
+				Expect(a.Finish(stamp, nil)).To(Succeed())
+				args[len(args)-5] = a.Path
+			}
+			_, err := runBBR(args...)
+			Expect(err).To(HaveOccurred())
+			var run report.Run
+			raw, err := os.ReadFile(path)
+			Expect(err).NotTo(HaveOccurred(), "a report of the %s", op)
+			Expect(json.Unmarshal(raw, &run)).To(Succeed())
+			Expect(run.OK).To(BeFalse())
+		}
+		Expect(report.MetricsFile(metrics, report.KindDirector, "10.0.0.6")).To(BeAnExistingFile())
+		Expect(report.RestoreMetricsFile(metrics, report.KindDirector, "10.0.0.6")).To(BeAnExistingFile())
+		Expect(*posted).To(HaveLen(2))
+	})
+})

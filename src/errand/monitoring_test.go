@@ -83,6 +83,21 @@ var _ = Describe("a backup errand run that fails before any deployment", func() 
 		Expect(posted).To(ConsistOf(ContainSubstring("bosh director unreachable or unhealthy")))
 	})
 
+	It("tightens a reports folder and reports an earlier release left readable", func() {
+		dir := filepath.Join(root, errand.ReportsDir)
+		Expect(os.MkdirAll(dir, 0o755)).To(Succeed())
+		Expect(os.Chmod(dir, 0o755)).To(Succeed())
+		old := filepath.Join(dir, "backup-20261201T040000Z.json")
+		Expect(os.WriteFile(old, []byte("{}"), 0o644)).To(Succeed())
+		Expect(runner().RunBackup(context.Background())).To(Succeed())
+		info, err := os.Stat(dir)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o700)))
+		info, err = os.Stat(old)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))
+	})
+
 	It("with all_deployments and no list, counts the run itself until a run gets through to its deployments", func() {
 		cfg.Deployments, cfg.AllDeployments = nil, true
 		r := runner()

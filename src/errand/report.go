@@ -51,8 +51,9 @@ func (r Runner) newReport(op string) *runReport {
 		fmt.Fprintf(r.Out, "[%s] Warning: webhook.url is plain http: its secret crosses the network unencrypted; use https\n", r.now())
 	}
 	// 0700, as artifact_directory: the reports quote the last lines of
-	// failed scripts' output.
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	// failed scripts' output. Earlier releases made it 0755 and its
+	// reports 0644, with whole outputs in them: tightened here.
+	if err := privateReports(dir); err != nil {
 		fmt.Fprintf(r.Out, "[%s] Warning: no run report: %v\n", r.now(), err)
 		dir = ""
 	}
@@ -217,4 +218,25 @@ func withStopCause(ctx context.Context, err error) error {
 		return err
 	}
 	return fmt.Errorf("%w: %w", err, cause)
+}
+
+// privateReports makes dir (0700) or tightens it and the reports in it
+// (0600) that an earlier release left readable.
+func privateReports(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	old, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		return err
+	}
+	for _, f := range old {
+		if err := os.Chmod(f, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
