@@ -162,7 +162,7 @@ var _ = Describe("a bucket that stalls", func() {
 			AccessKeyID: fakeKeys[0], SecretAccessKey: fakeKeys[1], PartSize: bucket.MinPartSize, Concurrency: 2}
 		proxied = direct
 		proxied.Endpoint = proxy.endpoint()
-		proxied.StallTimeout = 500 * time.Millisecond
+		proxied.StallTimeout = 2 * time.Second
 	})
 	// store writes a good backup holding tarball, straight to the server.
 	store := func(tarball []byte) {
@@ -182,7 +182,7 @@ var _ = Describe("a bucket that stalls", func() {
 		return errs
 	}
 	stalledOn := func(object string) types.GomegaMatcher {
-		return MatchError(And(ContainSubstring(object), ContainSubstring("the S3 endpoint stalled: no byte moved for 500ms")))
+		return MatchError(And(ContainSubstring(object), ContainSubstring("the S3 endpoint stalled: no byte moved for 2s")))
 	}
 
 	It("fails a validation whose read stalls mid-body, naming the object and the stall", func() {
