@@ -50,10 +50,10 @@ var _ = Describe("a job that backed up nothing", func() {
 
 		reopened, err := artifact.Open(d.Path)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(reopened.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), reopened)).To(Succeed())
 
 		Expect(os.WriteFile(filepath.Join(d.Path, "g-0-j.tar"), tarOf(entry{name: "./x", typ: tar.TypeReg}), 0o600)).To(Succeed())
-		Expect(reopened.Verify(context.Background())).To(MatchError(ContainSubstring("checksums don't match for g-0-j.tar: [./x]")))
+		Expect(artifact.Verify(context.Background(), reopened)).To(MatchError(ContainSubstring("checksums don't match for g-0-j.tar: [./x]")))
 	})
 })
 
@@ -61,7 +61,7 @@ var _ = Describe("an upstream artifact", func() {
 	It("opens and verifies", func() {
 		d, err := artifact.Open(fixture)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(d.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), d)).To(Succeed())
 		files := d.Metadata().Files()
 		Expect(files).To(HaveLen(5))
 		Expect(files).To(HaveKey("cache-acc-release-backup-one-restore-all.tar"))
@@ -73,7 +73,7 @@ var _ = Describe("an upstream artifact", func() {
 		Expect(err).NotTo(HaveOccurred())
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		Expect(d.Verify(ctx)).To(MatchError(context.Canceled))
+		Expect(artifact.Verify(ctx, d)).To(MatchError(context.Canceled))
 	})
 
 	It("re-renders its metadata with the same keys, layout and value formats", func() {
@@ -104,7 +104,7 @@ var _ = Describe("an upstream artifact", func() {
 		Expect(os.WriteFile(tarPath, raw, 0o600)).To(Succeed())
 		d, err := artifact.Open(dir)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(d.Verify(context.Background())).To(MatchError(ContainSubstring("api-0-api.tar")))
+		Expect(artifact.Verify(context.Background(), d)).To(MatchError(ContainSubstring("api-0-api.tar")))
 	})
 
 	It("names a missing tar and a truncated one", func() {
@@ -113,7 +113,7 @@ var _ = Describe("an upstream artifact", func() {
 		Expect(os.Truncate(filepath.Join(dir, "store-1-cache.tar"), 700)).To(Succeed())
 		d, err := artifact.Open(dir)
 		Expect(err).NotTo(HaveOccurred())
-		err = d.Verify(context.Background())
+		err = artifact.Verify(context.Background(), d)
 		Expect(err).To(MatchError(ContainSubstring("store-0-store.tar is missing")))
 		Expect(err).To(MatchError(ContainSubstring("store-1-cache.tar")))
 	})
@@ -164,7 +164,7 @@ var _ = Describe("writing an artifact", func() {
 
 		reopened, err := artifact.Open(d.Path)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(reopened.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), reopened)).To(Succeed())
 		info, err = os.Stat(filepath.Join(d.Path, "g-0-j.tar"))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(info.Mode().Perm()).To(Equal(os.FileMode(0o600)))

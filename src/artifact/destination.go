@@ -59,9 +59,6 @@ type Writer interface {
 type Source interface {
 	Location() string
 	Metadata() Metadata
-	// Verify re-reads every file the metadata names and checks its
-	// checksums.
-	Verify(ctx context.Context) error
 	// Open streams one of the backup's files.
 	Open(ctx context.Context, file string) (io.ReadCloser, error)
 	// Size is a file's size, or 0 when it is not known.

@@ -344,12 +344,6 @@ func (d *Dir) save() error {
 	return writeFileAtomic(filepath.Join(d.Path, MetadataFile), raw)
 }
 
-// Verify re-reads every tar the metadata names and compares each file's
-// checksums (see VerifyFiles).
-func (d *Dir) Verify(ctx context.Context) error {
-	return VerifyFiles(ctx, d.Metadata(), d.Open)
-}
-
 func writeFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	if err := os.WriteFile(tmp, data, 0o600); err != nil {

@@ -146,7 +146,7 @@ var _ = Describe("tar validation (backup and restore)", func() {
 		Expect(os.WriteFile(filepath.Join(dst, artifact.MetadataFile), meta, 0o600)).To(Succeed())
 		d, err := artifact.Open(dst)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(d.Verify(context.Background())).To(MatchError(SatisfyAll(ContainSubstring("api-0-api.tar"), ContainSubstring(`"./evil/passwd" lies below "./evil", which is not a directory`))))
+		Expect(artifact.Verify(context.Background(), d)).To(MatchError(SatisfyAll(ContainSubstring("api-0-api.tar"), ContainSubstring(`"./evil/passwd" lies below "./evil", which is not a directory`))))
 	})
 })
 

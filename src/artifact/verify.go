@@ -57,6 +57,12 @@ func eachInParallel(names []string, f func(i int, name string)) {
 	_ = g.Wait()
 }
 
+// Verify reads every tar src's metadata names, through src (so decoded
+// when stored compressed or encrypted), and checks its checksums.
+func Verify(ctx context.Context, src Source) error {
+	return VerifyFiles(ctx, src.Metadata(), src.Open)
+}
+
 // CheckStored is the check a restore makes before it touches the
 // platform, without reading the tars (the upload checks every byte as it
 // streams them, see CopyVerified): every file the metadata names has

@@ -26,10 +26,6 @@ func (s *source) Size(file string) int64      { return s.sizes[file] }
 
 func (s *source) Files() (map[string]int64, error) { return maps.Clone(s.sizes), nil }
 
-func (s *source) Verify(ctx context.Context) error {
-	return artifact.VerifyFiles(ctx, s.meta, s.Open)
-}
-
 func (s *source) Open(ctx context.Context, file string) (io.ReadCloser, error) {
 	if !artifact.ValidArtifactFile(file) {
 		return nil, fmt.Errorf("invalid artifact file name %q", file)

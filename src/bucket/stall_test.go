@@ -192,7 +192,7 @@ var _ = Describe("a bucket that stalls", func() {
 		src, err := d.Open(ctx, backup)
 		Expect(err).NotTo(HaveOccurred())
 		proxy.arm(1<<10, false)
-		verified := async(func() error { return src.Verify(ctx) })
+		verified := async(func() error { return artifact.Verify(ctx, src) })
 		Eventually(verified).WithTimeout(failsWithin).Should(Receive(stalledOn(tar)))
 	})
 

@@ -63,7 +63,7 @@ validate_after_backup: always
 
 		var restored []string
 		restore := errand.Runner{Config: cfg, Out: &out, Now: time.Now, Restore: func(ctx context.Context, _ string, src artifact.Source) error {
-			Expect(src.Verify(ctx)).To(Succeed(), "the plain tar, decrypted")
+			Expect(artifact.Verify(ctx, src)).To(Succeed(), "the plain tar, decrypted")
 			restored = append(restored, src.Location())
 			return nil
 		}}

@@ -36,10 +36,6 @@ type source struct {
 	ids []age.Identity
 }
 
-func (s *source) Verify(ctx context.Context) error {
-	return artifact.VerifyFiles(ctx, s.Metadata(), s.Open)
-}
-
 // Size is a file's plain size, as Open streams it.
 func (s *source) Size(file string) int64 {
 	if e, ok := s.Metadata().Encodings[file]; ok {

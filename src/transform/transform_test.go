@@ -125,7 +125,7 @@ var _ = Describe("transformed backups", func() {
 		name := backup(dest, tars)
 		src, err := dest.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(src.Verify(ctx)).To(Succeed())
+		Expect(artifact.Verify(ctx, src)).To(Succeed())
 		Expect(src.Metadata().Encodings["db-0-pg.tar"].Transforms).To(Equal([]string{"age"}))
 
 		keyFile := filepath.Join(GinkgoT().TempDir(), "id_ed25519")
@@ -169,7 +169,7 @@ var _ = Describe("transformed backups", func() {
 		out, err := artifact.Open(location)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(out.Metadata().Encodings).To(BeEmpty())
-		Expect(out.Verify(ctx)).To(Succeed())
+		Expect(artifact.Verify(ctx, out)).To(Succeed())
 
 		raw, err := artifact.Local{Dir: dir}.Open(ctx, name) // no identity anywhere
 		Expect(err).NotTo(HaveOccurred())
@@ -181,7 +181,7 @@ var _ = Describe("transformed backups", func() {
 		}
 		back, err := encrypting(true).Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(back.Verify(ctx)).To(Succeed())
+		Expect(artifact.Verify(ctx, back)).To(Succeed())
 	})
 
 	It("refuses to copy a stored file that does not match its recorded CRC-64", func() {
@@ -234,7 +234,7 @@ var _ = Describe("transformed backups", func() {
 				v, err := artifact.Validate(ctx, src, artifact.ValidateOptions{})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(v.Bad()).To(ContainElement(And(HavePrefix("db-0-pg.tar: "), ContainSubstring(want))))
-				Expect(src.Verify(ctx)).To(MatchError(ContainSubstring("db-0-pg.tar")))
+				Expect(artifact.Verify(ctx, src)).To(MatchError(ContainSubstring("db-0-pg.tar")))
 				v, err = artifact.Validate(ctx, src, artifact.ValidateOptions{StoredOnly: true})
 				Expect(err).NotTo(HaveOccurred())
 				Expect(v.OK()).To(Equal(!storedCatches))

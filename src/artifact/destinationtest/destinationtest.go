@@ -65,7 +65,7 @@ func Run(h Harness) {
 
 		src, err := dest.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(src.Verify(ctx)).To(Succeed())
+		Expect(artifact.Verify(ctx, src)).To(Succeed())
 		Expect(src.Metadata().Instances).To(HaveLen(1))
 		Expect(src.Metadata().Files()["db-0-pg.tar"]).To(HaveLen(2))
 		Expect(src.Size("db-0-pg.tar")).To(BeEquivalentTo(len(tarball)))
@@ -240,7 +240,7 @@ func Run(h Harness) {
 		h.Corrupt(dest, name, "db-0-pg.tar", MakeTar(map[string][]byte{"./a": []byte("ALPHA")}))
 		src, err := dest.Open(ctx, name)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(src.Verify(ctx)).To(MatchError(ContainSubstring("checksums don't match for db-0-pg.tar")))
+		Expect(artifact.Verify(ctx, src)).To(MatchError(ContainSubstring("checksums don't match for db-0-pg.tar")))
 	})
 
 	It("deletes a backup whatever its state", func() {

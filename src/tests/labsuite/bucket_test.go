@@ -152,7 +152,7 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(err).NotTo(HaveOccurred(), "%s", out)
 		art, err := artifact.Open(local)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), art)).To(Succeed())
 
 		Expect(os.Remove(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Or(Succeed(), MatchError(os.ErrNotExist)))
 		runIn(workDir, bbrEnv("faulty"), bbrBin, "deployment", "restore", "--artifact-path", local).expectSuccess()
@@ -504,7 +504,7 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		art, err := artifact.Open(filepath.Join(exported, name))
 		Expect(err).NotTo(HaveOccurred())
 		Expect(art.Metadata().Encodings).To(BeEmpty(), "upstream's format")
-		Expect(art.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), art)).To(Succeed())
 		Expect(os.ReadFile(filepath.Join(exported, name, "manifest.yml"))).To(ContainSubstring("name: sample"))
 	})
 

@@ -133,7 +133,7 @@ var _ = Describe("the release-author script contract", Ordered, func() {
 
 		a, err := artifact.Open(art)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(a.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), a)).To(Succeed())
 		var names []string
 		entries, _ := os.ReadDir(art)
 		for _, e := range entries {

@@ -100,7 +100,7 @@ var _ = Describe("bbr director against a director-like VM", Ordered, func() {
 		Expect(filepath.Join(path, "bosh-0-blobstore.tar")).To(BeAnExistingFile())
 		art, err := artifact.Open(path)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), art)).To(Succeed())
 		Expect(art.Metadata().Instances).To(HaveLen(1))
 		for _, i := range art.Metadata().Instances {
 			Expect(i.Name).To(Equal("bosh"))

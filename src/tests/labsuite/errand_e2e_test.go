@@ -137,7 +137,7 @@ var _ = Describe("the backup and restore errands on a jumpbox", Ordered, func() 
 			Expect(arts).To(HaveLen(1), dep)
 			a, err := artifact.Open(arts[0])
 			Expect(err).NotTo(HaveOccurred())
-			Expect(a.Verify(context.Background())).To(Succeed())
+			Expect(artifact.Verify(context.Background(), a)).To(Succeed())
 		}
 		Expect(filepath.Join(jumpbox, "sys", "log", "backup", "backup.log")).To(BeAnExistingFile())
 		Expect(labUsers()).To(BeEmpty())

@@ -112,7 +112,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 			Expect(good).To(HaveLen(1))
 			art, err := artifact.Open(filepath.Join(workDir, good[0]))
 			Expect(err).NotTo(HaveOccurred())
-			Expect(art.Verify(context.Background())).To(Succeed())
+			Expect(artifact.Verify(context.Background(), art)).To(Succeed())
 		})
 	})
 
@@ -329,7 +329,7 @@ var _ = Describe("Faults", Ordered, ContinueOnFailure, func() {
 		Eventually(session, time.Minute).Should(gexec.Exit(0))
 		art, err := artifact.Open(onlyDir(firstDir))
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), art)).To(Succeed())
 		Expect(art.Metadata().Files()).To(HaveKey("worker-0-alpha.tar"))
 		unlockedBoth("post-backup-unlock after_success=true")
 		nothingLeft("faulty")

@@ -66,7 +66,7 @@ var _ = Describe("the sample deployment", Ordered, func() {
 		}
 		art, err := artifact.Open(artifactPath)
 		Expect(err).NotTo(HaveOccurred())
-		Expect(art.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), art)).To(Succeed())
 		Expect(art.Metadata().Files()["postgres-0-postgres.tar"]).NotTo(BeEmpty())
 
 		apiLog := jobLog(instance("sample", "api", 0), "api")

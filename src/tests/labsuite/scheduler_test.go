@@ -136,7 +136,7 @@ var _ = Describe("the backup job with the Director VM, and the scheduler job", O
 		a, err := artifact.Open(backups[0])
 		Expect(err).NotTo(HaveOccurred())
 		Expect(filepath.Join(backups[0], "bosh-0-director.tar")).To(BeARegularFile())
-		Expect(a.Verify(context.Background())).To(Succeed())
+		Expect(artifact.Verify(context.Background(), a)).To(Succeed())
 		run := lastRun()
 		Expect(run.Deployments).To(HaveLen(2))
 		Expect(run.Deployments[1]).To(And(HaveField("Kind", report.KindDirector), HaveField("Name", vm.IP), HaveField("OK", true)))
