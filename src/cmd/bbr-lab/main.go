@@ -1,16 +1,16 @@
 // Command bbr-lab runs a local stand-in for a BOSH environment: a Director
 // API and instances that are real sshd servers in their own mount
 // namespaces, running real job scripts. See src/lab/README.md.
+//
+// This package only parses the command line; what each command does is in
+// src/lab/labctl and the lab's other packages.
 package main
 
 import (
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/urfave/cli"
-
-	"github.com/bbr-release/bbr/src/lab/model"
 )
 
 func main() {
@@ -40,29 +40,4 @@ var dirFlag = cli.StringFlag{
 	Name:  "dir",
 	Value: "/var/lib/bbr-lab",
 	Usage: "lab directory: state, keys, instance roots and logs",
-}
-
-// requireRoot explains why a command needs root instead of failing later
-// on the first mount or useradd.
-func requireRoot(what string) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("%s must run as root (it uses namespaces, sshd, useradd and sudoers); try: sudo bbr-lab %s", what, what)
-	}
-	return nil
-}
-
-// loadLab is the start of every command on a running lab: root, exactly
-// the arguments usage names, and the lab's description from --dir.
-func loadLab(c *cli.Context, command, usage string) (model.Lab, error) {
-	if err := requireRoot(command); err != nil {
-		return model.Lab{}, err
-	}
-	if c.NArg() != len(strings.Fields(usage)) {
-		return model.Lab{}, fmt.Errorf("usage: bbr-lab %s %s", command, usage)
-	}
-	dir, err := labDirPath(c.String("dir"))
-	if err != nil {
-		return model.Lab{}, err
-	}
-	return model.Load(dir)
 }

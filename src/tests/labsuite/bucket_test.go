@@ -159,7 +159,7 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		Expect(os.ReadFile(filepath.Join(worker().Root, "store", "restored-alpha"))).To(Equal([]byte("alpha data\n")))
 	})
 
-	It("refuses a tampered object before any restore script runs", func() {
+	It("refuses a tampered object before any lock, removing what it staged", func() {
 		bbrS3("faulty", "backup", "--artifact-path", "s3://backups/tamper").expectSuccess()
 		name := backupsIn(s3, "tamper/")[0]
 		key := "tamper/" + name + "/worker-0-alpha.tar"
@@ -179,7 +179,8 @@ var _ = Describe("backups in an S3-compatible bucket (SeaweedFS)", Ordered, func
 		r := bbrS3("faulty", "restore", "--artifact-path", "s3://backups/tamper/"+name)
 		Expect(r.code).NotTo(Equal(0))
 		Expect(r.err).To(ContainSubstring("checksums don't match for worker-0-alpha.tar"))
-		Expect(scriptLog(worker(), "alpha")).To(BeEmpty(), "no script ran: nothing was locked or touched")
+		Expect(scriptLog(worker(), "alpha")).NotTo(MatchRegexp(`(?m)^(pre-restore-lock|restore|post-restore-unlock) `), "nothing was locked or restored")
+		Expect(stagingLeft("faulty")).To(BeEmpty(), "what was staged is removed")
 	})
 
 	It("names wrong credentials, a missing bucket, and a backup that does not exist or failed, touching nothing", func() {

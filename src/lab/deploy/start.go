@@ -1,4 +1,4 @@
-package main
+package deploy
 
 import (
 	"context"
@@ -11,10 +11,9 @@ import (
 	"github.com/bbr-release/bbr/src/lab/model"
 )
 
-// startInstances starts every instance of every deployment at once. If
-// any fails, it stops those that started, so a failed up leaves nothing
-// running.
-func startInstances(ctx context.Context, plans []plannedDeployment, progress io.Writer) ([]model.Deployment, error) {
+// Start starts every instance of every deployment at once. If any fails,
+// it stops those that started, so a failed up leaves nothing running.
+func Start(ctx context.Context, plans []Planned, progress io.Writer) ([]model.Deployment, error) {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex
@@ -45,15 +44,16 @@ func startInstances(ctx context.Context, plans []plannedDeployment, progress io.
 		deployments[d].Instances = results[d]
 	}
 	if len(errs) > 0 {
-		stopAll(model.Lab{Deployments: deployments}, progress)
+		StopAll(model.Lab{Deployments: deployments}, progress)
 		return nil, errors.Join(errs...)
 	}
 	return deployments, nil
 }
 
-// stopAll stops every started instance of lab, in parallel, and reports
-// what it could not stop.
-func stopAll(lab model.Lab, progress io.Writer) error {
+// StopAll stops every started instance of lab, in parallel, and reports
+// what it could not stop. Each stop gets a fresh, bounded context: it
+// runs when up was interrupted, too.
+func StopAll(lab model.Lab, progress io.Writer) error {
 	var (
 		wg   sync.WaitGroup
 		mu   sync.Mutex

@@ -1,4 +1,4 @@
-package main
+package labctl_test
 
 import (
 	"testing"
@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/gomega"
 )
 
-func TestBBRLab(t *testing.T) {
+func TestLabctl(t *testing.T) {
 	RegisterFailHandler(Fail)
-	RunSpecs(t, "bbr-lab Suite")
+	RunSpecs(t, "bbr-lab commands Suite")
 }

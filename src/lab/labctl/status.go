@@ -1,4 +1,4 @@
-package main
+package labctl
 
 import (
 	"context"
@@ -6,30 +6,19 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
-	"github.com/urfave/cli"
-
+	"github.com/bbr-release/bbr/src/lab/directord"
+	"github.com/bbr-release/bbr/src/lab/labdir"
 	"github.com/bbr-release/bbr/src/lab/model"
 )
 
-func statusCommand() cli.Command {
-	return cli.Command{
-		Name:  "status",
-		Usage: "show whether the lab's Director and instances are up",
-		Description: `EXIT STATUS
-   0 the lab is up and every part answers; 1 the lab is down or a part does not answer.`,
-		Flags:  []cli.Flag{dirFlag},
-		Action: func(c *cli.Context) error { return runStatus(c.String("dir"), os.Stdout) },
-	}
-}
-
-func runStatus(dirFlag string, out io.Writer) error {
-	dir, err := labDirPath(dirFlag)
+// Status writes the Director's and each instance's state to out, and
+// fails when any part is down.
+func Status(dirFlag string, out io.Writer) error {
+	dir, err := labdir.Path(dirFlag)
 	if err != nil {
 		return err
 	}
@@ -37,18 +26,8 @@ func runStatus(dirFlag string, out io.Writer) error {
 	if err != nil {
 		return err
 	}
-	healthy := true
-	ca, err := os.ReadFile(lab.Director.CACertPath)
-	state := "up"
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err = directorInfo(ctx, lab.Director, ca)
-		cancel()
-	}
-	if err != nil {
-		state, healthy = "DOWN ("+err.Error()+")", false
-	}
-	fmt.Fprintf(out, "Director  https://%s %s%s\n\n", lab.Director.Address, state, directorPidNote(dir))
+	state, healthy := directorState(lab)
+	fmt.Fprintf(out, "Director  https://%s %s%s\n\n", lab.Director.Address, state, directord.PidNote(dir))
 	printInstances(out, lab, func(inst model.Instance) string {
 		s := instanceState(inst)
 		if s != "running" {
@@ -62,16 +41,19 @@ func runStatus(dirFlag string, out io.Writer) error {
 	return nil
 }
 
-func directorPidNote(dir string) string {
-	raw, err := os.ReadFile(filepath.Join(dir, directorPid))
+// directorState is "up" when the Director answers /info with a
+// certificate of the lab CA.
+func directorState(lab model.Lab) (string, bool) {
+	ca, err := os.ReadFile(lab.Director.CACertPath)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err = directord.Info(ctx, lab.Director, ca)
+		cancel()
+	}
 	if err != nil {
-		return ""
+		return "DOWN (" + err.Error() + ")", false
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
-	if err != nil || !isDirectorServe(pid, dir) {
-		return " (daemon not running)"
-	}
-	return fmt.Sprintf(" (pid %d)", pid)
+	return "up", true
 }
 
 // instanceState is "running" when the recorded sshd still lives in the
