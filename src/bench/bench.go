@@ -149,6 +149,13 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 				return err
 			}
 		}
+		if s.LockFloor && tool == "ours" {
+			run, err := b.lockFloor(ctx, s, round)
+			if err != nil {
+				return err
+			}
+			b.record(run)
+		}
 		if s.Bucket && tool == "ours" && b.s3 != nil {
 			art, err := onlyEntry(artDir)
 			if err != nil {
@@ -217,7 +224,7 @@ func (b *Bench) record(r Run) {
 // costs (bbr syncs every artifact file before it counts).
 func (b *Bench) floor(ctx context.Context, s Scenario, dep model.Deployment, round int) ([]Run, error) {
 	inst := dep.Instances[0]
-	keyPath, user, cleanup, err := b.sshUser(ctx, s.Deployment, inst)
+	keyPath, user, cleanup, err := b.sshUser(ctx, s.Deployment, inst.Group, inst.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +267,10 @@ func (b *Bench) floor(ctx context.Context, s Scenario, dep model.Deployment, rou
 	return []Run{run("floor", durable-syncTime), run("floor+sync", durable)}, nil
 }
 
-// sshUser asks the lab Director for an SSH user on inst, as bbr would.
-func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Instance) (keyPath, user string, cleanup func(), err error) {
+// sshUser asks the lab Director for an SSH user on every instance of
+// group, as bbr would; cleanup removes it from the instance id, or from
+// the whole group when id is empty.
+func (b *Bench) sshUser(ctx context.Context, deployment, group, id string) (keyPath, user string, cleanup func(), err error) {
 	ca, err := os.ReadFile(b.lab.Director.CACertPath)
 	if err != nil {
 		return "", "", nil, err
@@ -285,10 +294,10 @@ func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Insta
 	}
 	sshPub, _ := ssh.NewPublicKey(pub)
 	user = "bosh_benchfloor"
-	if _, err := dir.SetUpSSH(ctx, deployment, inst.Group, user, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))); err != nil {
+	if _, err := dir.SetUpSSH(ctx, deployment, group, user, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))); err != nil {
 		return "", "", nil, err
 	}
-	return keyPath, user, func() { _ = dir.CleanUpSSH(context.Background(), deployment, inst.Group, inst.ID, user) }, nil
+	return keyPath, user, func() { _ = dir.CleanUpSSH(context.Background(), deployment, group, id, user) }, nil
 }
 
 // validateRuns measures `bbr validate` of the backup in artDir (key
