@@ -70,10 +70,12 @@ func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
 	if opts.Sample {
 		args = append(args, "sample")
 	}
-	fmt.Fprintf(opts.Log, "starting the lab (%d MiB of random data)...\n", totalMiB(scenarios))
+	fmt.Fprintf(opts.Log, "starting the lab (%d instances, %d MiB of random data)...\n", totalInstances(scenarios), totalMiB(scenarios))
+	upStart := time.Now()
 	if out, err := exec.CommandContext(ctx, opts.Lab, args...).CombinedOutput(); err != nil {
 		return nil, nil, fmt.Errorf("bbr-lab up: %w\n%s", err, out)
 	}
+	fmt.Fprintf(opts.Log, "the lab is up (%.1fs)\n", time.Since(upStart).Seconds())
 	defer func() { _ = exec.Command(opts.Lab, "down", "--dir", labDir).Run() }()
 	lab, err := model.Load(labDir)
 	if err != nil {
@@ -333,6 +335,14 @@ func onlyEntry(dir string) (string, error) {
 		return "", fmt.Errorf("expected one artifact in %s", dir)
 	}
 	return filepath.Join(dir, entries[0].Name()), nil
+}
+
+func totalInstances(ss []Scenario) int {
+	n := 0
+	for _, s := range ss {
+		n += s.Instances
+	}
+	return n
 }
 
 func totalMiB(ss []Scenario) int {

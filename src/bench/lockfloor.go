@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -40,6 +41,9 @@ func (b *Bench) lockFloor(ctx context.Context, s Scenario, round int) (Run, erro
 	if !ok || len(dep.Instances) == 0 {
 		return Run{}, fmt.Errorf("lock floor: no deployment %s in the lab", s.Deployment)
 	}
+	// Before its own SSH user exists: settle waits for every lab user to
+	// go.
+	settle()
 	keyPath, user, cleanup, err := b.sshUser(ctx, s.Deployment, s.Group, "")
 	if err != nil {
 		return Run{}, fmt.Errorf("lock floor: %w", err)
@@ -77,7 +81,7 @@ func (b *Bench) lockFloor(ctx context.Context, s Scenario, round int) (Run, erro
 		{"sudo mkdir -p -m 0700 " + staging, "sudo BBR_ARTIFACT_DIRECTORY=" + staging + "/ " + script("backup")},
 		{script("post-backup-unlock")},
 	}
-	settle()
+	syscall.Sync()
 	start := time.Now()
 	for _, cmds := range passes {
 		if err := inParallel(len(conns), lockFloorParallelism, func(i int) error {
