@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/bbr-release/bbr/src/lab/model"
+	"github.com/bbr-release/bbr/src/remote"
 )
 
 // toolLockFloor is the lab's own cost of a lock window on N instances:
@@ -121,7 +122,7 @@ func dialInstance(ctx context.Context, inst model.Instance, user string, signer 
 	}
 	c, chans, reqs, err := ssh.NewClientConn(nc, addr, &ssh.ClientConfig{
 		User: user, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
-		HostKeyCallback: ssh.FixedHostKey(hostKey), Timeout: 30 * time.Second,
+		HostKeyCallback: ssh.FixedHostKey(hostKey), HostKeyAlgorithms: remote.HostKeyAlgorithms(hostKey), Timeout: 30 * time.Second,
 	})
 	if err != nil {
 		_ = nc.Close()
