@@ -75,12 +75,12 @@ func (b *Bench) lockFloor(ctx context.Context, s Scenario, round int) (Run, erro
 	}
 
 	job := jobName(s, 0)
-	script := func(name string) string { return fmt.Sprintf("sudo /var/vcap/jobs/%s/bin/bbr/%s", job, name) }
+	script := func(name string) string { return fmt.Sprintf("/var/vcap/jobs/%s/bin/bbr/%s", job, name) }
 	staging := lockFloorStaging + "/" + job
 	passes := [][]string{
-		{script("pre-backup-lock")},
+		{"sudo " + script("pre-backup-lock")},
 		{"sudo mkdir -p -m 0700 " + staging, "sudo BBR_ARTIFACT_DIRECTORY=" + staging + "/ " + script("backup")},
-		{script("post-backup-unlock")},
+		{"sudo " + script("post-backup-unlock")},
 	}
 	syscall.Sync()
 	start := time.Now()
