@@ -206,13 +206,19 @@ func (b *Bench) measure(ctx context.Context, s Scenario, tool string, round int,
 	if err != nil {
 		return Run{}, fmt.Errorf("%s on %s: %w", tool, s.Key, err)
 	}
-	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: usage.rssMiB, DiskMiB: usage.diskMiB, CPU: usage.cpu,
+	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: usage.rssMiB, DiskMiB: usage.diskMiB, CPU: usage.cpu, Busy: usage.busy,
 		MiBps: float64(s.TotalMiB()) / wall.Seconds()}, nil
 }
 
 func (b *Bench) record(r Run) {
 	b.runs = append(b.runs, r)
-	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs %6.1f MiB RSS %6.2fs CPU", r.Round, r.Scenario, r.Tool, r.Wall, r.RSSMiB, r.CPU)
+	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs", r.Round, r.Scenario, r.Tool, r.Wall)
+	if r.RSSMiB > 0 {
+		fmt.Fprintf(b.opts.Log, " %6.1f MiB RSS %6.2fs CPU", r.RSSMiB, r.CPU)
+	}
+	if r.Busy > 0 {
+		fmt.Fprintf(b.opts.Log, "  machine %3.0f%% busy", 100*r.Busy)
+	}
 	if r.LockWindow > 0 {
 		fmt.Fprintf(b.opts.Log, "  lock window %.3fs (scripts %.3fs)", r.LockWindow, r.Scripts)
 	}

@@ -83,6 +83,7 @@ func (b *Bench) lockFloor(ctx context.Context, s Scenario, round int) (Run, erro
 		{"sudo " + script("post-backup-unlock")},
 	}
 	syscall.Sync()
+	busy0, total0 := cpuTimes()
 	start := time.Now()
 	for _, cmds := range passes {
 		if err := inParallel(len(conns), lockFloorParallelism, func(i int) error {
@@ -97,12 +98,13 @@ func (b *Bench) lockFloor(ctx context.Context, s Scenario, round int) (Run, erro
 		}
 	}
 	wall := time.Since(start)
+	busy := busySince(busy0, total0)
 	if err := inParallel(len(conns), lockFloorParallelism, func(i int) error {
 		return runSession(conns[i], "sudo rm -rf "+lockFloorStaging)
 	}); err != nil {
 		return Run{}, fmt.Errorf("lock floor: %w", err)
 	}
-	run := Run{Scenario: s.Key, Tool: toolLockFloor, Round: round, Wall: wall.Seconds(), MiBps: float64(s.TotalMiB()) / wall.Seconds()}
+	run := Run{Scenario: s.Key, Tool: toolLockFloor, Round: round, Wall: wall.Seconds(), Busy: busy}
 	if run.LockWindow, run.Scripts, err = lockWindow(dep); err != nil {
 		return Run{}, err
 	}

@@ -19,6 +19,7 @@ type Figure struct {
 	RSSMax       float64 `json:"peak_rss_max_mib"`
 	DiskMax      float64 `json:"disk_written_max_mib"`
 	MiBps        float64 `json:"mib_per_second_median"`
+	BusyMedian   float64 `json:"machine_cpu_busy_median,omitempty"`
 }
 
 // Target is one goal of issue 7 and whether this run met it.
@@ -44,11 +45,12 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 	figs := map[key]Figure{}
 	var out []Figure
 	for _, k := range order {
-		var wall, lock, scripts, speed []float64
+		var wall, lock, scripts, speed, busy []float64
 		f := Figure{Scenario: k.s, Tool: k.t}
 		for _, r := range groups[k] {
 			wall = append(wall, r.Wall)
 			speed = append(speed, r.MiBps)
+			busy = append(busy, r.Busy)
 			if r.LockWindow > 0 {
 				lock = append(lock, r.LockWindow)
 				scripts = append(scripts, r.Scripts)
@@ -56,7 +58,7 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 			f.RSSMax = max(f.RSSMax, r.RSSMiB)
 			f.DiskMax = max(f.DiskMax, r.DiskMiB)
 		}
-		f.WallMin, f.WallMedian, f.MiBps = minOf(wall), median(wall), median(speed)
+		f.WallMin, f.WallMedian, f.MiBps, f.BusyMedian = minOf(wall), median(wall), median(speed), median(busy)
 		if len(lock) > 0 {
 			f.LockMedian, f.ScriptMedian = median(lock), median(scripts)
 		}
@@ -253,14 +255,14 @@ func printScale(w io.Writer, figs []Figure) {
 		return order[a.f.Tool] - order[b.f.Tool]
 	})
 	fmt.Fprintf(w, "\nscale: one group of N instances, 1 MiB each (medians; %s: the same scripts, least client)\n", toolLockFloor)
-	fmt.Fprintf(w, "%5s %-10s %9s %10s %13s %12s\n", "N", "tool", "wall", "lock win", "per instance", "/lock-floor")
+	fmt.Fprintf(w, "%5s %-10s %9s %10s %13s %12s %13s\n", "N", "tool", "wall", "lock win", "per instance", "/lock-floor", "machine busy")
 	for _, r := range rows {
 		against := "-"
 		if fl := floor[r.n]; fl > 0 && r.f.Tool != toolLockFloor {
 			against = fmt.Sprintf("%.2f", r.f.LockMedian/fl)
 		}
-		fmt.Fprintf(w, "%5d %-10s %8.2fs %9.3fs %11.1fms %12s\n", r.n, r.f.Tool, r.f.WallMedian, r.f.LockMedian,
-			1000*r.f.LockMedian/float64(r.n), against)
+		fmt.Fprintf(w, "%5d %-10s %8.2fs %9.3fs %11.1fms %12s %12.0f%%\n", r.n, r.f.Tool, r.f.WallMedian, r.f.LockMedian,
+			1000*r.f.LockMedian/float64(r.n), against, 100*r.f.BusyMedian)
 	}
 	for _, g := range ScaleGrowth(figs) {
 		fmt.Fprintf(w, "lock window growth n%d->n%d: %s +%.1f ms per added instance, the lab's own (%s) +%.1f ms: %.2fx the lab's\n",
