@@ -70,10 +70,12 @@ func Measure(ctx context.Context, opts Options) ([]Run, []Scenario, error) {
 	if opts.Sample {
 		args = append(args, "sample")
 	}
-	fmt.Fprintf(opts.Log, "starting the lab (%d MiB of random data)...\n", totalMiB(scenarios))
+	fmt.Fprintf(opts.Log, "starting the lab (%d instances, %d MiB of random data)...\n", totalInstances(scenarios), totalMiB(scenarios))
+	upStart := time.Now()
 	if out, err := exec.CommandContext(ctx, opts.Lab, args...).CombinedOutput(); err != nil {
 		return nil, nil, fmt.Errorf("bbr-lab up: %w\n%s", err, out)
 	}
+	fmt.Fprintf(opts.Log, "the lab is up (%.1fs)\n", time.Since(upStart).Seconds())
 	defer func() { _ = exec.Command(opts.Lab, "down", "--dir", labDir).Run() }()
 	lab, err := model.Load(labDir)
 	if err != nil {
@@ -149,6 +151,13 @@ func (b *Bench) scenario(ctx context.Context, s Scenario, round int) error {
 				return err
 			}
 		}
+		if s.LockFloor && tool == "ours" {
+			run, err := b.lockFloor(ctx, s, round)
+			if err != nil {
+				return err
+			}
+			b.record(run)
+		}
 		if s.Bucket && tool == "ours" && b.s3 != nil {
 			art, err := onlyEntry(artDir)
 			if err != nil {
@@ -197,13 +206,19 @@ func (b *Bench) measure(ctx context.Context, s Scenario, tool string, round int,
 	if err != nil {
 		return Run{}, fmt.Errorf("%s on %s: %w", tool, s.Key, err)
 	}
-	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: usage.rssMiB, DiskMiB: usage.diskMiB, CPU: usage.cpu,
+	return Run{Scenario: s.Key, Tool: tool, Round: round, Wall: wall.Seconds(), RSSMiB: usage.rssMiB, DiskMiB: usage.diskMiB, CPU: usage.cpu, Busy: usage.busy,
 		MiBps: float64(s.TotalMiB()) / wall.Seconds()}, nil
 }
 
 func (b *Bench) record(r Run) {
 	b.runs = append(b.runs, r)
-	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs %6.1f MiB RSS %6.2fs CPU", r.Round, r.Scenario, r.Tool, r.Wall, r.RSSMiB, r.CPU)
+	fmt.Fprintf(b.opts.Log, "round %d %-3s %-8s %7.2fs", r.Round, r.Scenario, r.Tool, r.Wall)
+	if r.RSSMiB > 0 {
+		fmt.Fprintf(b.opts.Log, " %6.1f MiB RSS %6.2fs CPU", r.RSSMiB, r.CPU)
+	}
+	if r.Busy > 0 {
+		fmt.Fprintf(b.opts.Log, "  machine %3.0f%% busy", 100*r.Busy)
+	}
 	if r.LockWindow > 0 {
 		fmt.Fprintf(b.opts.Log, "  lock window %.3fs (scripts %.3fs)", r.LockWindow, r.Scripts)
 	}
@@ -217,7 +232,7 @@ func (b *Bench) record(r Run) {
 // costs (bbr syncs every artifact file before it counts).
 func (b *Bench) floor(ctx context.Context, s Scenario, dep model.Deployment, round int) ([]Run, error) {
 	inst := dep.Instances[0]
-	keyPath, user, cleanup, err := b.sshUser(ctx, s.Deployment, inst)
+	keyPath, user, cleanup, err := b.sshUser(ctx, s.Deployment, inst.Group, inst.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -260,8 +275,10 @@ func (b *Bench) floor(ctx context.Context, s Scenario, dep model.Deployment, rou
 	return []Run{run("floor", durable-syncTime), run("floor+sync", durable)}, nil
 }
 
-// sshUser asks the lab Director for an SSH user on inst, as bbr would.
-func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Instance) (keyPath, user string, cleanup func(), err error) {
+// sshUser asks the lab Director for an SSH user on every instance of
+// group, as bbr would; cleanup removes it from the instance id, or from
+// the whole group when id is empty.
+func (b *Bench) sshUser(ctx context.Context, deployment, group, id string) (keyPath, user string, cleanup func(), err error) {
 	ca, err := os.ReadFile(b.lab.Director.CACertPath)
 	if err != nil {
 		return "", "", nil, err
@@ -285,10 +302,10 @@ func (b *Bench) sshUser(ctx context.Context, deployment string, inst model.Insta
 	}
 	sshPub, _ := ssh.NewPublicKey(pub)
 	user = "bosh_benchfloor"
-	if _, err := dir.SetUpSSH(ctx, deployment, inst.Group, user, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))); err != nil {
+	if _, err := dir.SetUpSSH(ctx, deployment, group, user, strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub)))); err != nil {
 		return "", "", nil, err
 	}
-	return keyPath, user, func() { _ = dir.CleanUpSSH(context.Background(), deployment, inst.Group, inst.ID, user) }, nil
+	return keyPath, user, func() { _ = dir.CleanUpSSH(context.Background(), deployment, group, id, user) }, nil
 }
 
 // validateRuns measures `bbr validate` of the backup in artDir (key
@@ -324,6 +341,14 @@ func onlyEntry(dir string) (string, error) {
 		return "", fmt.Errorf("expected one artifact in %s", dir)
 	}
 	return filepath.Join(dir, entries[0].Name()), nil
+}
+
+func totalInstances(ss []Scenario) int {
+	n := 0
+	for _, s := range ss {
+		n += s.Instances
+	}
+	return n
 }
 
 func totalMiB(ss []Scenario) int {

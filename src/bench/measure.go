@@ -34,21 +34,26 @@ type Run struct {
 	LockWindow float64 `json:"lock_window_seconds,omitempty"`
 	Scripts    float64 `json:"lock_and_backup_scripts_seconds,omitempty"`
 	MiBps      float64 `json:"mib_per_second"`
+	// Busy is the share of the machine's CPU time that was not idle
+	// during the run (every process's, other users' too): near 1, the
+	// run waited for the cores.
+	Busy float64 `json:"machine_cpu_busy,omitempty"`
 	// Compression is what zstd made of each file (the sample's runs).
 	Compression []Ratio `json:"compression,omitempty"`
 }
 
-type usage struct{ rssMiB, diskMiB, cpu float64 }
+type usage struct{ rssMiB, diskMiB, cpu, busy float64 }
 
 // runCommand runs cmd and returns its wall time, peak RSS and disk writes.
 func runCommand(cmd *exec.Cmd) (time.Duration, usage, error) {
+	busy0, total0 := cpuTimes()
 	start := time.Now()
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
 	if err != nil {
 		return wall, usage{}, fmt.Errorf("%s: %w\n%s", strings.Join(cmd.Args, " "), err, tail(string(out), 2000))
 	}
-	var u usage
+	u := usage{busy: busySince(busy0, total0)}
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		u.rssMiB = float64(ru.Maxrss) / 1024              // Linux reports KiB
 		u.diskMiB = float64(ru.Oublock) * 512 / (1 << 20) // 512-byte blocks
@@ -119,4 +124,36 @@ func tail(s string, n int) string {
 		return "..." + s[len(s)-n:]
 	}
 	return s
+}
+
+// cpuTimes reads the machine's busy and total CPU time (jiffies) from
+// /proc/stat; zeros when it cannot.
+func cpuTimes() (busy, total uint64) {
+	raw, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(raw), "\n")
+	fields := strings.Fields(line)
+	if len(fields) < 5 || fields[0] != "cpu" {
+		return 0, 0
+	}
+	var idle uint64
+	for i, f := range fields[1:] {
+		v, _ := strconv.ParseUint(f, 10, 64)
+		total += v
+		if i == 3 || i == 4 { // idle, iowait
+			idle += v
+		}
+	}
+	return total - idle, total
+}
+
+// busySince is the share of CPU time busy since cpuTimes gave busy0, total0.
+func busySince(busy0, total0 uint64) float64 {
+	busy, total := cpuTimes()
+	if total <= total0 {
+		return 0
+	}
+	return float64(busy-busy0) / float64(total-total0)
 }

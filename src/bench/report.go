@@ -3,6 +3,9 @@ package bench
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
 )
 
 // Figure summarises one tool on one scenario over the rounds.
@@ -16,6 +19,7 @@ type Figure struct {
 	RSSMax       float64 `json:"peak_rss_max_mib"`
 	DiskMax      float64 `json:"disk_written_max_mib"`
 	MiBps        float64 `json:"mib_per_second_median"`
+	BusyMedian   float64 `json:"machine_cpu_busy_median,omitempty"`
 }
 
 // Target is one goal of issue 7 and whether this run met it.
@@ -41,11 +45,12 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 	figs := map[key]Figure{}
 	var out []Figure
 	for _, k := range order {
-		var wall, lock, scripts, speed []float64
+		var wall, lock, scripts, speed, busy []float64
 		f := Figure{Scenario: k.s, Tool: k.t}
 		for _, r := range groups[k] {
 			wall = append(wall, r.Wall)
 			speed = append(speed, r.MiBps)
+			busy = append(busy, r.Busy)
 			if r.LockWindow > 0 {
 				lock = append(lock, r.LockWindow)
 				scripts = append(scripts, r.Scripts)
@@ -53,7 +58,7 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 			f.RSSMax = max(f.RSSMax, r.RSSMiB)
 			f.DiskMax = max(f.DiskMax, r.DiskMiB)
 		}
-		f.WallMin, f.WallMedian, f.MiBps = minOf(wall), median(wall), median(speed)
+		f.WallMin, f.WallMedian, f.MiBps, f.BusyMedian = minOf(wall), median(wall), median(speed), median(busy)
 		if len(lock) > 0 {
 			f.LockMedian, f.ScriptMedian = median(lock), median(scripts)
 		}
@@ -97,8 +102,18 @@ func Summarise(runs []Run) ([]Figure, []Target) {
 			targets = append(targets, Target{What: f.Scenario + " ours lock window beyond scripts (s)", Value: over, Limit: 1, Met: over <= 1})
 		}
 	}
+	for _, g := range ScaleGrowth(out) {
+		if g.Tool == "ours" {
+			targets = append(targets, Target{What: fmt.Sprintf("n%d-n%d ours lock growth/lab's", g.FromN, g.ToN), Value: g.AgainstTheLab,
+				Limit: scaleGrowthLimit, Met: g.AgainstTheLab <= scaleGrowthLimit})
+		}
+	}
 	return out, targets
 }
+
+// scaleGrowthLimit is how much faster than the lab's own cost ours' lock
+// window may grow with N: the lab's, plus room for the noise of one run.
+const scaleGrowthLimit = 1.25
 
 // Print writes the figures and targets as tables.
 func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
@@ -113,6 +128,9 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		}
 		if s.Floor || s.Restore {
 			fmt.Fprintf(w, "  %s: with --compress --encrypt-to (zstd + age)\n", toolZage)
+		}
+		if s.LockFloor {
+			fmt.Fprintf(w, "  %s %s: the same scripts over one SSH connection per instance opened beforehand, %d at a time: the lab's own cost\n", s.Key, toolLockFloor, lockFloorParallelism)
 		}
 		if s.Bucket {
 			fmt.Fprintf(w, "  %s  restore of %s; %s: to and from a SeaweedFS bucket, %s: one PutObject of the data\n", s.Key+restoreSuffix, s.Key, toolBucket, toolS3Floor)
@@ -130,6 +148,7 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 		}
 		fmt.Fprintf(w, "%-4s %-10s %8.2fs %8.2fs %10s %10s %9.0f %9s %9.0f\n", f.Scenario, f.Tool, f.WallMin, f.WallMedian, lock, scripts, f.MiBps, rss, f.DiskMax)
 	}
+	printScale(w, figs)
 	fmt.Fprintln(w, "\ntargets:")
 	for _, t := range targets {
 		mark := "met"
@@ -137,5 +156,116 @@ func Print(w io.Writer, scenarios []Scenario, figs []Figure, targets []Target) {
 			mark = "NOT MET"
 		}
 		fmt.Fprintf(w, "  %-42s %8.2f  (limit %.2f)  %s\n", t.What, t.Value, t.Limit, mark)
+	}
+}
+
+// scaleN is the instance count of a scale scenario's key ("n50" is 50).
+func scaleN(key string) (int, bool) {
+	rest, ok := strings.CutPrefix(key, "n")
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(rest)
+	return n, err == nil && n > 0
+}
+
+// Growth is how one tool's lock window grows from the smallest scale
+// scenario to the largest, beside the lab's own (the lock floor's).
+type Growth struct {
+	Tool          string  `json:"tool"`
+	FromN         int     `json:"from_n"`
+	ToN           int     `json:"to_n"`
+	PerInstance   float64 `json:"lock_window_seconds_per_added_instance"`
+	LabPerInst    float64 `json:"lock_floor_seconds_per_added_instance"`
+	AgainstTheLab float64 `json:"against_the_lab"`
+}
+
+// ScaleGrowth compares each tool's lock-window growth over the scale
+// scenarios with the lock floor's: the seconds each added instance adds
+// to the median lock window, from the smallest N measured to the largest,
+// and its ratio to the floor's. A ratio near 1 means the tool's window
+// grows as the lab's own cost of running the scripts does.
+func ScaleGrowth(figs []Figure) []Growth {
+	lock := map[string]map[int]float64{}
+	var ns []int
+	for _, f := range figs {
+		n, ok := scaleN(f.Scenario)
+		if !ok || f.LockMedian <= 0 {
+			continue
+		}
+		if lock[f.Tool] == nil {
+			lock[f.Tool] = map[int]float64{}
+		}
+		lock[f.Tool][n] = f.LockMedian
+		if !slices.Contains(ns, n) {
+			ns = append(ns, n)
+		}
+	}
+	slices.Sort(ns)
+	if len(ns) < 2 {
+		return nil
+	}
+	from, to := ns[0], ns[len(ns)-1]
+	floor, ok := lock[toolLockFloor]
+	if !ok || floor[from] == 0 || floor[to] == 0 {
+		return nil
+	}
+	labSlope := (floor[to] - floor[from]) / float64(to-from)
+	var out []Growth
+	for _, tool := range []string{"ours", "upstream"} {
+		l := lock[tool]
+		if l[from] == 0 || l[to] == 0 {
+			continue
+		}
+		g := Growth{Tool: tool, FromN: from, ToN: to, PerInstance: (l[to] - l[from]) / float64(to-from), LabPerInst: labSlope}
+		if labSlope > 0 {
+			g.AgainstTheLab = g.PerInstance / labSlope
+		}
+		out = append(out, g)
+	}
+	return out
+}
+
+// printScale writes the scale scenarios' figures against N: wall, lock
+// window, the window per instance and against the lock floor's, then how
+// each tool's window grows with N beside the lab's.
+func printScale(w io.Writer, figs []Figure) {
+	type row struct {
+		n int
+		f Figure
+	}
+	var rows []row
+	floor := map[int]float64{}
+	for _, f := range figs {
+		if n, ok := scaleN(f.Scenario); ok {
+			rows = append(rows, row{n, f})
+			if f.Tool == toolLockFloor {
+				floor[n] = f.LockMedian
+			}
+		}
+	}
+	if len(rows) == 0 {
+		return
+	}
+	order := map[string]int{"ours": 0, "upstream": 1, toolLockFloor: 2}
+	slices.SortStableFunc(rows, func(a, b row) int {
+		if a.n != b.n {
+			return a.n - b.n
+		}
+		return order[a.f.Tool] - order[b.f.Tool]
+	})
+	fmt.Fprintf(w, "\nscale: one group of N instances, 1 MiB each (medians; %s: the same scripts, least client)\n", toolLockFloor)
+	fmt.Fprintf(w, "%5s %-10s %9s %10s %13s %12s %13s\n", "N", "tool", "wall", "lock win", "per instance", "/lock-floor", "machine busy")
+	for _, r := range rows {
+		against := "-"
+		if fl := floor[r.n]; fl > 0 && r.f.Tool != toolLockFloor {
+			against = fmt.Sprintf("%.2f", r.f.LockMedian/fl)
+		}
+		fmt.Fprintf(w, "%5d %-10s %8.2fs %9.3fs %11.1fms %12s %12.0f%%\n", r.n, r.f.Tool, r.f.WallMedian, r.f.LockMedian,
+			1000*r.f.LockMedian/float64(r.n), against, 100*r.f.BusyMedian)
+	}
+	for _, g := range ScaleGrowth(figs) {
+		fmt.Fprintf(w, "lock window growth n%d->n%d: %s +%.1f ms per added instance, the lab's own (%s) +%.1f ms: %.2fx the lab's\n",
+			g.FromN, g.ToN, g.Tool, 1000*g.PerInstance, toolLockFloor, 1000*g.LabPerInst, g.AgainstTheLab)
 	}
 }

@@ -27,36 +27,62 @@ type Scenario struct {
 	// Bucket marks the scenario also backed up to and restored from a
 	// bucket (with --weed).
 	Bucket bool
+	// LockFloor marks a scale scenario: the lab's own cost of its lock
+	// window is measured beside the tools (see lockfloor.go).
+	LockFloor bool
 }
 
 // TotalMiB is the data one backup copies.
 func (s Scenario) TotalMiB() int { return s.Instances * s.Jobs * s.SizeMiB }
 
+// ScaleSizes are the instance counts of the scale scenarios (n10, n50,
+// n100): one group of N instances with 1 MiB each, whatever --scale says,
+// so that the figures are about the number of instances, not the data.
+var ScaleSizes = []int{10, 50, 100}
+
 // Scenarios are the four figures (the fourth is the restore of the
-// second).
+// second) and the scale scenarios.
 func Scenarios(scale int) []Scenario {
-	return []Scenario{
+	all := []Scenario{
 		{Key: "s1", Title: "1 instance, one 1 GiB artifact", Deployment: "bench-one", Group: "big", Instances: 1, Jobs: 1, SizeMiB: 1024 / scale, Floor: true, Bucket: true},
 		{Key: "s2", Title: "20 instances, 50 MiB each", Deployment: "bench-many", Group: "node", Instances: 20, Jobs: 1, SizeMiB: 50 / scale, Restore: true},
 		{Key: "s3", Title: "1 instance, 20 jobs of 10 MiB", Deployment: "bench-jobs", Group: "multi", Instances: 1, Jobs: 20, SizeMiB: max(10/scale, 1)},
 	}
+	for _, n := range ScaleSizes {
+		all = append(all, Scenario{Key: fmt.Sprintf("n%d", n), Title: fmt.Sprintf("%d instances in one group, 1 MiB each", n),
+			Deployment: fmt.Sprintf("bench-n%d", n), Group: "node", Instances: n, Jobs: 1, SizeMiB: 1, LockFloor: true})
+	}
+	return all
 }
 
 // Select keeps the scenarios named in keys (comma-separated; s4 is the
-// restore of s2, so it selects s2). An empty keys keeps them all.
+// restore of s2, so it selects s2; "scale" is n10, n50 and n100). An empty
+// keys keeps all but the scale scenarios: with upstream they would add more
+// than half to the run (upstream's n100 alone takes about a minute).
 func Select(all []Scenario, keys string) ([]Scenario, error) {
 	if keys == "" {
-		return all, nil
+		return slices.DeleteFunc(slices.Clone(all), func(s Scenario) bool { return s.LockFloor }), nil
+	}
+	var want []string
+	for _, k := range strings.Split(keys, ",") {
+		switch k = strings.TrimSpace(k); k {
+		case "s4":
+			want = append(want, "s2")
+		case "scale":
+			for _, s := range all {
+				if s.LockFloor {
+					want = append(want, s.Key)
+				}
+			}
+		default:
+			want = append(want, k)
+		}
 	}
 	var out []Scenario
-	for _, k := range strings.Split(keys, ",") {
-		k = strings.TrimSpace(k)
-		if k == "s4" {
-			k = "s2"
-		}
+	for _, k := range want {
 		i := slices.IndexFunc(all, func(s Scenario) bool { return s.Key == k })
 		if i < 0 {
-			return nil, fmt.Errorf("unknown scenario %q: use s1, s2, s3 or s4", k)
+			return nil, fmt.Errorf("unknown scenario %q: use s1, s2, s3, s4, n10, n50, n100 or scale", k)
 		}
 		if !slices.ContainsFunc(out, func(s Scenario) bool { return s.Key == k }) {
 			out = append(out, all[i])

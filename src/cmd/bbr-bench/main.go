@@ -23,7 +23,7 @@ func main() {
 	flag.StringVar(&opts.Weed, "weed", "", "SeaweedFS's weed binary: s1 is also backed up to and restored from a bucket (optional)")
 	flag.IntVar(&opts.Rounds, "rounds", 3, "rounds per figure (min and median are reported)")
 	flag.IntVar(&opts.Scale, "scale", 1, "divide the data sizes by this (1 = the issue's sizes)")
-	flag.StringVar(&opts.Only, "scenarios", "", "comma-separated scenarios to run (s1,s2,s3,s4); default all")
+	flag.StringVar(&opts.Only, "scenarios", "", "comma-separated scenarios to run (s1,s2,s3,s4,n10,n50,n100; scale = the three n); default s1-s4")
 	flag.BoolVar(&opts.Sample, "sample", true, "also deploy the lab's sample deployment (Redis, PostgreSQL) for zstd's ratio on real data")
 	flag.StringVar(&out, "out", "bin/bench.json", "where the JSON result goes")
 	flag.Parse()
