@@ -11,7 +11,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/bbr-release/bbr/src/bench"
+	"github.com/bbr-release/bbr/src/lab/bench"
 )
 
 func main() {

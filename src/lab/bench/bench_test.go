@@ -4,7 +4,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/bbr-release/bbr/src/bench"
+	"github.com/bbr-release/bbr/src/lab/bench"
 )
 
 var _ = Describe("choosing scenarios", func() {
