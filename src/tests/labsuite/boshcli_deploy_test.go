@@ -315,7 +315,7 @@ instance_groups:
 
 	It("deploys jumpbox-deployment's jumpbox with the errands colocated, and runs them", func() {
 		bosh("upload-release", osConfRelease()).expectSuccess()
-		r := bosh("-d", "jumpbox", "deploy", filepath.Join(root, "src", "release", "testdata", "jumpbox.yml"),
+		r := bosh("-d", "jumpbox", "deploy", filepath.Join(root, "src", "tests", "release", "testdata", "jumpbox.yml"),
 			"-o", filepath.Join(root, "manifests", "ops", "colocate-on-jumpbox.yml"), "--vars-file", varsFile(nil)).expectSuccess()
 		Expect(r.out).To(ContainSubstring("Updating instance: jumpbox"))
 		errands := bosh("-d", "jumpbox", "errands").expectSuccess().out

@@ -29,7 +29,7 @@ func writeJumpboxDeployment(root string, vars map[string]any, ops ...string) str
 	Expect(err).NotTo(HaveOccurred())
 	varsFile := filepath.Join(GinkgoT().TempDir(), "vars.yml")
 	Expect(os.WriteFile(varsFile, raw, 0o600)).To(Succeed())
-	args := []string{"int", filepath.Join(root, "src", "release", "testdata", "jumpbox.yml"), "--vars-file", varsFile, "--var-errs", "--var-errs-unused"}
+	args := []string{"int", filepath.Join(root, "src", "tests", "release", "testdata", "jumpbox.yml"), "--vars-file", varsFile, "--var-errs", "--var-errs-unused"}
 	for _, o := range append([]string{"colocate-on-jumpbox"}, ops...) {
 		if !filepath.IsAbs(o) { // a spec's own ops file is given by its path
 			o = filepath.Join(root, "manifests", "ops", o+".yml")
