@@ -34,7 +34,7 @@ type Dir struct {
 	final   string // the name a successful backup gets
 	mu      sync.Mutex
 	meta    Metadata
-	written map[string]int64 // the files written, by size: Finish checks them
+	written Written // the files written, by size: Finish checks them
 }
 
 // Suffixes of artifact directories that are not (yet) good backups.
@@ -201,7 +201,9 @@ func (d *Dir) writeFile(name string, fill func(io.Writer) error) (int64, error) 
 	if err != nil {
 		return counter.n, fmt.Errorf("writing %s: %w", name, err)
 	}
-	d.recordWritten(name, counter.n)
+	d.mu.Lock()
+	d.written.Record(name, counter.n)
+	d.mu.Unlock()
 	return counter.n, nil
 }
 
@@ -331,7 +333,9 @@ func (d *Dir) SaveManifest(manifest string) error {
 	if err := writeFileAtomic(filepath.Join(d.Path, ManifestFile), []byte(manifest)); err != nil {
 		return err
 	}
-	d.recordWritten(ManifestFile, int64(len(manifest)))
+	d.mu.Lock()
+	d.written.Record(ManifestFile, int64(len(manifest)))
+	d.mu.Unlock()
 	return nil
 }
 

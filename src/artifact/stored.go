@@ -1,6 +1,7 @@
 package artifact
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,9 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
 )
 
 // A backup's files are regular files. Anything else there (a symbolic
@@ -122,44 +126,87 @@ func errLacking(lacks []string) error {
 	return fmt.Errorf("its metadata names files it lacks: %s", strings.Join(lacks, ", "))
 }
 
-// recordWritten notes a file written whole, for checkWritten.
-func (d *Dir) recordWritten(name string, size int64) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.written == nil {
-		d.written = map[string]int64{}
-	}
-	d.written[name] = size
-}
-
 // checkWritten, as a backup is about to be marked good (d.mu held), finds
-// what went from under it: every file written is still there with the
-// size written, and every file the metadata names is there. Another
-// run's retention, or an operator, may have removed it meanwhile.
+// what went from under it (see CheckWritten).
 func (d *Dir) checkWritten() error {
-	names := append(StoredNames(d.meta), slices.Collect(maps.Keys(d.written))...)
-	slices.Sort(names)
-	var changed []string
-	for _, name := range slices.Compact(names) {
-		size, why, err := statStored(d.Path, name)
-		if err != nil {
-			why = err.Error()
-		}
-		if want, ok := d.written[name]; ok && why == "" && size != want {
-			why = fmt.Sprintf("%d bytes, %d written", size, want)
-		}
-		if why != "" {
-			changed = append(changed, name+" ("+why+")")
-		}
-	}
-	return FilesChanged(changed)
+	return CheckWritten(context.Background(), d.written.Expected(d.meta),
+		func(_ context.Context, name string) (int64, string, error) {
+			size, why, err := statStored(d.Path, name)
+			if err != nil {
+				why = err.Error() // a file that cannot be examined is not as written
+			}
+			return size, why, nil
+		})
 }
 
-// FilesChanged says which files of a backup went or changed while it was
-// written ("name (why)" each), or is nil when none did.
-func FilesChanged(changed []string) error {
+// Written is what a backup's writer stored whole, by name and size; its
+// writer guards it with its own lock.
+type Written map[string]int64
+
+// UnknownSize is the size Expected gives a file the metadata names that
+// the writer did not store: it must exist, whatever its size.
+const UnknownSize = -1
+
+// Record notes a file stored whole.
+func (w *Written) Record(name string, size int64) {
+	if *w == nil {
+		*w = Written{}
+	}
+	(*w)[name] = size
+}
+
+// Expected is every file a backup must hold before it is marked good:
+// those written, by size, and those meta names.
+func (w Written) Expected(meta Metadata) map[string]int64 {
+	out := map[string]int64(maps.Clone(w))
+	if out == nil {
+		out = map[string]int64{}
+	}
+	for _, name := range StoredNames(meta) {
+		if _, ok := out[name]; !ok {
+			out[name] = UnknownSize
+		}
+	}
+	return out
+}
+
+// StatFunc gives a stored file's size, or why it is not a stored file
+// ("missing", ...), or the error that kept it from telling.
+type StatFunc func(ctx context.Context, name string) (size int64, why string, err error)
+
+// CheckWritten stats every expected file, up to 16 at once, as a backup
+// is about to be marked good: another run's retention, or an operator,
+// may have removed or replaced one while it was written, and the backup
+// must then not be marked good. It returns stat's first error, or the
+// files that went or changed.
+func CheckWritten(ctx context.Context, expected map[string]int64, stat StatFunc) error {
+	var mu sync.Mutex
+	var changed []string
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(16)
+	for _, name := range slices.Sorted(maps.Keys(expected)) {
+		g.Go(func() error {
+			size, why, err := stat(gctx, name)
+			if err != nil {
+				return err
+			}
+			if want := expected[name]; why == "" && want != UnknownSize && size != want {
+				why = fmt.Sprintf("%d bytes, %d written", size, want)
+			}
+			if why != "" {
+				mu.Lock()
+				changed = append(changed, name+" ("+why+")")
+				mu.Unlock()
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
+	}
 	if len(changed) == 0 {
 		return nil
 	}
+	slices.Sort(changed)
 	return fmt.Errorf("files of the backup went or changed while it was written (removed by another run's retention, or by hand?): %s", strings.Join(changed, ", "))
 }

@@ -23,7 +23,7 @@ type writer struct {
 
 	mu      sync.Mutex
 	meta    artifact.Metadata
-	written map[string]int64 // the objects stored, by size: Finish checks them
+	written artifact.Written // the objects stored, by size: Finish checks them
 }
 
 func (w *writer) Location() string { return w.d.String() + "/" + w.backup }
@@ -66,7 +66,9 @@ func (w *writer) Put(file string, r io.Reader) (int64, error) {
 	if err != nil {
 		return n, fmt.Errorf("writing %s to %s: %w", file, w.d, explain(w.d.String(), err))
 	}
-	w.recordWritten(file, n)
+	w.mu.Lock()
+	w.written.Record(file, n)
+	w.mu.Unlock()
 	return n, nil
 }
 
@@ -104,7 +106,9 @@ func (w *writer) SaveManifest(manifest string) error {
 	if err := w.putSmall(w.ctx, artifact.ManifestFile, []byte(manifest)); err != nil {
 		return err
 	}
-	w.recordWritten(artifact.ManifestFile, int64(len(manifest)))
+	w.mu.Lock()
+	w.written.Record(artifact.ManifestFile, int64(len(manifest)))
+	w.mu.Unlock()
 	return nil
 }
 
@@ -123,14 +127,14 @@ func (w *writer) Finish(now time.Time, failure error) error {
 	if err == nil {
 		raw, err = w.meta.Marshal()
 	}
-	expected := w.expected()
+	expected := w.written.Expected(w.meta)
 	w.mu.Unlock()
 	var markErr error
 	if failure == nil {
 		if err == nil {
 			// Nothing may have gone from under the backup before the
 			// metadata marks it good.
-			err = w.d.checkStored(ctx, w.backup, expected)
+			err = artifact.CheckWritten(ctx, expected, w.d.statObject(w.backup))
 		}
 		if err == nil {
 			err = w.putSmall(ctx, artifact.MetadataFile, raw)
